@@ -2,4 +2,13 @@
 //!
 //! See `docs/ARCHITECTURE.md` for which folder answers which question.
 
+pub mod block;
+pub mod check;
+pub mod config;
 pub mod entry;
+pub mod http;
+pub mod ingest;
+pub mod query;
+pub mod shard;
+pub mod storage;
+pub mod wal;

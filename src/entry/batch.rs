@@ -75,7 +75,11 @@ impl ArchivedStrColumn {
     }
 
     pub fn get(&self, index: usize) -> &str {
-        let start = if index == 0 { 0 } else { self.ends[index - 1].to_native() as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1].to_native() as usize
+        };
         let end = self.ends[index].to_native() as usize;
         // Archives are validated (`check_archived`) before use, which includes UTF-8.
         std::str::from_utf8(&self.bytes[start..end]).unwrap_or("")
@@ -83,7 +87,11 @@ impl ArchivedStrColumn {
 }
 
 fn str_at<'a>(ends: &[u32], bytes: &'a [u8], index: usize) -> &'a str {
-    let start = if index == 0 { 0 } else { ends[index - 1] as usize };
+    let start = if index == 0 {
+        0
+    } else {
+        ends[index - 1] as usize
+    };
     let end = ends[index] as usize;
     std::str::from_utf8(&bytes[start..end]).expect("StrColumn holds only UTF-8 pushed from &str")
 }
@@ -161,7 +169,8 @@ impl ColumnBatch {
         self.levels.extend_from_slice(&other.levels);
         self.sources.extend_from(&other.sources);
         self.messages.extend_from(&other.messages);
-        self.tag_ends.extend(other.tag_ends.iter().map(|end| tag_base + end));
+        self.tag_ends
+            .extend(other.tag_ends.iter().map(|end| tag_base + end));
         self.tag_keys.extend_from(&other.tag_keys);
         self.tag_values.extend_from(&other.tag_values);
         self.fields.extend_from(&other.fields);
@@ -169,7 +178,11 @@ impl ColumnBatch {
 
     /// Drops entries from `entry_count` on: undoes a partly parsed batch.
     pub fn truncate(&mut self, entry_count: usize) {
-        let tag_count = if entry_count == 0 { 0 } else { self.tag_ends[entry_count - 1] as usize };
+        let tag_count = if entry_count == 0 {
+            0
+        } else {
+            self.tag_ends[entry_count - 1] as usize
+        };
         self.timestamps_ns.truncate(entry_count);
         self.levels.truncate(entry_count);
         self.sources.truncate(entry_count);
@@ -190,15 +203,25 @@ impl ColumnBatch {
         self.timestamps_ns.len() * 8
             + self.levels.len()
             + self.tag_ends.len() * 4
-            + [&self.sources, &self.messages, &self.tag_keys, &self.tag_values, &self.fields]
-                .iter()
-                .map(|column| column.bytes.len() + column.ends.len() * 4)
-                .sum::<usize>()
+            + [
+                &self.sources,
+                &self.messages,
+                &self.tag_keys,
+                &self.tag_values,
+                &self.fields,
+            ]
+            .iter()
+            .map(|column| column.bytes.len() + column.ends.len() * 4)
+            .sum::<usize>()
     }
 
     /// Tags of entry `index` as (key, value) pairs.
     pub fn tags(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {
-        let start = if index == 0 { 0 } else { self.tag_ends[index - 1] as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.tag_ends[index - 1] as usize
+        };
         let end = self.tag_ends[index] as usize;
         (start..end).map(move |tag| (self.tag_keys.get(tag), self.tag_values.get(tag)))
     }
@@ -214,7 +237,8 @@ impl ColumnBatch {
             &self.tag_ends,
             self.tag_keys.len(),
             self.tag_values.len(),
-            [&self.sources, &self.messages, &self.fields].map(|c| (c.ends.as_slice(), c.bytes.len())),
+            [&self.sources, &self.messages, &self.fields]
+                .map(|c| (c.ends.as_slice(), c.bytes.len())),
             [&self.tag_keys, &self.tag_values].map(|c| (c.ends.as_slice(), c.bytes.len())),
         )
     }
@@ -274,12 +298,17 @@ impl ArchivedColumnBatch {
     }
 
     pub fn tag_range(&self, index: usize) -> std::ops::Range<usize> {
-        let start = if index == 0 { 0 } else { self.tag_ends[index - 1].to_native() as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.tag_ends[index - 1].to_native() as usize
+        };
         start..self.tag_ends[index].to_native() as usize
     }
 
     pub fn tags(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {
-        self.tag_range(index).map(move |tag| (self.tag_keys.get(tag), self.tag_values.get(tag)))
+        self.tag_range(index)
+            .map(move |tag| (self.tag_keys.get(tag), self.tag_values.get(tag)))
     }
 
     /// The same structural checks as `ColumnBatch::check_invariants`, on the
@@ -309,9 +338,18 @@ impl ArchivedColumnBatch {
                 (&messages, self.messages.bytes.len()),
                 (&fields, self.fields.bytes.len()),
             ],
-            [(&keys, self.tag_keys.bytes.len()), (&values, self.tag_values.bytes.len())],
+            [
+                (&keys, self.tag_keys.bytes.len()),
+                (&values, self.tag_values.bytes.len()),
+            ],
         )?;
-        for column in [&self.sources, &self.messages, &self.fields, &self.tag_keys, &self.tag_values] {
+        for column in [
+            &self.sources,
+            &self.messages,
+            &self.fields,
+            &self.tag_keys,
+            &self.tag_values,
+        ] {
             if std::str::from_utf8(&column.bytes).is_err() {
                 return Err("string column is not UTF-8");
             }
@@ -326,7 +364,13 @@ mod tests {
     use crate::entry::Level;
 
     fn entry<'a>(ts: i64, message: &'a str) -> EntryRef<'a> {
-        EntryRef { timestamp_ns: ts, level: Level::Info, source: "web-1", message, fields_json: "" }
+        EntryRef {
+            timestamp_ns: ts,
+            level: Level::Info,
+            source: "web-1",
+            message,
+            fields_json: "",
+        }
     }
 
     #[test]
@@ -336,7 +380,10 @@ mod tests {
         batch.push(&entry(2, "world"), &[]);
         assert_eq!(batch.len(), 2);
         assert_eq!(batch.messages.get(1), "world");
-        assert_eq!(batch.tags(0).collect::<Vec<_>>(), vec![("component", "auth"), ("user", "u1")]);
+        assert_eq!(
+            batch.tags(0).collect::<Vec<_>>(),
+            vec![("component", "auth"), ("user", "u1")]
+        );
         assert_eq!(batch.tags(1).count(), 0);
         batch.check_invariants().unwrap();
     }

@@ -21,7 +21,10 @@ impl fmt::Display for EntryId {
 impl EntryId {
     pub fn parse(text: &str) -> Option<EntryId> {
         let (slice, seq) = text.split_once('-')?;
-        Some(EntryId { slice: slice.parse().ok()?, seq: seq.parse().ok()? })
+        Some(EntryId {
+            slice: slice.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
     }
 }
 
@@ -31,7 +34,10 @@ mod tests {
 
     #[test]
     fn display_parse_round_trip() {
-        let id = EntryId { slice: 3, seq: 1042 };
+        let id = EntryId {
+            slice: 3,
+            seq: 1042,
+        };
         assert_eq!(id.to_string(), "3-1042");
         assert_eq!(EntryId::parse("3-1042"), Some(id));
         assert_eq!(EntryId::parse("x-1"), None);

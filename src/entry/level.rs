@@ -56,7 +56,10 @@ impl Level {
     }
 
     pub fn from_byte(byte: u8) -> Level {
-        Level::ALL.get(byte as usize).copied().unwrap_or(Level::Unset)
+        Level::ALL
+            .get(byte as usize)
+            .copied()
+            .unwrap_or(Level::Unset)
     }
 
     pub fn as_byte(self) -> u8 {

@@ -1,0 +1,193 @@
+//! The environment layer: `TIMBERDB_*` variables over the file, under the flags.
+//!
+//! The lookup is a function rather than `std::env::var` so tests inject an environment
+//! without touching the process's (which is shared by all test threads). An empty variable
+//! counts as unset, so `TIMBERDB_DATA_DIR=` in a container template does not override the file.
+
+use super::key::{Key, Origin, Origins};
+use super::value::{self, Parsed};
+use super::{Config, ConfigError, Result};
+
+/// Names the configuration file when `--config` is not given.
+pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
+
+/// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
+/// together; a test checks that each one is actually read.
+#[cfg(test)]
+pub const VARIABLES: [(&str, Key); 15] = [
+    ("TIMBERDB_DATA_DIR", Key::DataDir),
+    ("TIMBERDB_WAL_DIR", Key::WalDir),
+    ("TIMBERDB_LISTEN", Key::ListenAddr),
+    ("TIMBERDB_LISTEN_ADDR", Key::ListenAddr),
+    ("TIMBERDB_NODE_ID", Key::NodeId),
+    ("TIMBERDB_SHARDS", Key::ShardCount),
+    ("TIMBERDB_SYNC_WRITES", Key::SyncWrites),
+    ("TIMBERDB_FSYNC_INTERVAL", Key::FsyncInterval),
+    ("TIMBERDB_COMPRESSION", Key::Compression),
+    ("TIMBERDB_COMPRESSION_LEVEL", Key::CompressionLevel),
+    ("TIMBERDB_MAX_REQUEST_SIZE", Key::MaxRequestSize),
+    ("TIMBERDB_LOG_LEVEL", Key::LogLevel),
+    ("TIMBERDB_LOG_FORMAT", Key::LogFormat),
+    ("TIMBERDB_BLOCK_ROTATION", Key::BlockRotation),
+    ("TIMBERDB_RETENTION_DAYS", Key::RetentionDays),
+];
+
+/// The value of `name`, treating an empty value as unset.
+pub fn lookup(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    env(name).filter(|text| !text.is_empty())
+}
+
+/// Applies every set `TIMBERDB_*` variable on top of `config`.
+pub fn apply(
+    config: &mut Config,
+    origins: &mut Origins,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let mut layer = EnvLayer { env, origins };
+    let storage = &mut config.storage;
+    layer.set(
+        &mut storage.data_dir,
+        "TIMBERDB_DATA_DIR",
+        Key::DataDir,
+        value::path,
+    )?;
+    layer.set(
+        &mut storage.wal_dir,
+        "TIMBERDB_WAL_DIR",
+        Key::WalDir,
+        value::path,
+    )?;
+    layer.set(
+        &mut storage.sync_writes,
+        "TIMBERDB_SYNC_WRITES",
+        Key::SyncWrites,
+        value::boolean,
+    )?;
+    layer.set(
+        &mut storage.fsync_interval_ms,
+        "TIMBERDB_FSYNC_INTERVAL",
+        Key::FsyncInterval,
+        value::unsigned,
+    )?;
+    layer.set(
+        &mut storage.compression,
+        "TIMBERDB_COMPRESSION",
+        Key::Compression,
+        value::compression,
+    )?;
+    layer.set(
+        &mut storage.compression_level,
+        "TIMBERDB_COMPRESSION_LEVEL",
+        Key::CompressionLevel,
+        value::compression_level,
+    )?;
+    layer.set(
+        &mut storage.block_rotation,
+        "TIMBERDB_BLOCK_ROTATION",
+        Key::BlockRotation,
+        value::block_rotation,
+    )?;
+    layer.set(
+        &mut storage.retention_days,
+        "TIMBERDB_RETENTION_DAYS",
+        Key::RetentionDays,
+        value::retention_days,
+    )?;
+    apply_server_keys(&mut layer, config)
+}
+
+/// The keys outside `[storage]`, split out to keep `apply` short.
+fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()> {
+    let listen = &mut config.network.listen_addr;
+    // Both spellings are accepted; if both are set they must agree, or it is unclear which
+    // one the operator meant.
+    if let (Some(short), Some(long)) = (
+        lookup(layer.env, "TIMBERDB_LISTEN"),
+        lookup(layer.env, "TIMBERDB_LISTEN_ADDR"),
+    ) {
+        if short != long {
+            return Err(ConfigError::Conflict {
+                place: "environment".to_string(),
+                first: format!("TIMBERDB_LISTEN={short:?}"),
+                second: format!("TIMBERDB_LISTEN_ADDR={long:?}"),
+                advice: "unset one of them".to_string(),
+            });
+        }
+    }
+    layer.set(
+        listen,
+        "TIMBERDB_LISTEN_ADDR",
+        Key::ListenAddr,
+        value::socket_addr,
+    )?;
+    layer.set(
+        listen,
+        "TIMBERDB_LISTEN",
+        Key::ListenAddr,
+        value::socket_addr,
+    )?;
+    layer.set(
+        &mut config.node_id,
+        "TIMBERDB_NODE_ID",
+        Key::NodeId,
+        value::node_id,
+    )?;
+    layer.set(
+        &mut config.shard_count,
+        "TIMBERDB_SHARDS",
+        Key::ShardCount,
+        value::shards,
+    )?;
+    let mut request_bytes = None;
+    layer.set(
+        &mut request_bytes,
+        "TIMBERDB_MAX_REQUEST_SIZE",
+        Key::MaxRequestSize,
+        |text| value::size_bytes(text).map(Some),
+    )?;
+    if let Some(bytes) = request_bytes {
+        config.api.max_request_size_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    let logging = &mut config.logging;
+    layer.set(
+        &mut logging.level,
+        "TIMBERDB_LOG_LEVEL",
+        Key::LogLevel,
+        value::log_level,
+    )?;
+    layer.set(
+        &mut logging.format,
+        "TIMBERDB_LOG_FORMAT",
+        Key::LogFormat,
+        value::log_format,
+    )?;
+    Ok(())
+}
+
+struct EnvLayer<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    origins: &'a mut Origins,
+}
+
+impl EnvLayer<'_> {
+    /// If `var` is set, parses it into `*field` and records it as the origin of `key`.
+    fn set<T>(
+        &mut self,
+        field: &mut T,
+        var: &'static str,
+        key: Key,
+        parse: impl Fn(&str) -> Parsed<T>,
+    ) -> Result<()> {
+        let Some(text) = lookup(self.env, var) else {
+            return Ok(());
+        };
+        *field = parse(&text).map_err(|expected| ConfigError::Invalid {
+            place: "environment".to_string(),
+            key: var.to_string(),
+            value: format!("{text:?}"),
+            expected,
+        })?;
+        self.origins.set(key, Origin::Env { var });
+        Ok(())
+    }
+}

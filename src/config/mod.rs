@@ -1,0 +1,229 @@
+//! Configuration: what TimberDB was asked to do, resolved once at start-up.
+//!
+//! Four sources are layered, from low to high precedence:
+//!
+//! 1. built-in defaults ([`defaults`]),
+//! 2. a TOML file (`--config PATH` or `TIMBERDB_CONFIG`), using the section and key names the
+//!    seed README promises ([`file`]),
+//! 3. `TIMBERDB_*` environment variables ([`env`]),
+//! 4. command-line flags ([`cli`]).
+//!
+//! Each layer writes straight into one [`Config`] and records, per [`Key`], where the value
+//! came from. Type errors are reported by the layer that read the value; ranges and relations
+//! between keys are checked once, after all layers are merged ([`validate`]), and the error
+//! names the key the way its source spelled it (`storage.compression_level` in a file,
+//! `TIMBERDB_COMPRESSION_LEVEL` in the environment, `--shards` on the command line).
+//!
+//! Why this shape: the engine reads plain structs with `pub` fields and never sees a source or
+//! an `Option` it must default itself; every default lives in one place; and a misconfigured
+//! node refuses to start with one sentence that says which key is wrong and what is expected.
+//! Keys the seed README documents but TimberDB does not implement (raft, TLS, CORS, caches...)
+//! are returned as warnings rather than errors, so a seed-style file still starts the server.
+//!
+//! Invariant: a [`Config`] returned by [`load_from`] has passed [`validate`]: `shard_count` is
+//! at least 1, `wal_dir` is set, and every field is inside its documented range.
+
+mod cli;
+pub mod defaults;
+mod env;
+mod error;
+mod file;
+mod key;
+mod summary;
+mod validate;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use error::{ConfigError, Result};
+use key::Origins;
+
+/// Everything a TimberDB node needs to know to start. Built by [`load_from`]; read-only after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Name of this node in logs and responses. Default: the hostname, or `"timberdb"`.
+    pub node_id: String,
+    /// Number of shards, i.e. executor threads, each pinned to a core with its own io_uring.
+    /// `0` in any input means "one per available CPU"; always resolved to at least 1 here.
+    pub shard_count: usize,
+    pub storage: StorageConfig,
+    pub network: NetworkConfig,
+    pub api: ApiConfig,
+    pub query: QueryConfig,
+    pub logging: LoggingConfig,
+}
+
+/// Where and how log data is made durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// Directory for sealed blocks and indexes; created at start if missing.
+    pub data_dir: PathBuf,
+    /// Directory for write-ahead-log segments. `<data_dir>/wal` unless set explicitly; put it
+    /// on a separate fast device to keep fsync latency away from block writes.
+    pub wal_dir: PathBuf,
+    /// When the active block of a shard is sealed, compressed and written.
+    pub block_rotation: BlockRotation,
+    /// Codec for sealed blocks.
+    pub compression: Compression,
+    /// Codec level; checked for Zstd (1..=22) and Gzip (0..=9), ignored for the others.
+    pub compression_level: i32,
+    /// `true`: an ingest request is acknowledged only after its WAL records are fdatasync'ed.
+    /// `false`: acknowledged after the write; synced every `fsync_interval_ms`.
+    pub sync_writes: bool,
+    /// Milliseconds between background syncs when `sync_writes` is false; the window of
+    /// acknowledged data a power loss may take.
+    pub fsync_interval_ms: u64,
+    /// Delete blocks whose newest entry is older than this many days. `None`: keep forever.
+    pub retention_days: Option<u32>,
+    /// Delete the oldest blocks once sealed data exceeds this many bytes. `None`: no limit.
+    pub max_storage_size_bytes: Option<u64>,
+    /// Size of one WAL segment file in bytes; a multiple of 4096 so O_DIRECT writes align.
+    pub wal_segment_size_bytes: u64,
+    /// WAL bytes (not yet covered by sealed blocks) after which ingest is pushed back.
+    pub wal_size_max_bytes: u64,
+    /// Bytes of not-yet-sealed block data one shard may hold in memory before ingest answers
+    /// 503. TOML key `write_buffer_size`, as in the seed README.
+    pub active_block_memory_max_bytes: u64,
+}
+
+/// When to seal the active block. Seed form: `block_rotation = { type = "size", value = N }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockRotation {
+    /// Seal after the block has been open this many seconds.
+    Time { seconds: u64 },
+    /// Seal once the uncompressed block reaches this many bytes.
+    Size { bytes: u64 },
+    /// Seal after this many entries.
+    Count { entries: u64 },
+}
+
+/// Codec for sealed blocks. Parsed case-insensitively; shown as in the seed README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Lz4,
+    Zstd,
+    Snappy,
+    Gzip,
+}
+
+/// Where the HTTP API listens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetworkConfig {
+    /// Address and port of the HTTP API (ingest, query, admin). Default `127.0.0.1:7777`.
+    pub listen_addr: SocketAddr,
+}
+
+/// Limits of the HTTP API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// Largest accepted request body in bytes; larger bodies get 413 before being buffered.
+    pub max_request_size_bytes: usize,
+}
+
+/// Limits of the query engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryConfig {
+    /// Results returned when a query names no limit.
+    pub default_limit: usize,
+    /// Largest limit a query may ask for; bounds the memory of one result set.
+    pub max_results: usize,
+    /// Timeout in seconds for a query that names none.
+    pub timeout_seconds: u64,
+    /// Largest timeout in seconds a query may ask for.
+    pub max_timeout_seconds: u64,
+    /// Queries executing at once across the node; more get 503.
+    pub max_concurrent_queries: usize,
+}
+
+/// How the server logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingConfig {
+    /// One of `trace`, `debug`, `info`, `warn`, `error` (stored lower-case).
+    pub level: String,
+    /// Line format of the server's own log.
+    pub format: LogFormat,
+}
+
+/// Line format of the server's own log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+/// What the command line asked for, with the configuration to do it with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Run the server (the default when no subcommand is given).
+    Serve(Config),
+    /// Check the environment (kernel, io_uring, memlock, directories) and exit.
+    Check(Config),
+}
+
+impl Command {
+    /// The configuration, whichever the command.
+    pub fn config(&self) -> &Config {
+        match self {
+            Command::Serve(config) | Command::Check(config) => config,
+        }
+    }
+}
+
+/// Result of loading: the command plus warnings (unknown keys) for the server to log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub command: Command,
+    /// One sentence each, e.g. "ignoring unknown key network.peers in x.toml: not implemented".
+    pub warnings: Vec<String>,
+}
+
+/// Loads the configuration from the process's arguments and environment.
+///
+/// `--help` and `--version` print and exit the process with status 0, the usual clap way.
+/// A usage error comes back as [`ConfigError::Usage`] (exit status 2 by
+/// [`ConfigError::exit_code`]); every other problem is one sentence in the error's Display.
+pub fn load() -> Result<Loaded> {
+    load_from(std::env::args_os(), &|name: &str| std::env::var(name).ok())
+}
+
+/// Loads the configuration from explicit arguments (including the program name first) and an
+/// environment lookup, so tests can inject both.
+pub fn load_from(
+    args: impl IntoIterator<Item = OsString>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded> {
+    let cli = match cli::parse(args) {
+        Ok(cli) => cli,
+        Err(err) if cli::is_help_or_version(&err) => err.exit(),
+        Err(err) => return Err(ConfigError::usage(&err)),
+    };
+    let mut config = Config::default();
+    let mut origins = Origins::default();
+    let mut warnings = Vec::new();
+
+    let config_path = cli
+        .config
+        .clone()
+        .or_else(|| env::lookup(env, env::CONFIG_VAR).map(PathBuf::from));
+    if let Some(path) = config_path {
+        let text = file::read(&path)?;
+        file::apply(&mut config, &mut origins, &path, &text, &mut warnings)?;
+    }
+    env::apply(&mut config, &mut origins, env)?;
+    cli::apply(&cli, &mut config, &mut origins);
+    validate::resolve(&mut config, &origins)?;
+
+    let command = match cli.command {
+        Some(cli::Subcommand::Check) => Command::Check(config),
+        Some(cli::Subcommand::Serve) | None => Command::Serve(config),
+    };
+    Ok(Loaded { command, warnings })
+}

@@ -1,0 +1,118 @@
+//! `POST /api/v1/partitions/{id}/logs`: parse, commit durably, answer.
+//!
+//! The batch is parsed on the shard that received it and appended to that
+//! shard's slice of the partition: no cross-core hop on the ingest path.
+//! All or nothing: a bad entry rejects the whole request, and nothing is
+//! stored unless the answer is 200.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use crate::entry::{ColumnBatch, EntryId};
+use crate::http::body::read_limited;
+use crate::http::error::{from_commit, ApiError, ErrorKind};
+use crate::http::handlers::partitions::resolve;
+use crate::http::response::{json, HttpResponse};
+use crate::ingest::{detect_format, parse_body};
+use crate::shard::commit::CommitItem;
+use crate::shard::partitions::now_ns;
+use crate::shard::ShardContext;
+
+pub async fn ingest(
+    ctx: &ShardContext,
+    id_or_name: &str,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let result = ingest_inner(ctx, id_or_name, request).await;
+    if result.is_err() {
+        ctx.count(|c| c.ingest_rejected += 1);
+    }
+    result
+}
+
+async fn ingest_inner(
+    ctx: &ShardContext,
+    id_or_name: &str,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let meta = resolve(ctx, id_or_name)?;
+    refuse_if_unwritable(ctx)?;
+    let content_type = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let body = read_limited(request, ctx.config.api.max_request_size_bytes).await?;
+    let mut batch = ColumnBatch::default();
+    let format = detect_format(content_type.as_deref(), &body);
+    let accepted = parse_body(&body, format, now_ns(), &mut batch)
+        .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))?;
+    let (reply, answer) = flume::bounded(1);
+    let item = CommitItem::Append {
+        partition_key: meta.key,
+        batch,
+        reply,
+    };
+    if ctx.commit_tx.try_send(item).is_err() {
+        return Err(overloaded("the write-ahead log queue is full"));
+    }
+    let ack = answer
+        .recv_async()
+        .await
+        .map_err(|_| ApiError::internal("the commit loop stopped before answering"))?
+        .map_err(|error| from_commit(&error))?;
+    ctx.count(|c| {
+        c.ingest_requests += 1;
+        c.ingest_entries += accepted as u64;
+        c.ingest_bytes += body.len() as u64;
+    });
+    let first_id = EntryId {
+        slice: ctx.shard_id,
+        seq: ack.first_seq,
+    };
+    let last_id = EntryId {
+        slice: ctx.shard_id,
+        seq: ack.last_seq,
+    };
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "accepted": accepted,
+            "partition_id": meta.id,
+            "first_id": first_id.to_string(),
+            "last_id": last_id.to_string(),
+        }),
+    ))
+}
+
+/// Refuses before reading the body when the shard cannot take it, so an
+/// overloaded server does not also spend memory on request bodies.
+fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
+    if let Some(reason) = ctx.store.writes_stopped.borrow().as_ref() {
+        return Err(ApiError::new(
+            ErrorKind::Internal,
+            "writes_stopped",
+            format!("this server stopped taking writes after an I/O failure and needs a restart: {reason}"),
+        ));
+    }
+    if ctx.commit_tx.is_full() {
+        return Err(overloaded("the write-ahead log queue is full"));
+    }
+    let active_max = ctx.config.storage.active_block_memory_max_bytes as usize;
+    if ctx.store.active_bytes() > active_max.saturating_mul(2) {
+        return Err(overloaded(
+            "unsealed data is above its memory bound while blocks are being written",
+        ));
+    }
+    Ok(())
+}
+
+fn overloaded(what: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "overloaded",
+        format!("{what}; retry after a moment"),
+    )
+    .retry_after(1)
+}

@@ -1,0 +1,6 @@
+//! One file per group of endpoints.
+
+pub mod ingest;
+pub mod ops;
+pub mod partitions;
+pub mod query;

@@ -1,0 +1,143 @@
+//! Partition endpoints: create, list, get, delete.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::http::body::read_limited;
+use crate::http::error::{ApiError, ErrorKind};
+use crate::http::response::{json, HttpResponse};
+use crate::ingest::timestamp::format_rfc3339_nanos;
+use crate::shard::partitions::{self as admin, AdminError, CreateRequest, SliceStats};
+use crate::shard::ShardContext;
+use crate::storage::catalog::{PartitionMeta, PARTITION_TAGS_MAX};
+
+/// Partition requests are small; this bounds what we buffer for one.
+const PARTITION_BODY_BYTES_MAX: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
+    retention_days: Option<u32>,
+}
+
+pub async fn create(
+    ctx: &ShardContext,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(request, PARTITION_BODY_BYTES_MAX).await?;
+    let body: CreateBody = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("expected {{\"name\": string, \"tags\"?: {{string: string}}, \"retention_days\"?: integer}}: {error}"),
+        )
+    })?;
+    if body.tags.len() > PARTITION_TAGS_MAX {
+        return Err(ApiError::bad_request(
+            "too_many_tags",
+            format!("a partition takes at most {PARTITION_TAGS_MAX} tags"),
+        ));
+    }
+    if body.retention_days == Some(0) {
+        return Err(ApiError::bad_request(
+            "invalid_retention",
+            "retention_days must be at least 1 (omit it to keep data forever)",
+        ));
+    }
+    let request = CreateRequest {
+        name: body.name,
+        tags: body.tags,
+        retention_days: body.retention_days,
+    };
+    let meta = admin::create(ctx, request).await.map_err(admin_error)?;
+    Ok(json(
+        StatusCode::CREATED,
+        &partition_json(&meta, &SliceStats::default()),
+    ))
+}
+
+pub async fn list(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
+    let metas: Vec<Arc<PartitionMeta>> = ctx.catalog.borrow().list().cloned().collect();
+    let stats = admin::stats(ctx, None).await.map_err(ApiError::internal)?;
+    let partitions: Vec<Value> = metas
+        .iter()
+        .map(|meta| partition_json(meta, stats.get(&meta.key).unwrap_or(&SliceStats::default())))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "partitions": partitions, "count": partitions.len() }),
+    ))
+}
+
+pub async fn get(ctx: &ShardContext, id_or_name: &str) -> Result<HttpResponse, ApiError> {
+    let meta = resolve(ctx, id_or_name)?;
+    let stats = admin::stats(ctx, Some(meta.key))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(json(
+        StatusCode::OK,
+        &partition_json(
+            &meta,
+            stats.get(&meta.key).unwrap_or(&SliceStats::default()),
+        ),
+    ))
+}
+
+pub async fn delete(ctx: &ShardContext, id_or_name: &str) -> Result<HttpResponse, ApiError> {
+    let meta = resolve(ctx, id_or_name)?;
+    admin::delete(ctx, meta.key).await.map_err(admin_error)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "deleted": true, "id": meta.id, "name": meta.name }),
+    ))
+}
+
+pub fn resolve(ctx: &ShardContext, id_or_name: &str) -> Result<Arc<PartitionMeta>, ApiError> {
+    ctx.catalog
+        .borrow()
+        .find(id_or_name)
+        .cloned()
+        .ok_or_else(|| ApiError::partition_not_found(id_or_name))
+}
+
+fn partition_json(meta: &PartitionMeta, stats: &SliceStats) -> Value {
+    let mut created_at = String::new();
+    format_rfc3339_nanos(meta.created_at_ns, &mut created_at);
+    json!({
+        "id": meta.id,
+        "name": meta.name,
+        "tags": meta.tags,
+        "retention_days": meta.retention_days,
+        "created_at": created_at,
+        "entry_count": stats.entry_count,
+        "bytes": stats.stored_bytes,
+        "blocks": stats.block_count,
+    })
+}
+
+fn admin_error(error: AdminError) -> ApiError {
+    match error {
+        AdminError::NameTaken(name) => ApiError::new(
+            ErrorKind::Conflict,
+            "partition_exists",
+            format!("a partition named {name:?} already exists; names are unique"),
+        ),
+        AdminError::InvalidName(reason) => ApiError::bad_request("invalid_name", reason),
+        AdminError::TooMany => ApiError::new(
+            ErrorKind::Conflict,
+            "too_many_partitions",
+            format!(
+                "the server holds the most partitions it allows ({})",
+                crate::storage::catalog::PARTITIONS_MAX
+            ),
+        ),
+        AdminError::NotFound(id) => ApiError::partition_not_found(&id),
+        AdminError::Internal(reason) => ApiError::internal(reason),
+    }
+}

@@ -1,0 +1,64 @@
+//! http/: "what did the client ask, and what do we answer?"
+//!
+//! hyper 1.x HTTP/1.1 on every shard. `io` adapts glommio streams to hyper,
+//! `router` maps routes to `handlers`, `error` is the error body and the
+//! one status mapping, `body` reads bodies within the size limit.
+
+pub mod body;
+pub mod error;
+pub mod handlers;
+pub mod io;
+pub mod response;
+pub mod router;
+
+use std::rc::Rc;
+
+use glommio::net::TcpListener;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+
+use crate::shard::ShardContext;
+
+/// Open connections per shard. Each costs a read buffer
+/// (`io::CONNECTION_READ_BUFFER_BYTES`) plus hyper's state, about 80 KiB, so
+/// this bounds connection memory to about 800 MiB per shard; connections
+/// past it are closed at once.
+pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
+
+/// Accepts connections on this shard's listener for as long as it runs.
+pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if ctx.connections_open.get() >= CONNECTIONS_PER_SHARD_MAX {
+            tracing::warn!(
+                limit = CONNECTIONS_PER_SHARD_MAX,
+                "connection limit reached; closing a new connection"
+            );
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        ctx.connections_open.set(ctx.connections_open.get() + 1);
+        let conn_ctx = ctx.clone();
+        glommio::spawn_local(async move {
+            let service_ctx = conn_ctx.clone();
+            let service = service_fn(move |request| router::handle(service_ctx.clone(), request));
+            let connection = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io::HyperStream::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            conn_ctx
+                .connections_open
+                .set(conn_ctx.connections_open.get() - 1);
+        })
+        .detach();
+    }
+}

@@ -1,0 +1,112 @@
+//! Routes. The seed README's routes are primary; the seed code's routes are
+//! aliases so both kinds of existing client work. A known path with the
+//! wrong method is a 405 with `Allow`; an unknown path a 404.
+
+use std::convert::Infallible;
+use std::rc::Rc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+
+use super::error::{ApiError, ErrorKind};
+use super::handlers::{ingest, ops, partitions, query};
+use super::response::HttpResponse;
+use crate::shard::ShardContext;
+
+enum Route<'a> {
+    Health,
+    Ready,
+    Metrics,
+    Partitions,
+    PartitionCreate,
+    Partition(&'a str),
+    PartitionLogs(&'a str),
+    Query,
+}
+
+impl Route<'_> {
+    /// The methods this route takes, for `Allow`.
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Health | Route::Ready | Route::Metrics => "GET",
+            Route::Partitions => "GET, POST",
+            Route::PartitionCreate | Route::PartitionLogs(_) | Route::Query => "POST",
+            Route::Partition(_) => "GET, DELETE",
+        }
+    }
+}
+
+fn match_route(path: &str) -> Option<Route<'_>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let route = match segments.as_slice() {
+        ["health"] => Route::Health,
+        ["ready"] => Route::Ready,
+        ["metrics"] => Route::Metrics,
+        ["api", "v1", "partitions"] => Route::Partitions,
+        ["api", "v1", "partitions", "create"] => Route::PartitionCreate,
+        ["api", "v1", "partitions", id] => Route::Partition(id),
+        ["api", "v1", "partitions", id, "logs"] | ["api", "v1", "logs", id] => {
+            Route::PartitionLogs(id)
+        }
+        ["api", "v1", "query", "execute"] | ["api", "v1", "query"] => Route::Query,
+        _ => return None,
+    };
+    Some(route)
+}
+
+pub async fn handle(
+    ctx: Rc<ShardContext>,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, Infallible> {
+    let response = match route(&ctx, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            ctx.count(|c| c.http_errors += 1);
+            if error.kind == ErrorKind::Internal {
+                tracing::error!(code = error.code, message = %error.message, "request failed");
+            }
+            error.into_response()
+        }
+    };
+    Ok(response)
+}
+
+async fn route(
+    ctx: &Rc<ShardContext>,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let path = request.uri().path().to_string();
+    let Some(route) = match_route(&path) else {
+        return Err(ApiError::new(
+            ErrorKind::NotFound,
+            "route_not_found",
+            format!("no route {path}; see docs/API.md"),
+        ));
+    };
+    let method = request.method().clone();
+    match (&method, &route) {
+        (&Method::GET, Route::Health) => Ok(ops::health(ctx)),
+        (&Method::GET, Route::Ready) => ops::ready(ctx).await,
+        (&Method::GET, Route::Metrics) => ops::metrics(ctx).await,
+        (&Method::GET, Route::Partitions) => partitions::list(ctx).await,
+        (&Method::POST, Route::Partitions | Route::PartitionCreate) => {
+            partitions::create(ctx, request).await
+        }
+        (&Method::GET, Route::Partition(id)) => partitions::get(ctx, id).await,
+        (&Method::DELETE, Route::Partition(id)) => partitions::delete(ctx, id).await,
+        (&Method::POST, Route::PartitionLogs(id)) => {
+            let id = id.to_string();
+            ingest::ingest(ctx, &id, request).await
+        }
+        (&Method::POST, Route::Query) => query::execute(ctx, request).await,
+        _ => {
+            let mut error = ApiError::new(
+                ErrorKind::MethodNotAllowed,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}; use {}", route.allow()),
+            );
+            error.allow = Some(route.allow());
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! query/: "which entries match, and how was the answer found?"
+//!
+//! `request` turns a request body into a `QueryPlan`; `execute` runs the
+//! plan on one shard (time pruning, block reads, exact filter, top-k);
+//! `response` merges the shards' results and renders the body. `filter` is
+//! the predicate; `view` lets it read owned and archived batches alike.
+
+pub mod execute;
+pub mod filter;
+pub mod request;
+pub mod response;
+pub mod view;
+
+pub use execute::{run_on_shard, FoundEntry, ShardResult};
+pub use request::{compile, PlanError, QueryBody, QueryPlan};

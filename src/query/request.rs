@@ -1,0 +1,295 @@
+//! The query request body (`POST /api/v1/query/execute`) and its
+//! compilation into a `QueryPlan` that every shard runs.
+//!
+//! Both shapes existing clients send are accepted: the seed README's
+//! `{"filter": {...}}` and the seed code's filter fields at the top level.
+//! Unknown partitions are a 404, never silently skipped; no time range means
+//! all time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::filter::{Needle, Predicate};
+use crate::config::QueryConfig;
+use crate::entry::Level;
+use crate::storage::catalog::{Catalog, PartitionMeta};
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FilterBody {
+    #[serde(default)]
+    pub tags: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub tag_exists: Vec<String>,
+    pub source: Option<String>,
+    pub source_prefix: Option<String>,
+    pub level: Option<Value>,
+    pub message_contains: Option<String>,
+    pub time_range: Option<TimeRangeBody>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TimeRangeBody {
+    pub start: Option<Value>,
+    pub end: Option<Value>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    #[serde(default, alias = "partition_ids")]
+    pub partitions: Vec<String>,
+    #[serde(default)]
+    pub filter: Option<FilterBody>,
+    pub q: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+    pub order: Option<String>,
+    pub sort_desc: Option<bool>,
+    pub timeout_seconds: Option<f64>,
+    // The seed code's top-level filter fields.
+    pub tags: Option<BTreeMap<String, Value>>,
+    pub tag_exists: Option<Vec<String>>,
+    pub source: Option<String>,
+    pub source_prefix: Option<String>,
+    pub level: Option<Value>,
+    pub message_contains: Option<String>,
+    pub time_range: Option<TimeRangeBody>,
+}
+
+/// A compiled query; shared read-only by every shard (hence `Arc`).
+pub struct QueryPlan {
+    pub partitions: Vec<Arc<PartitionMeta>>,
+    pub predicate: Predicate,
+    /// Newest first (the default).
+    pub descending: bool,
+    pub limit: usize,
+    pub offset: usize,
+    pub deadline: Instant,
+}
+
+impl QueryPlan {
+    /// How many entries each shard must return for the merge to be exact.
+    pub fn per_shard_wanted(&self) -> usize {
+        self.offset.saturating_add(self.limit)
+    }
+}
+
+/// A request the client must fix: status 400 or 404.
+#[derive(Debug)]
+pub enum PlanError {
+    BadRequest(String),
+    UnknownPartition(String),
+}
+
+pub fn compile(
+    body: QueryBody,
+    catalog: &Catalog,
+    limits: &QueryConfig,
+) -> Result<QueryPlan, PlanError> {
+    if body.q.is_some() {
+        return Err(PlanError::BadRequest(
+            "the `q` query language is not available in this version; use `filter`".into(),
+        ));
+    }
+    let partitions = resolve_partitions(&body.partitions, catalog)?;
+    let descending = order_is_descending(body.order.as_deref(), body.sort_desc)?;
+    let limit = body.limit.unwrap_or(limits.default_limit as u64);
+    if limit > limits.max_results as u64 {
+        return Err(PlanError::BadRequest(format!(
+            "limit {limit} is above the server's max_results of {}",
+            limits.max_results
+        )));
+    }
+    let offset = body.offset.unwrap_or(0);
+    if offset.saturating_add(limit) > limits.max_results as u64 {
+        return Err(PlanError::BadRequest(format!(
+            "offset + limit must not exceed max_results ({}); page with a time range instead",
+            limits.max_results
+        )));
+    }
+    let timeout = timeout_of(body.timeout_seconds, limits)?;
+    let filter = merge_filters(
+        body.filter,
+        body.tags,
+        body.tag_exists,
+        body.source,
+        body.source_prefix,
+        body.level,
+        body.message_contains,
+        body.time_range,
+    );
+    let predicate = compile_filter(filter)?;
+    Ok(QueryPlan {
+        partitions,
+        predicate,
+        descending,
+        limit: limit as usize,
+        offset: offset as usize,
+        deadline: Instant::now() + timeout,
+    })
+}
+
+fn resolve_partitions(
+    names: &[String],
+    catalog: &Catalog,
+) -> Result<Vec<Arc<PartitionMeta>>, PlanError> {
+    if names.is_empty() {
+        return Ok(catalog.list().cloned().collect());
+    }
+    let mut partitions: Vec<Arc<PartitionMeta>> = Vec::with_capacity(names.len());
+    for name in names {
+        let meta = catalog
+            .find(name)
+            .ok_or_else(|| PlanError::UnknownPartition(name.clone()))?;
+        if !partitions.iter().any(|known| known.key == meta.key) {
+            partitions.push(meta.clone());
+        }
+    }
+    Ok(partitions)
+}
+
+fn order_is_descending(order: Option<&str>, sort_desc: Option<bool>) -> Result<bool, PlanError> {
+    match order.map(|o| o.to_ascii_lowercase()) {
+        None => Ok(sort_desc.unwrap_or(true)),
+        Some(order) => match order.as_str() {
+            "desc" | "descending" | "newest_first" | "newest" => Ok(true),
+            "asc" | "ascending" | "oldest_first" | "oldest" => Ok(false),
+            other => Err(PlanError::BadRequest(format!(
+                "order {other:?} is not one of \"desc\", \"asc\""
+            ))),
+        },
+    }
+}
+
+fn timeout_of(seconds: Option<f64>, limits: &QueryConfig) -> Result<Duration, PlanError> {
+    let seconds = seconds.unwrap_or(limits.timeout_seconds as f64);
+    if !(seconds > 0.0) || seconds > limits.max_timeout_seconds as f64 {
+        return Err(PlanError::BadRequest(format!(
+            "timeout_seconds must be above 0 and at most {} (the server's max_timeout)",
+            limits.max_timeout_seconds
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Top-level (seed code) fields fill in whatever `filter` left out.
+#[allow(clippy::too_many_arguments)]
+fn merge_filters(
+    filter: Option<FilterBody>,
+    tags: Option<BTreeMap<String, Value>>,
+    tag_exists: Option<Vec<String>>,
+    source: Option<String>,
+    source_prefix: Option<String>,
+    level: Option<Value>,
+    message_contains: Option<String>,
+    time_range: Option<TimeRangeBody>,
+) -> FilterBody {
+    let mut filter = filter.unwrap_or_default();
+    filter.tags.extend(tags.unwrap_or_default());
+    filter.tag_exists.extend(tag_exists.unwrap_or_default());
+    filter.source = filter.source.or(source);
+    filter.source_prefix = filter.source_prefix.or(source_prefix);
+    filter.level = filter.level.or(level);
+    filter.message_contains = filter.message_contains.or(message_contains);
+    filter.time_range = filter.time_range.or(time_range);
+    filter
+}
+
+fn compile_filter(filter: FilterBody) -> Result<Predicate, PlanError> {
+    let mut predicate = Predicate::default();
+    for (key, value) in filter.tags {
+        let value = tag_value_text(&key, value)?;
+        if key == "level" {
+            let normalised = Level::parse(&value);
+            predicate.tag_levels.push((value, normalised));
+        } else {
+            predicate.tags.push((key, value));
+        }
+    }
+    predicate.tag_exists = filter.tag_exists;
+    predicate.source = filter.source;
+    predicate.source_prefix = filter.source_prefix;
+    predicate.level_mask = filter.level.map(level_mask).transpose()?;
+    predicate.message_contains = filter
+        .message_contains
+        .filter(|text| !text.is_empty())
+        .map(|text| Needle::new(&text));
+    if let Some(range) = filter.time_range {
+        predicate.time_start_ns = range
+            .start
+            .map(|v| timestamp_of("time_range.start", v))
+            .transpose()?
+            .unwrap_or(i64::MIN);
+        predicate.time_end_ns = range
+            .end
+            .map(|v| timestamp_of("time_range.end", v))
+            .transpose()?
+            .unwrap_or(i64::MAX);
+        if predicate.time_start_ns > predicate.time_end_ns {
+            return Err(PlanError::BadRequest(
+                "time_range.start is after time_range.end".into(),
+            ));
+        }
+    }
+    Ok(predicate)
+}
+
+fn tag_value_text(key: &str, value: Value) -> Result<String, PlanError> {
+    match value {
+        Value::String(text) => Ok(text),
+        Value::Number(number) => Ok(number.to_string()),
+        Value::Bool(flag) => Ok(flag.to_string()),
+        _ => Err(PlanError::BadRequest(format!(
+            "filter.tags.{key} must be a string"
+        ))),
+    }
+}
+
+fn level_mask(value: Value) -> Result<u8, PlanError> {
+    let names: Vec<Value> = match value {
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+    let mut mask = 0u8;
+    for name in names {
+        let text = match &name {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => {
+                return Err(PlanError::BadRequest(
+                    "filter.level must be a level name or a list of them".into(),
+                ))
+            }
+        };
+        let level = Level::parse(&text).ok_or_else(|| {
+            PlanError::BadRequest(format!(
+                "filter.level {text:?} is not a level; use trace, debug, info, warn, error or fatal"
+            ))
+        })?;
+        mask |= 1 << level.as_byte();
+    }
+    Ok(mask)
+}
+
+fn timestamp_of(field: &str, value: Value) -> Result<i64, PlanError> {
+    use crate::ingest::timestamp::{epoch_from_f64, epoch_from_i64, parse_timestamp_text};
+    let parsed = match &value {
+        Value::String(text) => parse_timestamp_text(text),
+        Value::Number(number) => match number.as_i64() {
+            Some(integer) => epoch_from_i64(integer),
+            None => epoch_from_f64(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        _ => {
+            return Err(PlanError::BadRequest(format!(
+                "{field} must be an RFC 3339 string or a number since the epoch"
+            )))
+        }
+    };
+    parsed.map_err(|error| PlanError::BadRequest(format!("{field} {value} {error}")))
+}

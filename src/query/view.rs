@@ -1,0 +1,64 @@
+//! `BatchView`: read access to a batch's entries, whether the batch is the
+//! owned active block or the zero-copy archive of a sealed block, so one
+//! filter and one result builder serve both.
+
+use crate::entry::{ArchivedColumnBatch, ColumnBatch, Level};
+
+pub trait BatchView {
+    fn entry_count(&self) -> usize;
+    fn timestamp_ns(&self, index: usize) -> i64;
+    fn level(&self, index: usize) -> Level;
+    fn source(&self, index: usize) -> &str;
+    fn message(&self, index: usize) -> &str;
+    fn fields_json(&self, index: usize) -> &str;
+    fn for_each_tag(&self, index: usize, visit: &mut dyn FnMut(&str, &str) -> bool) -> bool;
+}
+
+impl BatchView for ColumnBatch {
+    fn entry_count(&self) -> usize {
+        self.len()
+    }
+    fn timestamp_ns(&self, index: usize) -> i64 {
+        self.timestamps_ns[index]
+    }
+    fn level(&self, index: usize) -> Level {
+        Level::from_byte(self.levels[index])
+    }
+    fn source(&self, index: usize) -> &str {
+        self.sources.get(index)
+    }
+    fn message(&self, index: usize) -> &str {
+        self.messages.get(index)
+    }
+    fn fields_json(&self, index: usize) -> &str {
+        self.fields.get(index)
+    }
+    /// Calls `visit` for each tag until it returns true; returns whether it did.
+    fn for_each_tag(&self, index: usize, visit: &mut dyn FnMut(&str, &str) -> bool) -> bool {
+        self.tags(index).any(|(key, value)| visit(key, value))
+    }
+}
+
+impl BatchView for ArchivedColumnBatch {
+    fn entry_count(&self) -> usize {
+        self.len()
+    }
+    fn timestamp_ns(&self, index: usize) -> i64 {
+        ArchivedColumnBatch::timestamp_ns(self, index)
+    }
+    fn level(&self, index: usize) -> Level {
+        ArchivedColumnBatch::level(self, index)
+    }
+    fn source(&self, index: usize) -> &str {
+        self.sources.get(index)
+    }
+    fn message(&self, index: usize) -> &str {
+        self.messages.get(index)
+    }
+    fn fields_json(&self, index: usize) -> &str {
+        self.fields.get(index)
+    }
+    fn for_each_tag(&self, index: usize, visit: &mut dyn FnMut(&str, &str) -> bool) -> bool {
+        self.tags(index).any(|(key, value)| visit(key, value))
+    }
+}

@@ -1,0 +1,290 @@
+//! The commit loop: the one task per shard that writes its WAL.
+//!
+//! Requests queue here (bounded); the loop takes everything that queued
+//! while the previous group's write and fdatasync were in flight, frames it
+//! as one group, writes it with one `write`, makes it durable with one
+//! `fdatasync`, then makes the entries visible in their slices and answers.
+//! Sequence numbers are handed out as the group is framed, so the order of
+//! entries in a slice is the order of its WAL records. Entries become
+//! visible only once durable, so a query never returns an entry a crash
+//! could take back.
+//!
+//! With `sync_writes = false` the loop answers after the write and fdatasyncs
+//! every `fsync_interval` ms instead; see docs/API.md for what that risks.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::poll_once;
+use glommio::channels::local_channel::{LocalReceiver, LocalSender};
+use rkyv::util::AlignedVec;
+
+use crate::entry::ColumnBatch;
+use crate::storage::catalog::Catalog;
+use crate::storage::StorageError;
+use crate::wal::payload::encode_payload;
+use crate::wal::{WalAppend, WalBatch, WalWriter};
+
+use super::store::ShardStore;
+use super::worker::StoreJob;
+
+/// Requests waiting for the commit loop, per shard. Each holds one parsed
+/// request body (at most `max_request_size` of entries), so the queue costs
+/// at most this many bodies of memory; a full queue answers 503.
+pub const COMMIT_QUEUE_MAX: usize = 256;
+/// A group stops taking requests past this many payload bytes, bounding the
+/// framing buffer and the latency of the group's write.
+pub const GROUP_PAYLOAD_BYTES_MAX: usize = 32 << 20;
+/// How often the loop runs maintenance (interval fsync, time rotation, WAL
+/// reclaim) when no request wakes it.
+pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
+
+pub enum CommitItem {
+    Append {
+        partition_key: u64,
+        batch: ColumnBatch,
+        reply: flume::Sender<Result<AppendAck, CommitError>>,
+    },
+    Tick,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendAck {
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+/// Why a batch was not committed (cloneable: one failure answers a group).
+#[derive(Clone, Debug)]
+pub struct CommitError {
+    pub message: String,
+    pub disk_full: bool,
+    pub partition_gone: bool,
+}
+
+impl CommitError {
+    fn from_storage(error: &StorageError) -> CommitError {
+        CommitError {
+            message: error.to_string(),
+            disk_full: error.is_disk_full(),
+            partition_gone: false,
+        }
+    }
+}
+
+pub struct CommitLoop {
+    pub store: Rc<ShardStore>,
+    pub catalog: Rc<RefCell<Catalog>>,
+    pub wal: WalWriter,
+    pub store_tx: Rc<LocalSender<StoreJob>>,
+    pub sync_writes: bool,
+    pub fsync_interval: Duration,
+    /// WAL segments beyond which quiet slices are sealed early.
+    pub wal_segments_max: usize,
+    /// Active-block memory beyond which every active block is sealed.
+    pub active_bytes_max: usize,
+    last_sync: Instant,
+    unsynced: bool,
+    payloads: Vec<AlignedVec>,
+}
+
+struct Pending {
+    partition_key: u64,
+    first_seq: u64,
+    batch: ColumnBatch,
+    reply: flume::Sender<Result<AppendAck, CommitError>>,
+}
+
+impl CommitLoop {
+    pub fn new(
+        store: Rc<ShardStore>,
+        catalog: Rc<RefCell<Catalog>>,
+        wal: WalWriter,
+        store_tx: Rc<LocalSender<StoreJob>>,
+        config: &crate::config::StorageConfig,
+    ) -> CommitLoop {
+        let segments_max =
+            (config.wal_size_max_bytes / config.wal_segment_size_bytes).max(2) as usize;
+        CommitLoop {
+            store,
+            catalog,
+            wal,
+            store_tx,
+            sync_writes: config.sync_writes,
+            fsync_interval: Duration::from_millis(config.fsync_interval_ms),
+            wal_segments_max: segments_max,
+            active_bytes_max: config.active_block_memory_max_bytes as usize,
+            last_sync: Instant::now(),
+            unsynced: false,
+            payloads: Vec::new(),
+        }
+    }
+
+    pub async fn run(mut self, queue: LocalReceiver<CommitItem>) {
+        while let Some(first) = queue.recv().await {
+            let mut group = Vec::new();
+            let mut group_bytes = 0;
+            let mut tick = false;
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                match item {
+                    CommitItem::Append {
+                        partition_key,
+                        batch,
+                        reply,
+                    } => {
+                        group_bytes += batch.payload_bytes();
+                        group.push(Pending {
+                            partition_key,
+                            first_seq: 0,
+                            batch,
+                            reply,
+                        });
+                    }
+                    CommitItem::Tick => tick = true,
+                }
+                if group_bytes < GROUP_PAYLOAD_BYTES_MAX {
+                    next = poll_once(queue.recv()).await.flatten();
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(group).await;
+            }
+            if tick {
+                self.maintenance().await;
+            }
+        }
+    }
+
+    async fn commit_group(&mut self, mut group: Vec<Pending>) {
+        if let Err(error) = self.store.check_writable() {
+            return answer_all(group, Err(CommitError::from_storage(&error)));
+        }
+        group = self.drop_deleted(group);
+        if let Err(error) = self.write_group(&mut group).await {
+            self.store.stop_writes(&error);
+            return answer_all(group, Err(CommitError::from_storage(&error)));
+        }
+        for pending in group {
+            let to_seal =
+                self.store
+                    .apply(pending.partition_key, pending.first_seq, &pending.batch);
+            self.send_to_seal(pending.partition_key, to_seal).await;
+            let last_seq = pending.first_seq + pending.batch.len() as u64 - 1;
+            let _ = pending.reply.send(Ok(AppendAck {
+                first_seq: pending.first_seq,
+                last_seq,
+            }));
+        }
+    }
+
+    /// A partition deleted after its request was parsed is answered 404.
+    fn drop_deleted(&self, group: Vec<Pending>) -> Vec<Pending> {
+        let catalog = self.catalog.borrow();
+        group
+            .into_iter()
+            .filter_map(|pending| {
+                if catalog.by_key(pending.partition_key).is_some() {
+                    return Some(pending);
+                }
+                let gone = CommitError {
+                    message: "the partition was deleted".into(),
+                    disk_full: false,
+                    partition_gone: true,
+                };
+                let _ = pending.reply.send(Err(gone));
+                None
+            })
+            .collect()
+    }
+
+    /// Numbers, frames, writes and (in sync mode) fdatasyncs a group.
+    async fn write_group(&mut self, group: &mut [Pending]) -> crate::storage::Result<()> {
+        if self.payloads.len() < group.len() {
+            self.payloads.resize_with(group.len(), AlignedVec::new);
+        }
+        for (pending, payload) in group.iter_mut().zip(self.payloads.iter_mut()) {
+            pending.first_seq = self
+                .store
+                .reserve_seqs(pending.partition_key, pending.batch.len() as u64);
+            let wal_batch = WalBatch {
+                partition_key: pending.partition_key,
+                first_seq: pending.first_seq,
+                batch: std::mem::take(&mut pending.batch),
+            };
+            encode_payload(&wal_batch, payload);
+            pending.batch = wal_batch.batch;
+        }
+        let records: Vec<WalAppend<'_>> = group
+            .iter()
+            .zip(self.payloads.iter())
+            .map(|(pending, payload)| WalAppend {
+                partition_key: pending.partition_key,
+                last_seq: pending.first_seq + pending.batch.len() as u64 - 1,
+                payload: payload.as_slice(),
+            })
+            .collect();
+        self.wal.append(&records).await?;
+        if self.sync_writes {
+            self.wal.sync().await?;
+        } else {
+            self.unsynced = true;
+        }
+        Ok(())
+    }
+
+    async fn send_to_seal(
+        &self,
+        partition_key: u64,
+        blocks: impl IntoIterator<Item = Rc<super::slice::SealingBlock>>,
+    ) {
+        for block in blocks {
+            // Waiting here is the backpressure that bounds sealing memory.
+            if self
+                .store_tx
+                .send(StoreJob::Seal {
+                    partition_key,
+                    block,
+                })
+                .await
+                .is_err()
+            {
+                tracing::error!("store worker is gone; a block stays in memory until restart");
+            }
+        }
+    }
+
+    async fn maintenance(&mut self) {
+        if self.unsynced && self.last_sync.elapsed() >= self.fsync_interval {
+            if let Err(error) = self.wal.sync().await {
+                self.store.stop_writes(&error);
+            }
+            self.unsynced = false;
+            self.last_sync = Instant::now();
+        }
+        let mut due = self.store.take_due_blocks();
+        if self.wal.segment_count() > self.wal_segments_max {
+            let pinning = self
+                .wal
+                .pinning_partitions(|key| self.store.durable_sealed_seq(key));
+            due.extend(self.store.take_active_blocks(Some(&pinning)));
+        }
+        if self.store.active_bytes() > self.active_bytes_max {
+            due.extend(self.store.take_active_blocks(None));
+        }
+        for (partition_key, block) in due {
+            self.send_to_seal(partition_key, [block]).await;
+        }
+        let store = self.store.clone();
+        if let Err(error) = self.wal.reclaim(|key| store.durable_sealed_seq(key)).await {
+            tracing::warn!(%error, "could not reclaim a WAL segment; will retry");
+        }
+    }
+}
+
+fn answer_all(group: Vec<Pending>, result: Result<AppendAck, CommitError>) {
+    for pending in group {
+        let _ = pending.reply.send(result.clone());
+    }
+}

@@ -1,0 +1,166 @@
+//! Messages between shards. Each shard has one bounded flume mailbox; a
+//! request carries a bounded(1) channel for its answer. One message per
+//! request batch or query, never per entry.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::context::{ShardContext, ShardCounters};
+use super::partitions::{self, AdminError, CreateRequest, SliceStats};
+use super::worker::StoreJob;
+use crate::query::{run_on_shard, QueryPlan, ShardResult};
+use crate::storage::catalog::PartitionMeta;
+
+/// Requests queued per shard mailbox; a full mailbox makes senders wait.
+pub const MAILBOX_MAX: usize = 1024;
+
+pub type Reply<T> = flume::Sender<T>;
+
+pub enum PeerRequest {
+    /// To shard 0: create a partition in the durable catalog.
+    CreatePartition {
+        request: CreateRequest,
+        reply: Reply<Result<Arc<PartitionMeta>, AdminError>>,
+    },
+    /// To shard 0: delete a partition everywhere.
+    DeletePartition {
+        key: u64,
+        reply: Reply<Result<(), AdminError>>,
+    },
+    /// From shard 0 to all: the catalog gained a partition.
+    CatalogInsert {
+        meta: Arc<PartitionMeta>,
+        reply: Reply<()>,
+    },
+    /// From shard 0 to all: forget a partition and remove its files.
+    CatalogRemove {
+        key: u64,
+        reply: Reply<Result<(), String>>,
+    },
+    Query {
+        plan: Arc<QueryPlan>,
+        reply: Reply<Result<ShardResult, String>>,
+    },
+    SliceStats {
+        key: Option<u64>,
+        reply: Reply<Vec<SliceStats>>,
+    },
+    Counters {
+        reply: Reply<(ShardCounters, ShardHealth)>,
+    },
+}
+
+/// What `/ready` and `/metrics` need from each shard.
+#[derive(Clone, Debug, Default)]
+pub struct ShardHealth {
+    pub writes_stopped: Option<String>,
+    pub active_bytes: usize,
+    pub commit_queue_len: usize,
+}
+
+pub async fn run_mailbox(ctx: Rc<ShardContext>, inbox: flume::Receiver<PeerRequest>) {
+    while let Ok(request) = inbox.recv_async().await {
+        let ctx = ctx.clone();
+        glommio::spawn_local(async move { handle(ctx, request).await }).detach();
+    }
+}
+
+async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
+    match request {
+        PeerRequest::CreatePartition { request, reply } => {
+            let _ = reply.send(partitions::create_as_owner(&ctx, request).await);
+        }
+        PeerRequest::DeletePartition { key, reply } => {
+            let _ = reply.send(partitions::delete_as_owner(&ctx, key).await);
+        }
+        PeerRequest::CatalogInsert { meta, reply } => {
+            ctx.catalog.borrow_mut().insert(meta);
+            let _ = reply.send(());
+        }
+        PeerRequest::CatalogRemove { key, reply } => {
+            let _ = reply.send(forget_partition(&ctx, key).await);
+        }
+        PeerRequest::Query { plan, reply } => {
+            let result = run_on_shard(&ctx.store, &plan)
+                .await
+                .map_err(|error| error.to_string());
+            let _ = reply.send(result);
+        }
+        PeerRequest::SliceStats { key, reply } => {
+            let _ = reply.send(partitions::local_slice_stats(&ctx, key));
+        }
+        PeerRequest::Counters { reply } => {
+            let health = ShardHealth {
+                writes_stopped: ctx.store.writes_stopped.borrow().clone(),
+                active_bytes: ctx.store.active_bytes(),
+                commit_queue_len: ctx.commit_tx.len(),
+            };
+            let _ = reply.send((ctx.counters.get(), health));
+        }
+    }
+}
+
+/// Drops a partition from this shard's catalog copy, then its slice and files.
+pub async fn forget_partition(ctx: &ShardContext, key: u64) -> Result<(), String> {
+    ctx.catalog.borrow_mut().remove(key);
+    let (reply, answer) = flume::bounded(1);
+    if ctx
+        .store_tx
+        .send(StoreJob::DropPartition {
+            partition_key: key,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return Err("the store worker has stopped".into());
+    }
+    answer
+        .recv_async()
+        .await
+        .unwrap_or_else(|_| Err("the store worker has stopped".into()))
+}
+
+/// Sends a request to shard `shard` and waits for its answer.
+pub async fn call<T>(
+    ctx: &ShardContext,
+    shard: u32,
+    make: impl FnOnce(Reply<T>) -> PeerRequest,
+) -> Result<T, String> {
+    let (reply, answer) = flume::bounded(1);
+    ctx.peers[shard as usize]
+        .send_async(make(reply))
+        .await
+        .map_err(|_| format!("shard {shard} is not running"))?;
+    answer
+        .recv_async()
+        .await
+        .map_err(|_| format!("shard {shard} dropped the request"))
+}
+
+/// Sends a request to every shard (this one included) and collects answers
+/// in shard order. The requests run concurrently on their shards.
+pub async fn call_all<T>(
+    ctx: &ShardContext,
+    make: impl Fn(Reply<T>) -> PeerRequest,
+) -> Result<Vec<T>, String> {
+    let mut answers = Vec::with_capacity(ctx.shard_count as usize);
+    for shard in 0..ctx.shard_count {
+        let (reply, answer) = flume::bounded(1);
+        ctx.peers[shard as usize]
+            .send_async(make(reply))
+            .await
+            .map_err(|_| format!("shard {shard} is not running"))?;
+        answers.push(answer);
+    }
+    let mut results = Vec::with_capacity(answers.len());
+    for (shard, answer) in answers.into_iter().enumerate() {
+        results.push(
+            answer
+                .recv_async()
+                .await
+                .map_err(|_| format!("shard {shard} dropped the request"))?,
+        );
+    }
+    Ok(results)
+}

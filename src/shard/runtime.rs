@@ -1,0 +1,242 @@
+//! Starting the shards: one glommio executor per shard, pinned to its own
+//! core, each recovering its own data and serving HTTP on the shared port.
+//!
+//! Start-up order: shard 0 binds first (so `--listen 127.0.0.1:0` picks one
+//! port that every shard then binds with SO_REUSEPORT); then every shard
+//! recovers and reports ready; only then does `timberdb` print the line
+//! `timberdb listening on http://<addr>` that scripts and tests wait for.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+
+use glommio::channels::local_channel;
+use glommio::net::TcpListener;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use super::commit::{CommitItem, CommitLoop, COMMIT_QUEUE_MAX, TICK_INTERVAL};
+use super::context::ShardContext;
+use super::mailbox::{run_mailbox, PeerRequest, MAILBOX_MAX};
+use super::recovery::recover;
+use super::store::ShardStore;
+use super::worker::{run_store_worker, StoreJob, STORE_QUEUE_MAX};
+use crate::config::Config;
+use crate::storage::catalog::Catalog;
+use crate::storage::layout::{check_shard_count, ShardPaths};
+use crate::wal::WalWriter;
+
+/// Memory glommio registers with io_uring per executor for DMA buffers
+/// (counted against RLIMIT_MEMLOCK on older kernels); larger buffers fall
+/// back to ordinary aligned allocations.
+pub const EXECUTOR_IO_MEMORY_BYTES: usize = 2 << 20;
+
+enum StartEvent {
+    Bound { addr: SocketAddr },
+    Ready,
+    Failed { shard_id: u32, reason: String },
+}
+
+struct ShardBoot {
+    shard_id: u32,
+    config: Arc<Config>,
+    catalog: Catalog,
+    peers: Vec<flume::Sender<PeerRequest>>,
+    inbox: flume::Receiver<PeerRequest>,
+    listen_addr: SocketAddr,
+    events: mpsc::Sender<StartEvent>,
+}
+
+/// Runs the server until a shard stops. Returns an error sentence for the user.
+pub fn run_server(config: Config) -> Result<(), String> {
+    let shard_count = config.shard_count as u32;
+    crate::check::io_uring_preflight(config.shard_count)?;
+    std::fs::create_dir_all(&config.storage.data_dir).map_err(|error| {
+        format!(
+            "cannot create data directory {}: {error}",
+            config.storage.data_dir.display()
+        )
+    })?;
+    check_shard_count(&config.storage.data_dir, shard_count).map_err(|error| error.to_string())?;
+    let catalog = Catalog::load(&config.storage.data_dir).map_err(|error| error.to_string())?;
+    let config = Arc::new(config);
+    let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
+        .map(|_| flume::bounded(MAILBOX_MAX))
+        .unzip();
+    let cores = allowed_cores();
+    let (events_tx, events) = mpsc::channel();
+    let mut handles = Vec::new();
+    let mut listen_addr = config.network.listen_addr;
+    for (shard_id, inbox) in (0..shard_count).zip(inboxes) {
+        let boot = ShardBoot {
+            shard_id,
+            config: config.clone(),
+            catalog: catalog.clone(),
+            peers: senders.clone(),
+            inbox,
+            listen_addr,
+            events: events_tx.clone(),
+        };
+        let cpu = cores[shard_id as usize % cores.len()];
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("shard-{shard_id}"))
+            .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+            .spawn(move || shard_main(boot))
+            .map_err(|error| format!("cannot start shard {shard_id} on CPU {cpu}: {error}"))?;
+        handles.push(handle);
+        if shard_id == 0 {
+            listen_addr = wait_for_bind(&events)?;
+        }
+    }
+    wait_until_ready(&events, shard_count)?;
+    println!("timberdb listening on http://{listen_addr} with {shard_count} shards");
+    tracing::info!(%listen_addr, shard_count, "serving");
+    for (shard_id, handle) in handles.into_iter().enumerate() {
+        if let Err(error) = handle.join() {
+            return Err(format!("shard {shard_id} stopped: {error}"));
+        }
+    }
+    Ok(())
+}
+
+fn wait_for_bind(events: &mpsc::Receiver<StartEvent>) -> Result<SocketAddr, String> {
+    match events.recv() {
+        Ok(StartEvent::Bound { addr }) => Ok(addr),
+        Ok(StartEvent::Failed { shard_id, reason }) => {
+            Err(format!("shard {shard_id} failed to start: {reason}"))
+        }
+        _ => Err("shard 0 stopped before binding its listener".into()),
+    }
+}
+
+fn wait_until_ready(events: &mpsc::Receiver<StartEvent>, shard_count: u32) -> Result<(), String> {
+    let mut ready = 0;
+    while ready < shard_count {
+        match events.recv() {
+            Ok(StartEvent::Ready) => ready += 1,
+            Ok(StartEvent::Bound { .. }) => {}
+            Ok(StartEvent::Failed { shard_id, reason }) => {
+                return Err(format!("shard {shard_id} failed to start: {reason}"));
+            }
+            Err(_) => return Err("a shard stopped during start-up".into()),
+        }
+    }
+    Ok(())
+}
+
+/// CPUs this process may run on (respects `taskset`), in order.
+fn allowed_cores() -> Vec<usize> {
+    let mut cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|core| core.id)
+        .collect();
+    cores.sort_unstable();
+    if cores.is_empty() {
+        cores.push(0);
+    }
+    cores
+}
+
+async fn shard_main(boot: ShardBoot) {
+    let events = boot.events.clone();
+    let shard_id = boot.shard_id;
+    if let Err(reason) = start_shard(boot).await {
+        tracing::error!(shard = shard_id, %reason, "shard failed to start");
+        let _ = events.send(StartEvent::Failed { shard_id, reason });
+    }
+}
+
+async fn start_shard(boot: ShardBoot) -> Result<(), String> {
+    let shard_id = boot.shard_id;
+    let listener = TcpListener::bind(boot.listen_addr)
+        .map_err(|error| format!("cannot listen on {}: {error}", boot.listen_addr))?;
+    let bound = listener.local_addr().map_err(|error| error.to_string())?;
+    if shard_id == 0 {
+        let _ = boot.events.send(StartEvent::Bound { addr: bound });
+    }
+    let ctx = open_shard(&boot).await?;
+    let _ = boot.events.send(StartEvent::Ready);
+    crate::http::serve(ctx, listener).await;
+    Ok(())
+}
+
+/// Recovers the shard's data and starts its background tasks.
+async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
+    let config = &boot.config;
+    let paths = ShardPaths::new(
+        &config.storage.data_dir,
+        &config.storage.wal_dir,
+        boot.shard_id,
+    );
+    let store = Rc::new(ShardStore::new(
+        boot.shard_id,
+        paths.clone(),
+        &config.storage,
+    ));
+    let started = std::time::Instant::now();
+    let recovered = recover(&store, &boot.catalog)
+        .await
+        .map_err(|error| error.to_string())?;
+    let replay = recovered.replay;
+    for note in &replay.notes {
+        tracing::warn!(shard = boot.shard_id, "wal: {note}");
+    }
+    tracing::info!(
+        shard = boot.shard_id,
+        blocks = recovered.blocks_indexed,
+        wal_records_recovered = replay.records_recovered,
+        wal_entries_recovered = replay.entries_recovered,
+        wal_bytes_discarded = replay.bytes_discarded,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovered"
+    );
+    let wal = WalWriter::open(
+        &paths.wal_dir,
+        config.storage.wal_segment_size_bytes,
+        replay.segments,
+        replay.spares,
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    let (commit_tx, commit_rx) = local_channel::new_bounded(COMMIT_QUEUE_MAX);
+    let (store_tx, store_rx) = local_channel::new_bounded(STORE_QUEUE_MAX);
+    let store_tx = Rc::new(store_tx);
+    let catalog = Rc::new(RefCell::new(boot.catalog.clone()));
+    let ctx = Rc::new(ShardContext {
+        shard_id: boot.shard_id,
+        shard_count: boot.peers.len() as u32,
+        config: config.clone(),
+        catalog: catalog.clone(),
+        store: store.clone(),
+        commit_tx,
+        store_tx: store_tx.clone(),
+        peers: boot.peers.clone(),
+        counters: Cell::default(),
+        queries_running: Cell::new(0),
+        connections_open: Cell::new(0),
+        catalog_write: glommio::sync::Semaphore::new(1),
+    });
+    glommio::spawn_local(run_store_worker(store.clone(), store_rx)).detach();
+    for (partition_key, block) in recovered.to_seal {
+        let _ = store_tx
+            .send(StoreJob::Seal {
+                partition_key,
+                block,
+            })
+            .await;
+    }
+    let commit = CommitLoop::new(store, catalog, wal, store_tx, &config.storage);
+    glommio::spawn_local(commit.run(commit_rx)).detach();
+    glommio::spawn_local(run_ticker(ctx.clone())).detach();
+    glommio::spawn_local(run_mailbox(ctx.clone(), boot.inbox.clone())).detach();
+    Ok(ctx)
+}
+
+/// Wakes the commit loop for maintenance even when no request arrives.
+async fn run_ticker(ctx: Rc<ShardContext>) {
+    loop {
+        glommio::timer::sleep(TICK_INTERVAL).await;
+        let _ = ctx.commit_tx.try_send(CommitItem::Tick);
+    }
+}

@@ -1,0 +1,165 @@
+//! A slice: one partition's data on one shard.
+//!
+//! Entries move through three stages, and a query reads all three:
+//! `active` (the block being filled, in memory), `sealing` (handed to the
+//! seal worker, in memory until its block is published) and `blocks`
+//! (published in a segment file and the manifest). Sequence numbers are
+//! contiguous across the stages: active holds `active_first_seq..next_seq`.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::block::BlockHeader;
+use crate::entry::ColumnBatch;
+use crate::storage::manifest::{SegmentManifest, SliceManifest};
+use crate::storage::segment::SegmentFile;
+
+/// A sealed block's location. Immutable once published.
+pub struct BlockRef {
+    pub segment: Rc<SegmentFile>,
+    pub offset: u64,
+    pub header: BlockHeader,
+}
+
+/// A block handed to the seal worker; queries read it from memory meanwhile.
+pub struct SealingBlock {
+    pub first_seq: u64,
+    pub batch: ColumnBatch,
+    pub min_timestamp_ns: i64,
+    pub max_timestamp_ns: i64,
+}
+
+impl SealingBlock {
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq + self.batch.len() as u64 - 1
+    }
+}
+
+pub struct SegmentState {
+    pub file: Rc<SegmentFile>,
+    pub committed_bytes: u64,
+    pub block_count: u64,
+}
+
+pub struct Slice {
+    pub partition_key: u64,
+    /// The sequence number after the last applied entry.
+    pub next_seq: u64,
+    /// The next sequence number the commit loop hands out (>= next_seq:
+    /// groups being written hold the numbers between).
+    pub reserved_seq: u64,
+    /// Every entry with seq <= sealed_seq is in a block written to its segment.
+    pub sealed_seq: u64,
+    /// `sealed_seq` as of the last durable manifest: the WAL may drop
+    /// records at or below this, never above.
+    pub durable_sealed_seq: u64,
+    pub active: ColumnBatch,
+    pub active_first_seq: u64,
+    pub active_min_timestamp_ns: i64,
+    pub active_max_timestamp_ns: i64,
+    /// When the first entry of the active block arrived (time rotation).
+    pub active_opened_at: Instant,
+    pub sealing: Vec<Rc<SealingBlock>>,
+    pub blocks: Vec<Rc<BlockRef>>,
+    pub segments: Vec<SegmentState>,
+}
+
+impl Slice {
+    pub fn new(partition_key: u64) -> Slice {
+        Slice {
+            partition_key,
+            next_seq: 1,
+            reserved_seq: 1,
+            sealed_seq: 0,
+            durable_sealed_seq: 0,
+            active: ColumnBatch::default(),
+            active_first_seq: 1,
+            active_min_timestamp_ns: i64::MAX,
+            active_max_timestamp_ns: i64::MIN,
+            active_opened_at: Instant::now(),
+            sealing: Vec::new(),
+            blocks: Vec::new(),
+            segments: Vec::new(),
+        }
+    }
+
+    /// Appends a batch whose first entry is `first_seq`. Sequence numbers
+    /// never repeat but may skip (a group whose WAL write failed keeps its
+    /// numbers); an active block must stay contiguous, so a skip first takes
+    /// the active block out for sealing, which is returned.
+    pub fn append(&mut self, first_seq: u64, batch: &ColumnBatch) -> Option<Rc<SealingBlock>> {
+        assert!(first_seq >= self.next_seq, "sequence numbers only grow");
+        let sealed_for_gap = if first_seq != self.next_seq {
+            self.take_active()
+        } else {
+            None
+        };
+        if self.active.is_empty() {
+            self.active_first_seq = first_seq;
+            self.active_opened_at = Instant::now();
+        }
+        for timestamp in &batch.timestamps_ns {
+            self.active_min_timestamp_ns = self.active_min_timestamp_ns.min(*timestamp);
+            self.active_max_timestamp_ns = self.active_max_timestamp_ns.max(*timestamp);
+        }
+        self.active.extend_from(batch);
+        self.next_seq = self.active_first_seq + self.active.len() as u64;
+        sealed_for_gap
+    }
+
+    /// Takes the active block out for sealing; `None` if it is empty.
+    pub fn take_active(&mut self) -> Option<Rc<SealingBlock>> {
+        if self.active.is_empty() {
+            return None;
+        }
+        let block = Rc::new(SealingBlock {
+            first_seq: self.active_first_seq,
+            batch: std::mem::take(&mut self.active),
+            min_timestamp_ns: self.active_min_timestamp_ns,
+            max_timestamp_ns: self.active_max_timestamp_ns,
+        });
+        self.active_first_seq = self.next_seq;
+        self.active_min_timestamp_ns = i64::MAX;
+        self.active_max_timestamp_ns = i64::MIN;
+        self.sealing.push(block.clone());
+        Some(block)
+    }
+
+    /// Entries held, in every stage.
+    pub fn entry_count(&self) -> u64 {
+        let sealed: u64 = self
+            .blocks
+            .iter()
+            .map(|b| b.header.entry_count as u64)
+            .sum();
+        let sealing: u64 = self.sealing.iter().map(|b| b.batch.len() as u64).sum();
+        sealed + sealing + self.active.len() as u64
+    }
+
+    /// Bytes on disk (compressed blocks) plus bytes held in memory.
+    pub fn stored_bytes(&self) -> u64 {
+        let on_disk: u64 = self.segments.iter().map(|s| s.committed_bytes).sum();
+        let in_memory: u64 = self
+            .sealing
+            .iter()
+            .map(|b| b.batch.payload_bytes() as u64)
+            .sum();
+        on_disk + in_memory + self.active.payload_bytes() as u64
+    }
+
+    pub fn to_manifest(&self) -> SliceManifest {
+        SliceManifest {
+            partition_key: self.partition_key,
+            sealed_seq: self.sealed_seq,
+            segments: self
+                .segments
+                .iter()
+                .map(|segment| SegmentManifest {
+                    file_name: segment.file.file_name.clone(),
+                    committed_bytes: segment.committed_bytes,
+                    block_count: segment.block_count,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! A shard's storage state: its slices and the operations on them that the
+//! commit loop, the store worker and queries share.
+//!
+//! Everything here lives on one executor (`Rc`/`RefCell`, no locks). Rule:
+//! no `RefCell` borrow is held across an `.await`; methods that await take
+//! what they need out of the borrow first.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use crate::block::{BlockHeader, Codec};
+use crate::config::{BlockRotation, Compression, StorageConfig};
+use crate::entry::ColumnBatch;
+use crate::storage::atomic_file::replace_atomically;
+use crate::storage::layout::ShardPaths;
+use crate::storage::manifest::{ShardManifest, MANIFEST_FORMAT_VERSION};
+use crate::storage::segment::{block_span_bytes, SegmentFile, SEGMENT_BYTES_MAX};
+use crate::storage::{Result, StorageError};
+
+use super::slice::{BlockRef, SealingBlock, SegmentState, Slice};
+
+/// An active block is sealed at this size whatever the rotation rule says,
+/// so a time or count rule cannot grow one without bound.
+pub const ACTIVE_BLOCK_BYTES_MAX: usize = 64 << 20;
+
+pub struct ShardStore {
+    pub shard_id: u32,
+    pub paths: ShardPaths,
+    pub codec: Codec,
+    pub rotation: BlockRotation,
+    pub slices: RefCell<BTreeMap<u64, Slice>>,
+    /// Set after an I/O failure that makes the shard's files untrustworthy
+    /// (a failed write or fdatasync): every later write is refused.
+    pub writes_stopped: RefCell<Option<String>>,
+}
+
+impl ShardStore {
+    pub fn new(shard_id: u32, paths: ShardPaths, storage: &StorageConfig) -> ShardStore {
+        ShardStore {
+            shard_id,
+            paths,
+            codec: codec_of(storage),
+            rotation: storage.block_rotation.clone(),
+            slices: RefCell::new(BTreeMap::new()),
+            writes_stopped: RefCell::new(None),
+        }
+    }
+
+    pub fn check_writable(&self) -> Result<()> {
+        match &*self.writes_stopped.borrow() {
+            Some(reason) => Err(StorageError::WritesStopped {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops writes for good (until restart) and says so loudly.
+    pub fn stop_writes(&self, error: &StorageError) {
+        tracing::error!(shard = self.shard_id, %error, "stopping writes on this shard: an I/O failure left its files in an unknown state; restart after fixing the cause");
+        self.writes_stopped
+            .borrow_mut()
+            .get_or_insert_with(|| error.to_string());
+    }
+
+    /// Hands out `count` sequence numbers of a partition's slice.
+    pub fn reserve_seqs(&self, partition_key: u64, count: u64) -> u64 {
+        let mut slices = self.slices.borrow_mut();
+        let slice = slices
+            .entry(partition_key)
+            .or_insert_with(|| Slice::new(partition_key));
+        let first_seq = slice.reserved_seq;
+        slice.reserved_seq += count;
+        first_seq
+    }
+
+    /// Makes a durable batch visible. Returns blocks to seal (rotation, or a
+    /// sequence gap). A slice dropped meanwhile (partition deleted) is skipped.
+    pub fn apply(
+        &self,
+        partition_key: u64,
+        first_seq: u64,
+        batch: &ColumnBatch,
+    ) -> Vec<Rc<SealingBlock>> {
+        let mut slices = self.slices.borrow_mut();
+        let Some(slice) = slices.get_mut(&partition_key) else {
+            return Vec::new();
+        };
+        let mut to_seal: Vec<_> = slice.append(first_seq, batch).into_iter().collect();
+        if self.should_rotate(slice) {
+            to_seal.extend(slice.take_active());
+        }
+        to_seal
+    }
+
+    /// The seeds' `block_rotation` rule, plus the hard size cap.
+    pub fn should_rotate(&self, slice: &Slice) -> bool {
+        if slice.active.is_empty() {
+            return false;
+        }
+        let bytes = slice.active.payload_bytes();
+        bytes >= ACTIVE_BLOCK_BYTES_MAX
+            || match self.rotation {
+                BlockRotation::Size { bytes: limit } => bytes as u64 >= limit,
+                BlockRotation::Count { entries } => slice.active.len() as u64 >= entries,
+                BlockRotation::Time { seconds } => {
+                    slice.active_opened_at.elapsed().as_secs() >= seconds
+                }
+            }
+    }
+
+    /// Takes out the active blocks of the given partitions (all if `None`).
+    pub fn take_active_blocks(&self, partitions: Option<&[u64]>) -> Vec<(u64, Rc<SealingBlock>)> {
+        let mut slices = self.slices.borrow_mut();
+        slices
+            .values_mut()
+            .filter(|slice| partitions.is_none_or(|keys| keys.contains(&slice.partition_key)))
+            .filter_map(|slice| {
+                slice
+                    .take_active()
+                    .map(|block| (slice.partition_key, block))
+            })
+            .collect()
+    }
+
+    /// Active blocks due by time (rotation rule `time`, or idle too long).
+    pub fn take_due_blocks(&self) -> Vec<(u64, Rc<SealingBlock>)> {
+        let mut slices = self.slices.borrow_mut();
+        let mut due = Vec::new();
+        for slice in slices.values_mut() {
+            if self.should_rotate(slice) {
+                due.extend(
+                    slice
+                        .take_active()
+                        .map(|block| (slice.partition_key, block)),
+                );
+            }
+        }
+        due
+    }
+
+    /// Bytes held by active blocks (memory that is not yet sealed).
+    pub fn active_bytes(&self) -> usize {
+        self.slices
+            .borrow()
+            .values()
+            .map(|slice| slice.active.payload_bytes())
+            .sum()
+    }
+
+    /// The watermark the WAL may reclaim up to (`None`: no such slice).
+    pub fn durable_sealed_seq(&self, partition_key: u64) -> Option<u64> {
+        self.slices
+            .borrow()
+            .get(&partition_key)
+            .map(|slice| slice.durable_sealed_seq)
+    }
+
+    pub fn manifest(&self) -> ShardManifest {
+        ShardManifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            shard_id: self.shard_id,
+            slices: self
+                .slices
+                .borrow()
+                .values()
+                .map(Slice::to_manifest)
+                .collect(),
+        }
+    }
+
+    pub async fn write_manifest(&self) -> Result<()> {
+        let json = self.manifest().to_json();
+        replace_atomically(&self.paths.manifest(), json).await
+    }
+
+    /// Writes an encoded block to the slice's current segment (starting a new
+    /// one when full), makes it durable, publishes it in the manifest, and
+    /// only then moves it from `sealing` to `blocks`.
+    pub async fn publish_block(
+        &self,
+        partition_key: u64,
+        sealing: &Rc<SealingBlock>,
+        header: BlockHeader,
+        encoded: &[u8],
+    ) -> Result<()> {
+        let Some((segment, offset)) = self
+            .segment_for(partition_key, encoded.len() as u64)
+            .await?
+        else {
+            return Ok(()); // partition deleted meanwhile
+        };
+        segment.append_block(offset, encoded).await?;
+        {
+            let mut slices = self.slices.borrow_mut();
+            let Some(slice) = slices.get_mut(&partition_key) else {
+                return Ok(());
+            };
+            let state = slice.segments.last_mut().expect("segment_for created one");
+            state.committed_bytes = offset + block_span_bytes(&header);
+            state.block_count += 1;
+            slice.sealed_seq = slice.sealed_seq.max(sealing.last_seq());
+            slice.blocks.push(Rc::new(BlockRef {
+                segment,
+                offset,
+                header,
+            }));
+            slice.sealing.retain(|block| !Rc::ptr_eq(block, sealing));
+        }
+        let manifest = self.manifest();
+        replace_atomically(&self.paths.manifest(), manifest.to_json()).await?;
+        let mut slices = self.slices.borrow_mut();
+        for covered in &manifest.slices {
+            if let Some(slice) = slices.get_mut(&covered.partition_key) {
+                slice.durable_sealed_seq = slice.durable_sealed_seq.max(covered.sealed_seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// The segment and offset where a block of `span_bytes` goes.
+    async fn segment_for(
+        &self,
+        partition_key: u64,
+        span_bytes: u64,
+    ) -> Result<Option<(Rc<SegmentFile>, u64)>> {
+        let (current, next_index) = {
+            let slices = self.slices.borrow();
+            let Some(slice) = slices.get(&partition_key) else {
+                return Ok(None);
+            };
+            let current = slice
+                .segments
+                .last()
+                .map(|state| (state.file.clone(), state.committed_bytes));
+            (current, slice.segments.len() as u64 + 1)
+        };
+        if let Some((file, committed)) = current {
+            if committed + span_bytes <= SEGMENT_BYTES_MAX || committed == 0 {
+                return Ok(Some((file, committed)));
+            }
+        }
+        let dir = self.paths.slice_dir(partition_key);
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| StorageError::io("create directory", &dir, 0, error))?;
+        let name = ShardPaths::segment_file_name(next_index);
+        let file = SegmentFile::open(&dir, &name, true).await?;
+        crate::storage::atomic_file::sync_directory(&dir).await?;
+        crate::storage::atomic_file::sync_directory(&self.paths.shard_dir).await?;
+        let mut slices = self.slices.borrow_mut();
+        let Some(slice) = slices.get_mut(&partition_key) else {
+            return Ok(None);
+        };
+        slice.segments.push(SegmentState {
+            file: file.clone(),
+            committed_bytes: 0,
+            block_count: 0,
+        });
+        Ok(Some((file, 0)))
+    }
+
+    /// Forgets a deleted partition's slice and removes its files.
+    pub async fn drop_partition(&self, partition_key: u64) -> Result<()> {
+        let removed = self.slices.borrow_mut().remove(&partition_key);
+        if removed.is_some() {
+            self.write_manifest().await?;
+        }
+        let dir = self.paths.slice_dir(partition_key);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(StorageError::io("remove directory", &dir, 0, error)),
+        }
+    }
+}
+
+pub fn codec_of(storage: &StorageConfig) -> Codec {
+    match storage.compression {
+        Compression::None => Codec::None,
+        Compression::Lz4 => Codec::Lz4,
+        Compression::Zstd => Codec::Zstd {
+            level: storage.compression_level,
+        },
+        Compression::Snappy => Codec::Snappy,
+        Compression::Gzip => Codec::Gzip {
+            level: storage.compression_level.clamp(0, 9) as u32,
+        },
+    }
+}

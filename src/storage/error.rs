@@ -1,0 +1,73 @@
+//! Errors of the storage engine (WAL files, segments, manifest, catalog).
+//!
+//! I/O errors carry the operation, the path and, where there is one, the
+//! offset; corruption is its own variant so it is never mistaken for a
+//! transient fault. `is_disk_full` lets the HTTP layer answer 507.
+
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("{op} {path} at offset {offset}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        offset: u64,
+        source: io::Error,
+    },
+    #[error("corrupt data in {path} at offset {offset}: {detail}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        detail: String,
+    },
+    #[error("{path}: {detail}")]
+    BadMetadata { path: PathBuf, detail: String },
+    #[error("writes are stopped on this shard after an earlier I/O failure: {reason}")]
+    WritesStopped { reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+impl StorageError {
+    pub fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        offset: u64,
+        source: impl Into<io::Error>,
+    ) -> Self {
+        StorageError::Io {
+            op,
+            path: path.into(),
+            offset,
+            source: source.into(),
+        }
+    }
+
+    /// True when the filesystem is out of space (or quota): retrying later
+    /// may work, and the client should hear 507, not 500.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StorageError::Io { source, .. } => {
+                matches!(
+                    source.raw_os_error(),
+                    Some(libc::ENOSPC) | Some(libc::EDQUOT)
+                ) || source.kind() == io::ErrorKind::StorageFull
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Adds operation and path to a glommio or std I/O error.
+pub trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &std::path::Path, offset: u64) -> Result<T>;
+}
+
+impl<T, E: Into<io::Error>> IoContext<T> for std::result::Result<T, E> {
+    fn ctx(self, op: &'static str, path: &std::path::Path, offset: u64) -> Result<T> {
+        self.map_err(|error| StorageError::io(op, path, offset, error))
+    }
+}

@@ -1,0 +1,16 @@
+//! storage/: "where is it on disk, and is it intact?"
+//!
+//! Files and their formats' lifecycles: the partition catalog, each shard's
+//! manifest, segment files of sealed blocks, and atomic replacement of
+//! metadata. The WAL lives in `wal/`; the in-memory state that ties these
+//! together is `shard/`.
+
+pub mod atomic_file;
+pub mod catalog;
+pub mod dma_probe;
+pub mod error;
+pub mod layout;
+pub mod manifest;
+pub mod segment;
+
+pub use error::{Result, StorageError};

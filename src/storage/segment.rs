@@ -1,0 +1,160 @@
+//! Segment files: a slice's sealed blocks, appended one after another, each
+//! starting on a 4096-byte boundary, written and read with O_DIRECT.
+//!
+//! A segment never changes below its committed length: a block is written
+//! past the end, fdatasync'ed, and only then published by the manifest.
+//! Space is preallocated in `SEGMENT_PREALLOCATE_BYTES` steps so most
+//! fdatasyncs do not also have to commit a file-size change.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{DmaFile, OpenOptions};
+
+use super::error::{IoContext, Result, StorageError};
+use crate::block::{self, BlockHeader, DecodedBlock, BLOCK_ALIGN_BYTES, BLOCK_HEADER_BYTES};
+
+/// A segment is closed and a new one started past this size. 1 GiB keeps the
+/// file count low while retention can still drop old data in 1 GiB steps.
+pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
+/// Growth step of a segment's preallocation.
+pub const SEGMENT_PREALLOCATE_BYTES: u64 = 64 << 20;
+const _: () = assert!(SEGMENT_BYTES_MAX % SEGMENT_PREALLOCATE_BYTES == 0);
+const _: () = assert!(SEGMENT_PREALLOCATE_BYTES % BLOCK_ALIGN_BYTES as u64 == 0);
+
+pub struct SegmentFile {
+    pub file_name: String,
+    pub path: PathBuf,
+    file: DmaFile,
+    /// Bytes preallocated so far; a write past it grows the preallocation first.
+    preallocated_bytes: std::cell::Cell<u64>,
+}
+
+impl SegmentFile {
+    pub async fn open(dir: &Path, file_name: &str, create: bool) -> Result<Rc<SegmentFile>> {
+        let path = dir.join(file_name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .dma_open(&path)
+            .await
+            .ctx("open segment", &path, 0)?;
+        let size = file.file_size().await.ctx("stat segment", &path, 0)?;
+        Ok(Rc::new(SegmentFile {
+            file_name: file_name.to_string(),
+            path,
+            file,
+            preallocated_bytes: std::cell::Cell::new(size),
+        }))
+    }
+
+    /// Writes one encoded block (a multiple of 4096 bytes) at `offset` and
+    /// makes it durable.
+    pub async fn append_block(&self, offset: u64, encoded: &[u8]) -> Result<()> {
+        assert_eq!(
+            offset % BLOCK_ALIGN_BYTES as u64,
+            0,
+            "blocks start on a block boundary"
+        );
+        assert_eq!(
+            encoded.len() % BLOCK_ALIGN_BYTES,
+            0,
+            "encoded blocks are padded"
+        );
+        let end = offset + encoded.len() as u64;
+        if end > self.preallocated_bytes.get() {
+            let target = end.div_ceil(SEGMENT_PREALLOCATE_BYTES) * SEGMENT_PREALLOCATE_BYTES;
+            self.file
+                .pre_allocate(target, false)
+                .await
+                .ctx("preallocate", &self.path, offset)?;
+            self.preallocated_bytes.set(target);
+        }
+        let mut buffer = self.file.alloc_dma_buffer(encoded.len());
+        buffer.as_bytes_mut().copy_from_slice(encoded);
+        let written =
+            self.file
+                .write_at(buffer, offset)
+                .await
+                .ctx("write block", &self.path, offset)?;
+        if written != encoded.len() {
+            let short = std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("wrote {written} bytes"),
+            );
+            return Err(StorageError::io("write block", &self.path, offset, short));
+        }
+        self.file
+            .fdatasync()
+            .await
+            .ctx("fdatasync segment", &self.path, offset)
+    }
+
+    /// Reads and verifies the block at `offset`. `expected` is the header the
+    /// caller already holds; a different header on disk is corruption.
+    pub async fn read_block(&self, offset: u64, expected: &BlockHeader) -> Result<DecodedBlock> {
+        let length = block_span_bytes(expected);
+        let read = self
+            .file
+            .read_at_aligned(offset, length as usize)
+            .await
+            .ctx("read block", &self.path, offset)?;
+        if read.len() < length as usize {
+            return Err(self.corrupt(
+                offset,
+                format!("block is truncated: {} of {length} bytes", read.len()),
+            ));
+        }
+        let header = block::decode_header(&read[..BLOCK_HEADER_BYTES])
+            .map_err(|e| self.corrupt(offset, e.to_string()))?;
+        if &header != expected {
+            return Err(self.corrupt(
+                offset,
+                "block header differs from the one indexed at start-up".into(),
+            ));
+        }
+        let payload_end = BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize;
+        block::decode_block(&header, &read[BLOCK_HEADER_BYTES..payload_end])
+            .map_err(|error| self.corrupt(offset, error.to_string()))
+    }
+
+    /// Walks the block headers from 0 to `committed_bytes` (start-up).
+    pub async fn scan_headers(&self, committed_bytes: u64) -> Result<Vec<(u64, BlockHeader)>> {
+        let mut blocks = Vec::new();
+        let mut offset = 0;
+        while offset < committed_bytes {
+            let read = self
+                .file
+                .read_at_aligned(offset, BLOCK_ALIGN_BYTES)
+                .await
+                .ctx("read block header", &self.path, offset)?;
+            if read.len() < BLOCK_HEADER_BYTES {
+                return Err(self.corrupt(offset, "segment ends inside a block header".into()));
+            }
+            let header = block::decode_header(&read[..BLOCK_HEADER_BYTES])
+                .map_err(|error| self.corrupt(offset, error.to_string()))?;
+            let span = block_span_bytes(&header);
+            if offset + span > committed_bytes {
+                return Err(self.corrupt(offset, "block extends past the committed length".into()));
+            }
+            blocks.push((offset, header));
+            offset += span;
+        }
+        Ok(blocks)
+    }
+
+    fn corrupt(&self, offset: u64, detail: String) -> StorageError {
+        StorageError::Corrupt {
+            path: self.path.clone(),
+            offset,
+            detail,
+        }
+    }
+}
+
+/// Bytes a block occupies in its segment: header + payload, padded.
+pub fn block_span_bytes(header: &BlockHeader) -> u64 {
+    let unpadded = (BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize) as u64;
+    unpadded.div_ceil(BLOCK_ALIGN_BYTES as u64) * BLOCK_ALIGN_BYTES as u64
+}

@@ -1,0 +1,286 @@
+//! Appending to a shard's WAL: framing, segment rotation, O_DIRECT writes,
+//! fdatasync, and reclaiming segments whose records are all sealed.
+//!
+//! The commit loop (`shard/commit.rs`) owns the writer and hands it a whole
+//! group of batches at once; the group is framed into one buffer, padded to
+//! the page end and written with one `write`, then made durable with one
+//! `fdatasync` (group commit). Padding means a page that held acknowledged
+//! records is never written again, so a torn write can only hurt records
+//! that were never acknowledged.
+//!
+//! A new segment generation is started at every open, so recovery never has
+//! to append after a possibly torn tail. Reclaimed segments are recycled as
+//! spares: their blocks are already allocated and written, which makes the
+//! fdatasync of a later write a pure data flush (no extent conversion). Old
+//! records in a recycled file fail their checksum, which is seeded with the
+//! segment generation.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+
+use glommio::io::{DmaFile, OpenOptions};
+
+use super::record::{self, RecordKind, RECORD_HEADER_BYTES, WAL_PAGE_BYTES};
+use crate::storage::atomic_file::sync_directory;
+use crate::storage::error::{IoContext, Result, StorageError};
+
+/// Recycled segments kept for reuse. Each costs `wal_segment_size` of disk.
+pub const WAL_SPARE_SEGMENTS_MAX: usize = 2;
+
+/// One batch record to append: the payload and what it covers, so the
+/// segment knows when it may be reclaimed.
+pub struct WalAppend<'a> {
+    pub partition_key: u64,
+    pub last_seq: u64,
+    pub payload: &'a [u8],
+}
+
+/// A segment that is no longer written but may still hold unsealed records.
+pub struct ClosedSegment {
+    pub generation: u64,
+    pub path: PathBuf,
+    /// Highest sequence number per partition in this segment.
+    pub max_seq_by_partition: HashMap<u64, u64>,
+}
+
+struct OpenSegment {
+    generation: u64,
+    path: PathBuf,
+    file: DmaFile,
+    write_offset: u64,
+    max_seq_by_partition: HashMap<u64, u64>,
+}
+
+pub struct WalWriter {
+    dir: PathBuf,
+    segment_bytes: u64,
+    current: OpenSegment,
+    closed: VecDeque<ClosedSegment>,
+    spares: Vec<PathBuf>,
+    /// Reused framing buffer (one group at a time).
+    frame: Vec<u8>,
+}
+
+pub fn segment_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("{generation:020}.wal"))
+}
+
+impl WalWriter {
+    /// Opens the WAL for writing after replay: `closed` are the segments
+    /// replay found (oldest first), `spares` recycled files.
+    pub async fn open(
+        dir: &Path,
+        segment_bytes: u64,
+        closed: Vec<ClosedSegment>,
+        spares: Vec<PathBuf>,
+    ) -> Result<WalWriter> {
+        assert_eq!(segment_bytes % WAL_PAGE_BYTES as u64, 0);
+        let next_generation = closed.last().map_or(1, |segment| segment.generation + 1);
+        let mut spares = spares;
+        let current = create_segment(dir, next_generation, segment_bytes, &mut spares).await?;
+        Ok(WalWriter {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            current,
+            closed: closed.into(),
+            spares,
+            frame: Vec::with_capacity(1 << 20),
+        })
+    }
+
+    /// Writes every record of the group (not yet durable: call `sync`).
+    pub async fn append(&mut self, records: &[WalAppend<'_>]) -> Result<()> {
+        self.frame.clear();
+        for record in records {
+            let needed = worst_case_frame_bytes(record.payload.len());
+            if needed > self.segment_bytes {
+                let detail = format!(
+                    "a batch of {} bytes does not fit in a WAL segment of {} bytes",
+                    record.payload.len(),
+                    self.segment_bytes
+                );
+                return Err(StorageError::BadMetadata {
+                    path: self.current.path.clone(),
+                    detail,
+                });
+            }
+            if self.current.write_offset + self.frame.len() as u64 + needed > self.segment_bytes {
+                self.flush_frame().await?;
+                self.rotate().await?;
+            }
+            let base = self.current.write_offset;
+            record::encode_record(
+                &mut self.frame,
+                base,
+                self.current.generation,
+                RecordKind::Batch,
+                record.payload,
+            );
+            let max_seq = self
+                .current
+                .max_seq_by_partition
+                .entry(record.partition_key)
+                .or_insert(0);
+            *max_seq = (*max_seq).max(record.last_seq);
+        }
+        self.flush_frame().await
+    }
+
+    /// Makes everything written so far durable.
+    pub async fn sync(&self) -> Result<()> {
+        let segment = &self.current;
+        segment
+            .file
+            .fdatasync()
+            .await
+            .ctx("fdatasync wal", &segment.path, segment.write_offset)
+    }
+
+    /// Frees closed segments whose every record is sealed. `sealed_seq`
+    /// answers a partition's sealed watermark, or `None` if it was deleted.
+    pub async fn reclaim(&mut self, sealed_seq: impl Fn(u64) -> Option<u64>) -> Result<usize> {
+        let mut reclaimed = 0;
+        while let Some(oldest) = self.closed.front() {
+            let all_sealed = oldest
+                .max_seq_by_partition
+                .iter()
+                .all(|(partition, max_seq)| {
+                    sealed_seq(*partition).is_none_or(|sealed| sealed >= *max_seq)
+                });
+            if !all_sealed {
+                break;
+            }
+            let segment = self.closed.pop_front().expect("front exists");
+            self.recycle(segment).await?;
+            reclaimed += 1;
+        }
+        Ok(reclaimed)
+    }
+
+    /// Partitions whose unsealed records keep the oldest closed segment alive.
+    pub fn pinning_partitions(&self, sealed_seq: impl Fn(u64) -> Option<u64>) -> Vec<u64> {
+        let Some(oldest) = self.closed.front() else {
+            return Vec::new();
+        };
+        oldest
+            .max_seq_by_partition
+            .iter()
+            .filter(|(partition, max_seq)| {
+                sealed_seq(**partition).is_some_and(|sealed| sealed < **max_seq)
+            })
+            .map(|(partition, _)| *partition)
+            .collect()
+    }
+
+    /// Segments on disk, including the one being written.
+    pub fn segment_count(&self) -> usize {
+        self.closed.len() + 1
+    }
+
+    async fn flush_frame(&mut self) -> Result<()> {
+        if self.frame.is_empty() {
+            return Ok(());
+        }
+        let segment = &mut self.current;
+        record::pad_to_page(&mut self.frame, segment.write_offset, segment.generation);
+        let mut buffer = segment.file.alloc_dma_buffer(self.frame.len());
+        buffer.as_bytes_mut().copy_from_slice(&self.frame);
+        let offset = segment.write_offset;
+        let written =
+            segment
+                .file
+                .write_at(buffer, offset)
+                .await
+                .ctx("write wal", &segment.path, offset)?;
+        if written != self.frame.len() {
+            let short = std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("wrote {written} bytes"),
+            );
+            return Err(StorageError::io("write wal", &segment.path, offset, short));
+        }
+        segment.write_offset += written as u64;
+        self.frame.clear();
+        Ok(())
+    }
+
+    /// Closes the current segment (durably: only the newest segment is
+    /// fdatasync'ed by `sync`) and starts the next generation.
+    async fn rotate(&mut self) -> Result<()> {
+        self.sync().await?;
+        let next = create_segment(
+            &self.dir,
+            self.current.generation + 1,
+            self.segment_bytes,
+            &mut self.spares,
+        )
+        .await?;
+        let old = std::mem::replace(&mut self.current, next);
+        old.file
+            .close()
+            .await
+            .ctx("close wal", &old.path, old.write_offset)?;
+        self.closed.push_back(ClosedSegment {
+            generation: old.generation,
+            path: old.path,
+            max_seq_by_partition: old.max_seq_by_partition,
+        });
+        Ok(())
+    }
+
+    async fn recycle(&mut self, segment: ClosedSegment) -> Result<()> {
+        if self.spares.len() < WAL_SPARE_SEGMENTS_MAX {
+            let spare = self.dir.join(format!("spare-{}.wal", segment.generation));
+            glommio::io::rename(&segment.path, &spare).await.ctx(
+                "recycle wal",
+                &segment.path,
+                0,
+            )?;
+            self.spares.push(spare);
+        } else {
+            glommio::io::remove(&segment.path)
+                .await
+                .ctx("remove wal", &segment.path, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// The most bytes one record can add to a frame: a page-tail skip, its
+/// header and payload, and the final padding record.
+fn worst_case_frame_bytes(payload_bytes: usize) -> u64 {
+    (RECORD_HEADER_BYTES + payload_bytes + RECORD_HEADER_BYTES + WAL_PAGE_BYTES) as u64
+}
+
+async fn create_segment(
+    dir: &Path,
+    generation: u64,
+    segment_bytes: u64,
+    spares: &mut Vec<PathBuf>,
+) -> Result<OpenSegment> {
+    let path = segment_path(dir, generation);
+    if let Some(spare) = spares.pop() {
+        glommio::io::rename(&spare, &path)
+            .await
+            .ctx("reuse wal spare", &spare, 0)?;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .dma_open(&path)
+        .await
+        .ctx("create wal", &path, 0)?;
+    // A no-op for a recycled spare of the same size; grows one of a smaller size.
+    file.pre_allocate(segment_bytes, false)
+        .await
+        .ctx("preallocate wal", &path, 0)?;
+    sync_directory(dir).await?;
+    Ok(OpenSegment {
+        generation,
+        path,
+        file,
+        write_offset: 0,
+        max_seq_by_partition: HashMap::new(),
+    })
+}

@@ -1,0 +1,336 @@
+//! Test harness: starts the real `timberdb` binary on 127.0.0.1:0 and
+//! speaks HTTP/1.1 to it over plain sockets (so tests can also send what a
+//! polite client would not: chunked bodies, wrong lengths, bad JSON).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub args: Vec<String>,
+    pub envs: Vec<(String, String)>,
+    pub stderr_path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+pub struct ServerBuilder {
+    data_dir: Option<PathBuf>,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl ServerBuilder {
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.to_string(), value.to_string()));
+        self
+    }
+    pub fn start(self) -> Server {
+        let (temp, data_dir) = match self.data_dir {
+            Some(dir) => (None, dir),
+            None => {
+                let temp = tempfile::tempdir().expect("tempdir");
+                let dir = temp.path().join("data");
+                (Some(temp), dir)
+            }
+        };
+        let stderr_path = data_dir.with_extension("stderr.log");
+        let mut server = Server {
+            child: None,
+            addr: String::new(),
+            data_dir,
+            args: self.args,
+            envs: self.envs,
+            stderr_path,
+            _temp: temp,
+        };
+        server.spawn();
+        server
+    }
+}
+
+impl Server {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            data_dir: None,
+            args: Vec::new(),
+            envs: Vec::new(),
+        }
+    }
+
+    pub fn start() -> Server {
+        Server::builder().start()
+    }
+
+    fn spawn(&mut self) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .expect("stderr log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_timberdb"));
+        command
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        for (key, value) in &self.envs {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start timberdb");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(rest) = line.strip_prefix("timberdb listening on http://") {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        match rx.recv_timeout(STARTUP_DEADLINE) {
+            Ok(addr) => self.addr = addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("timberdb did not start; stderr:\n{}", self.stderr());
+            }
+        }
+        self.child = Some(child);
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Response {
+        request(&self.addr, method, path, content_type, body)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, None, b"")
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(
+            "POST",
+            path,
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        )
+    }
+
+    pub fn create_partition(&self, name: &str) -> Value {
+        let response = self.post_json(
+            "/api/v1/partitions/create",
+            &serde_json::json!({ "name": name }),
+        );
+        assert_eq!(
+            response.status,
+            201,
+            "create partition: {}",
+            response.text()
+        );
+        response.json()
+    }
+
+    pub fn ingest_ndjson(&self, partition: &str, lines: &[Value]) -> Response {
+        let mut body = String::new();
+        for line in lines {
+            body.push_str(&line.to_string());
+            body.push('\n');
+        }
+        self.request(
+            "POST",
+            &format!("/api/v1/partitions/{partition}/logs"),
+            Some("application/x-ndjson"),
+            body.as_bytes(),
+        )
+    }
+
+    pub fn query(&self, body: &Value) -> Value {
+        let response = self.post_json("/api/v1/query/execute", body);
+        assert_eq!(response.status, 200, "query {body}: {}", response.text());
+        response.json()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+    /// The error code of a `{"error": {"code", "message"}}` body.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Response {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("Content-Type: {content_type}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(body);
+    send_raw(addr, &raw)
+}
+
+/// Sends raw bytes and reads the whole response (the server closes it).
+pub fn send_raw(addr: &str, raw: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    stream.write_all(raw).expect("send request");
+    read_response(&mut stream)
+}
+
+pub fn read_response(stream: &mut TcpStream) -> Response {
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).expect("status line");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((key, value)) = line.split_once(':') {
+            headers.push((key.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse::<usize>().ok());
+    let mut body = Vec::new();
+    match length {
+        Some(length) => {
+            body.resize(length, 0);
+            reader.read_exact(&mut body).expect("body");
+        }
+        None => {
+            let _ = reader.read_to_end(&mut body);
+        }
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Polls `check` until it returns Some or the deadline passes.
+pub fn eventually<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "condition not met within {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every entry of a query, paged with limit/offset.
+pub fn query_all(server: &Server, mut body: Value) -> Vec<Value> {
+    body["limit"] = Value::from(100_000);
+    let result = server.query(&body);
+    result["entries"].as_array().cloned().unwrap_or_default()
+}
