@@ -168,10 +168,7 @@ fn bodies_over_the_limit_get_413_and_the_server_keeps_working() {
     assert_eq!(declared.status, 413);
     assert_eq!(declared.error_code(), "payload_too_large");
     // Chunked, no Content-Length: refused once it passes the limit.
-    let mut raw = format!(
-        "POST /api/v1/partitions/p/logs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
+    let mut raw = b"POST /api/v1/partitions/p/logs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..100 {
         raw.extend_from_slice(format!("{:x}\r\n{line}\r\n", line.len()).as_bytes());
     }

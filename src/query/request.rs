@@ -169,7 +169,7 @@ fn order_is_descending(order: Option<&str>, sort_desc: Option<bool>) -> Result<b
 
 fn timeout_of(seconds: Option<f64>, limits: &QueryConfig) -> Result<Duration, PlanError> {
     let seconds = seconds.unwrap_or(limits.timeout_seconds as f64);
-    if !(seconds > 0.0) || seconds > limits.max_timeout_seconds as f64 {
+    if seconds.is_nan() || seconds <= 0.0 || seconds > limits.max_timeout_seconds as f64 {
         return Err(PlanError::BadRequest(format!(
             "timeout_seconds must be above 0 and at most {} (the server's max_timeout)",
             limits.max_timeout_seconds

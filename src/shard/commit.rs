@@ -40,6 +40,9 @@ pub const GROUP_PAYLOAD_BYTES_MAX: usize = 32 << 20;
 /// reclaim) when no request wakes it.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(100);
 
+// The queue is bounded by COMMIT_QUEUE_MAX; a few hundred bytes per slot
+// beat an extra allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub enum CommitItem {
     Append {
         partition_key: u64,
@@ -162,8 +165,18 @@ impl CommitLoop {
             return answer_all(group, Err(CommitError::from_storage(&error)));
         }
         group = self.drop_deleted(group);
-        if let Err(error) = self.write_group(&mut group).await {
-            self.store.stop_writes(&error);
+        if let Err(failure) = self.write_group(&mut group).await {
+            // Out of space before anything was acknowledged is not fatal: the
+            // group is refused (507) and later groups may succeed. Any other
+            // failure, and every fdatasync failure, leaves the files in an
+            // unknown state and stops writes.
+            let error = match failure {
+                GroupFailure::Write(error) if error.is_disk_full() => error,
+                GroupFailure::Write(error) | GroupFailure::Sync(error) => {
+                    self.store.stop_writes(&error);
+                    error
+                }
+            };
             return answer_all(group, Err(CommitError::from_storage(&error)));
         }
         for pending in group {
@@ -200,7 +213,7 @@ impl CommitLoop {
     }
 
     /// Numbers, frames, writes and (in sync mode) fdatasyncs a group.
-    async fn write_group(&mut self, group: &mut [Pending]) -> crate::storage::Result<()> {
+    async fn write_group(&mut self, group: &mut [Pending]) -> Result<(), GroupFailure> {
         if self.payloads.len() < group.len() {
             self.payloads.resize_with(group.len(), AlignedVec::new);
         }
@@ -225,9 +238,12 @@ impl CommitLoop {
                 payload: payload.as_slice(),
             })
             .collect();
-        self.wal.append(&records).await?;
+        self.wal
+            .append(&records)
+            .await
+            .map_err(GroupFailure::Write)?;
         if self.sync_writes {
-            self.wal.sync().await?;
+            self.wal.sync().await.map_err(GroupFailure::Sync)?;
         } else {
             self.unsynced = true;
         }
@@ -281,6 +297,11 @@ impl CommitLoop {
             tracing::warn!(%error, "could not reclaim a WAL segment; will retry");
         }
     }
+}
+
+enum GroupFailure {
+    Write(StorageError),
+    Sync(StorageError),
 }
 
 fn answer_all(group: Vec<Pending>, result: Result<AppendAck, CommitError>) {

@@ -33,6 +33,10 @@ pub struct ShardStore {
     /// Set after an I/O failure that makes the shard's files untrustworthy
     /// (a failed write or fdatasync): every later write is refused.
     pub writes_stopped: RefCell<Option<String>>,
+    /// Set while the store worker cannot write for lack of space; ingest
+    /// answers 507 until a retry succeeds. Accepted data stays in memory
+    /// and in the WAL meanwhile.
+    pub disk_full: std::cell::Cell<bool>,
 }
 
 impl ShardStore {
@@ -41,9 +45,10 @@ impl ShardStore {
             shard_id,
             paths,
             codec: codec_of(storage),
-            rotation: storage.block_rotation.clone(),
+            rotation: storage.block_rotation,
             slices: RefCell::new(BTreeMap::new()),
             writes_stopped: RefCell::new(None),
+            disk_full: std::cell::Cell::new(false),
         }
     }
 
@@ -170,15 +175,10 @@ impl ShardStore {
         }
     }
 
-    pub async fn write_manifest(&self) -> Result<()> {
-        let json = self.manifest().to_json();
-        replace_atomically(&self.paths.manifest(), json).await
-    }
-
     /// Writes an encoded block to the slice's current segment (starting a new
-    /// one when full), makes it durable, publishes it in the manifest, and
-    /// only then moves it from `sealing` to `blocks`.
-    pub async fn publish_block(
+    /// one when full), makes it durable, and moves it from `sealing` to
+    /// `blocks`. It is published once `commit_manifest` succeeds.
+    pub async fn write_block(
         &self,
         partition_key: u64,
         sealing: &Rc<SealingBlock>,
@@ -192,22 +192,26 @@ impl ShardStore {
             return Ok(()); // partition deleted meanwhile
         };
         segment.append_block(offset, encoded).await?;
-        {
-            let mut slices = self.slices.borrow_mut();
-            let Some(slice) = slices.get_mut(&partition_key) else {
-                return Ok(());
-            };
-            let state = slice.segments.last_mut().expect("segment_for created one");
-            state.committed_bytes = offset + block_span_bytes(&header);
-            state.block_count += 1;
-            slice.sealed_seq = slice.sealed_seq.max(sealing.last_seq());
-            slice.blocks.push(Rc::new(BlockRef {
-                segment,
-                offset,
-                header,
-            }));
-            slice.sealing.retain(|block| !Rc::ptr_eq(block, sealing));
-        }
+        let mut slices = self.slices.borrow_mut();
+        let Some(slice) = slices.get_mut(&partition_key) else {
+            return Ok(());
+        };
+        let state = slice.segments.last_mut().expect("segment_for created one");
+        state.committed_bytes = offset + block_span_bytes(&header);
+        state.block_count += 1;
+        slice.sealed_seq = slice.sealed_seq.max(sealing.last_seq());
+        slice.blocks.push(Rc::new(BlockRef {
+            segment,
+            offset,
+            header,
+        }));
+        slice.sealing.retain(|block| !Rc::ptr_eq(block, sealing));
+        Ok(())
+    }
+
+    /// Makes the manifest durable as the slices stand now, then lets the WAL
+    /// reclaim what it covers. Idempotent: safe to retry after a failure.
+    pub async fn commit_manifest(&self) -> Result<()> {
         let manifest = self.manifest();
         replace_atomically(&self.paths.manifest(), manifest.to_json()).await?;
         let mut slices = self.slices.borrow_mut();
@@ -264,7 +268,7 @@ impl ShardStore {
     pub async fn drop_partition(&self, partition_key: u64) -> Result<()> {
         let removed = self.slices.borrow_mut().remove(&partition_key);
         if removed.is_some() {
-            self.write_manifest().await?;
+            self.commit_manifest().await?;
         }
         let dir = self.paths.slice_dir(partition_key);
         match std::fs::remove_dir_all(&dir) {

@@ -18,6 +18,8 @@ use super::store::ShardStore;
 /// Seal jobs waiting for the worker. Each holds one active block (at most
 /// `ACTIVE_BLOCK_BYTES_MAX`), so this bounds sealing memory per shard.
 pub const STORE_QUEUE_MAX: usize = 8;
+/// How often a seal that failed for lack of space is retried.
+pub const DISK_FULL_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub enum StoreJob {
     Seal {
@@ -73,10 +75,45 @@ async fn seal(
             return;
         }
     };
-    if let Err(error) = store
-        .publish_block(partition_key, block, header, encoded)
-        .await
+    if retry_while_disk_full(store, || {
+        store.write_block(partition_key, block, header, encoded)
+    })
+    .await
+    .is_ok()
     {
-        store.stop_writes(&error);
+        let _ = retry_while_disk_full(store, || store.commit_manifest()).await;
+    }
+}
+
+/// Runs `step` until it succeeds. Out of space, it waits and retries (the
+/// data is safe in memory and the WAL; ingest answers 507 meanwhile); any
+/// other failure stops writes on the shard.
+async fn retry_while_disk_full<F, Fut>(store: &ShardStore, mut step: F) -> Result<(), ()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::storage::Result<()>>,
+{
+    loop {
+        match step().await {
+            Ok(()) => {
+                if store.disk_full.replace(false) {
+                    tracing::info!(
+                        shard = store.shard_id,
+                        "disk space is available again; sealing resumed"
+                    );
+                }
+                return Ok(());
+            }
+            Err(error) if error.is_disk_full() => {
+                if !store.disk_full.replace(true) {
+                    tracing::error!(shard = store.shard_id, %error, "out of disk space: ingest answers 507 until space is freed");
+                }
+                glommio::timer::sleep(DISK_FULL_RETRY_INTERVAL).await;
+            }
+            Err(error) => {
+                store.stop_writes(&error);
+                return Err(());
+            }
+        }
     }
 }

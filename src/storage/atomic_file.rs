@@ -23,12 +23,8 @@ pub async fn replace_atomically(path: &Path, contents: Vec<u8>) -> Result<()> {
         .await
         .ctx("write", &temp_path, 0)?;
     if written != length {
-        let short = std::io::Error::new(std::io::ErrorKind::WriteZero, "short write");
-        return Err(super::StorageError::io(
-            "write",
-            &temp_path,
-            written as u64,
-            short,
+        return Err(super::StorageError::short_write(
+            "write", &temp_path, 0, written, length,
         ));
     }
     file.fdatasync().await.ctx("fdatasync", &temp_path, 0)?;

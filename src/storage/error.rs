@@ -48,17 +48,48 @@ impl StorageError {
 
     /// True when the filesystem is out of space (or quota): retrying later
     /// may work, and the client should hear 507, not 500.
+    /// A write that stored fewer bytes than asked. At the end of a
+    /// filesystem's space that is how ENOSPC first shows, so it is reported
+    /// as out of space (retryable), not as corruption.
+    pub fn short_write(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        offset: u64,
+        written: usize,
+        wanted: usize,
+    ) -> Self {
+        let source = io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "short write: {written} of {wanted} bytes (the filesystem is likely out of space)"
+            ),
+        );
+        StorageError::Io {
+            op,
+            path: path.into(),
+            offset,
+            source,
+        }
+    }
+
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StorageError::Io { source, .. } => {
-                matches!(
-                    source.raw_os_error(),
-                    Some(libc::ENOSPC) | Some(libc::EDQUOT)
-                ) || source.kind() == io::ErrorKind::StorageFull
-            }
+            StorageError::Io { source, .. } => io_is_disk_full(source),
             _ => false,
         }
     }
+}
+
+/// Out of space or quota. glommio's errors keep the kind but not the OS
+/// error number, so both are checked.
+pub fn io_is_disk_full(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT)
+    ) || matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Adds operation and path to a glommio or std I/O error.

@@ -65,11 +65,17 @@ impl SegmentFile {
         let end = offset + encoded.len() as u64;
         if end > self.preallocated_bytes.get() {
             let target = end.div_ceil(SEGMENT_PREALLOCATE_BYTES) * SEGMENT_PREALLOCATE_BYTES;
-            self.file
-                .pre_allocate(target, false)
-                .await
-                .ctx("preallocate", &self.path, offset)?;
-            self.preallocated_bytes.set(target);
+            // Preallocation is an optimisation: with less than a step of
+            // space left, write what fits instead of failing early.
+            match self.file.pre_allocate(target, false).await {
+                Ok(()) => self.preallocated_bytes.set(target),
+                Err(error) => {
+                    let error = std::io::Error::from(error);
+                    if !super::error::io_is_disk_full(&error) {
+                        return Err(StorageError::io("preallocate", &self.path, offset, error));
+                    }
+                }
+            }
         }
         let mut buffer = self.file.alloc_dma_buffer(encoded.len());
         buffer.as_bytes_mut().copy_from_slice(encoded);
@@ -79,11 +85,13 @@ impl SegmentFile {
                 .await
                 .ctx("write block", &self.path, offset)?;
         if written != encoded.len() {
-            let short = std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                format!("wrote {written} bytes"),
-            );
-            return Err(StorageError::io("write block", &self.path, offset, short));
+            return Err(StorageError::short_write(
+                "write block",
+                &self.path,
+                offset,
+                written,
+                encoded.len(),
+            ));
         }
         self.file
             .fdatasync()

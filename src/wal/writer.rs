@@ -193,11 +193,13 @@ impl WalWriter {
                 .await
                 .ctx("write wal", &segment.path, offset)?;
         if written != self.frame.len() {
-            let short = std::io::Error::new(
-                std::io::ErrorKind::WriteZero,
-                format!("wrote {written} bytes"),
-            );
-            return Err(StorageError::io("write wal", &segment.path, offset, short));
+            return Err(StorageError::short_write(
+                "write wal",
+                &segment.path,
+                offset,
+                written,
+                self.frame.len(),
+            ));
         }
         segment.write_offset += written as u64;
         self.frame.clear();

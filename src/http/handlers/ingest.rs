@@ -96,6 +96,14 @@ fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
             format!("this server stopped taking writes after an I/O failure and needs a restart: {reason}"),
         ));
     }
+    if ctx.store.disk_full.get() {
+        return Err(ApiError::new(
+            ErrorKind::DiskFull,
+            "disk_full",
+            "the server is out of disk space and cannot seal blocks; free space (or raise retention) and retry",
+        )
+        .retry_after(60));
+    }
     if ctx.commit_tx.is_full() {
         return Err(overloaded("the write-ahead log queue is full"));
     }

@@ -55,11 +55,14 @@ async fn gather(ctx: &ShardContext) -> Result<Vec<(ShardCounters, ShardHealth)>,
         })
 }
 
+/// A counter's name, help text and how to read it from a shard's counters.
+type CounterSeries = (&'static str, &'static str, fn(&ShardCounters) -> u64);
+
 /// Prometheus text format, one series per shard.
 pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
     let shards = gather(ctx).await?;
     let mut out = String::new();
-    let counters: [(&str, &str, fn(&ShardCounters) -> u64); 7] = [
+    let counters: [CounterSeries; 7] = [
         (
             "timberdb_ingest_requests_total",
             "Ingest requests answered with success.",
