@@ -43,9 +43,11 @@ fn main() -> ExitCode {
 fn init_logging(config: &config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIMBERDB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.logging.level));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match config.logging.format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),

@@ -50,6 +50,10 @@ pub enum CommitItem {
         reply: flume::Sender<Result<AppendAck, CommitError>>,
     },
     Tick,
+    /// Sync the WAL, seal every active block, wait for the store worker.
+    Drain {
+        reply: flume::Sender<()>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +133,7 @@ impl CommitLoop {
             let mut group = Vec::new();
             let mut group_bytes = 0;
             let mut tick = false;
+            let mut drain = None;
             let mut next = Some(first);
             while let Some(item) = next.take() {
                 match item {
@@ -146,6 +151,7 @@ impl CommitLoop {
                         });
                     }
                     CommitItem::Tick => tick = true,
+                    CommitItem::Drain { reply } => drain = Some(reply),
                 }
                 if group_bytes < GROUP_PAYLOAD_BYTES_MAX {
                     next = poll_once(queue.recv()).await.flatten();
@@ -153,9 +159,16 @@ impl CommitLoop {
             }
             if !group.is_empty() {
                 self.commit_group(group).await;
+                // Under load ticks may not get through the full queue; the
+                // interval sync must not depend on them.
+                self.sync_if_due().await;
             }
             if tick {
                 self.maintenance().await;
+            }
+            if let Some(reply) = drain {
+                self.drain().await;
+                let _ = reply.send(());
             }
         }
     }
@@ -271,7 +284,8 @@ impl CommitLoop {
         }
     }
 
-    async fn maintenance(&mut self) {
+    /// In `fsync_interval` mode: fdatasync once the interval has passed.
+    async fn sync_if_due(&mut self) {
         if self.unsynced && self.last_sync.elapsed() >= self.fsync_interval {
             if let Err(error) = self.wal.sync().await {
                 self.store.stop_writes(&error);
@@ -279,6 +293,19 @@ impl CommitLoop {
             self.unsynced = false;
             self.last_sync = Instant::now();
         }
+    }
+
+    /// The tick interval that keeps `fsync_interval` honest.
+    pub fn tick_interval(&self) -> Duration {
+        if self.sync_writes {
+            TICK_INTERVAL
+        } else {
+            TICK_INTERVAL.min(self.fsync_interval)
+        }
+    }
+
+    async fn maintenance(&mut self) {
+        self.sync_if_due().await;
         let mut due = self.store.take_due_blocks();
         if self.wal.segment_count() > self.wal_segments_max {
             let pinning = self
@@ -302,6 +329,33 @@ impl CommitLoop {
 enum GroupFailure {
     Write(StorageError),
     Sync(StorageError),
+}
+
+impl CommitLoop {
+    /// Makes everything acknowledged durable in blocks: WAL sync, seal all
+    /// active blocks, then wait until the store worker has written them.
+    async fn drain(&mut self) {
+        if self.unsynced {
+            if let Err(error) = self.wal.sync().await {
+                self.store.stop_writes(&error);
+            }
+            self.unsynced = false;
+        }
+        for (partition_key, block) in self.store.take_active_blocks(None) {
+            self.send_to_seal(partition_key, [block]).await;
+        }
+        let (reply, done) = flume::bounded(1);
+        if self
+            .store_tx
+            .send(StoreJob::Barrier { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.recv_async().await;
+        }
+        let store = self.store.clone();
+        let _ = self.wal.reclaim(|key| store.durable_sealed_seq(key)).await;
+    }
 }
 
 fn answer_all(group: Vec<Pending>, result: Result<AppendAck, CommitError>) {

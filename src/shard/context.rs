@@ -42,6 +42,8 @@ pub struct ShardContext {
     pub queries_running: Cell<usize>,
     /// Open HTTP connections on this shard.
     pub connections_open: Cell<usize>,
+    /// Set by a graceful shutdown: ingest is refused from then on.
+    pub shutting_down: Cell<bool>,
     /// Serialises catalog writes on shard 0 (one file, one writer at a time).
     pub catalog_write: glommio::sync::Semaphore,
 }

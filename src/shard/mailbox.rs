@@ -5,6 +5,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use super::commit::CommitItem;
 use super::context::{ShardContext, ShardCounters};
 use super::partitions::{self, AdminError, CreateRequest, SliceStats};
 use super::worker::StoreJob;
@@ -48,6 +49,9 @@ pub enum PeerRequest {
     Counters {
         reply: Reply<(ShardCounters, ShardHealth)>,
     },
+    /// Graceful shutdown: refuse new writes, sync the WAL, seal every
+    /// active block, and answer once the store worker has finished.
+    Shutdown { reply: Reply<()> },
 }
 
 /// What `/ready` and `/metrics` need from each shard.
@@ -88,6 +92,10 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         }
         PeerRequest::SliceStats { key, reply } => {
             let _ = reply.send(partitions::local_slice_stats(&ctx, key));
+        }
+        PeerRequest::Shutdown { reply } => {
+            shut_down(&ctx).await;
+            let _ = reply.send(());
         }
         PeerRequest::Counters { reply } => {
             let health = ShardHealth {
@@ -163,4 +171,17 @@ pub async fn call_all<T>(
         );
     }
     Ok(results)
+}
+
+async fn shut_down(ctx: &ShardContext) {
+    ctx.shutting_down.set(true);
+    let (reply, answer) = flume::bounded(1);
+    if ctx
+        .commit_tx
+        .send(CommitItem::Drain { reply })
+        .await
+        .is_ok()
+    {
+        let _ = answer.recv_async().await;
+    }
 }

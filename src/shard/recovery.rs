@@ -52,9 +52,12 @@ pub async fn recover(store: &ShardStore, catalog: &Catalog) -> Result<Recovered>
     remove_deleted_slices(&store.paths, catalog)?;
     let mut to_seal = Vec::new();
     let replay = replay_dir(&store.paths.wal_dir, |wal_batch| {
-        if catalog.by_key(wal_batch.partition_key).is_some() {
-            to_seal.extend(replay_batch(store, wal_batch));
+        if catalog.by_key(wal_batch.partition_key).is_none() {
+            return 0;
         }
+        let (applied, sealed) = replay_batch(store, wal_batch);
+        to_seal.extend(sealed);
+        applied
     })?;
     for slice in store.slices.borrow_mut().values_mut() {
         slice.reserved_seq = slice.next_seq;
@@ -113,15 +116,16 @@ fn remove_deleted_slices(paths: &ShardPaths, catalog: &Catalog) -> Result<()> {
     Ok(())
 }
 
-/// Appends the part of a WAL batch that is not sealed yet.
-fn replay_batch(store: &ShardStore, wal_batch: WalBatch) -> Option<(u64, Rc<SealingBlock>)> {
+/// Appends the part of a WAL batch that is not sealed yet; returns how many
+/// entries that was, and a block taken out for sealing at a sequence gap.
+fn replay_batch(store: &ShardStore, wal_batch: WalBatch) -> (u64, Option<(u64, Rc<SealingBlock>)>) {
     let mut slices = store.slices.borrow_mut();
     let key = wal_batch.partition_key;
     let slice = slices.entry(key).or_insert_with(|| Slice::new(key));
     let first_wanted = slice.next_seq.max(slice.sealed_seq + 1);
     let last_seq = wal_batch.first_seq + wal_batch.batch.len() as u64 - 1;
     if last_seq < first_wanted {
-        return None;
+        return (0, None);
     }
     let skip = first_wanted.saturating_sub(wal_batch.first_seq) as usize;
     let first_seq = wal_batch.first_seq + skip as u64;
@@ -130,7 +134,7 @@ fn replay_batch(store: &ShardStore, wal_batch: WalBatch) -> Option<(u64, Rc<Seal
     } else {
         slice.append(first_seq, &suffix(&wal_batch.batch, skip))
     };
-    sealed.map(|block| (key, block))
+    (last_seq - first_seq + 1, sealed.map(|block| (key, block)))
 }
 
 /// The entries of `batch` from index `skip` on (recovery only).

@@ -15,7 +15,7 @@ use glommio::channels::local_channel;
 use glommio::net::TcpListener;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use super::commit::{CommitItem, CommitLoop, COMMIT_QUEUE_MAX, TICK_INTERVAL};
+use super::commit::{CommitItem, CommitLoop, COMMIT_QUEUE_MAX};
 use super::context::ShardContext;
 use super::mailbox::{run_mailbox, PeerRequest, MAILBOX_MAX};
 use super::recovery::recover;
@@ -91,12 +91,75 @@ pub fn run_server(config: Config) -> Result<(), String> {
     wait_until_ready(&events, shard_count)?;
     println!("timberdb listening on http://{listen_addr} with {shard_count} shards");
     tracing::info!(%listen_addr, shard_count, "serving");
+    wait_for_exit(handles, &senders)
+}
+
+enum Exit {
+    Signal(i32),
+    ShardStopped { shard_id: usize, reason: String },
+}
+
+/// Serves until SIGINT/SIGTERM (then shuts down gracefully) or until a
+/// shard stops on its own (an error).
+fn wait_for_exit(
+    handles: Vec<glommio::ExecutorJoinHandle<()>>,
+    mailboxes: &[flume::Sender<PeerRequest>],
+) -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let (exit_tx, exit_rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|error| format!("cannot install signal handlers: {error}"))?;
+    let signal_tx = exit_tx.clone();
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = signal_tx.send(Exit::Signal(signal));
+        }
+    });
     for (shard_id, handle) in handles.into_iter().enumerate() {
-        if let Err(error) = handle.join() {
-            return Err(format!("shard {shard_id} stopped: {error}"));
+        let exit_tx = exit_tx.clone();
+        std::thread::spawn(move || {
+            let reason = match handle.join() {
+                Ok(()) => "it returned".to_string(),
+                Err(error) => error.to_string(),
+            };
+            let _ = exit_tx.send(Exit::ShardStopped { shard_id, reason });
+        });
+    }
+    match exit_rx.recv() {
+        Ok(Exit::Signal(signal)) => {
+            tracing::info!(
+                signal,
+                "shutting down: syncing the WAL and sealing active blocks"
+            );
+            shut_down(mailboxes);
+            tracing::info!("shut down cleanly");
+            Ok(())
+        }
+        Ok(Exit::ShardStopped { shard_id, reason }) => {
+            Err(format!("shard {shard_id} stopped: {reason}"))
+        }
+        Err(_) => Err("every shard stopped".into()),
+    }
+}
+
+/// Longest a graceful shutdown waits for a shard before exiting anyway
+/// (acknowledged data is durable in the WAL either way).
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn shut_down(mailboxes: &[flume::Sender<PeerRequest>]) {
+    let answers: Vec<_> = mailboxes
+        .iter()
+        .map(|mailbox| {
+            let (reply, answer) = flume::bounded(1);
+            let _ = mailbox.send_timeout(PeerRequest::Shutdown { reply }, SHUTDOWN_DEADLINE);
+            answer
+        })
+        .collect();
+    for (shard_id, answer) in answers.into_iter().enumerate() {
+        if answer.recv_timeout(SHUTDOWN_DEADLINE).is_err() {
+            tracing::warn!(shard_id, "shard did not finish shutting down in time; its WAL still holds every acknowledged entry");
         }
     }
-    Ok(())
 }
 
 fn wait_for_bind(events: &mpsc::Receiver<StartEvent>) -> Result<SocketAddr, String> {
@@ -215,6 +278,7 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         counters: Cell::default(),
         queries_running: Cell::new(0),
         connections_open: Cell::new(0),
+        shutting_down: Cell::new(false),
         catalog_write: glommio::sync::Semaphore::new(1),
     });
     glommio::spawn_local(run_store_worker(store.clone(), store_rx)).detach();
@@ -227,16 +291,17 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
             .await;
     }
     let commit = CommitLoop::new(store, catalog, wal, store_tx, &config.storage);
+    let tick_interval = commit.tick_interval();
     glommio::spawn_local(commit.run(commit_rx)).detach();
-    glommio::spawn_local(run_ticker(ctx.clone())).detach();
+    glommio::spawn_local(run_ticker(ctx.clone(), tick_interval)).detach();
     glommio::spawn_local(run_mailbox(ctx.clone(), boot.inbox.clone())).detach();
     Ok(ctx)
 }
 
 /// Wakes the commit loop for maintenance even when no request arrives.
-async fn run_ticker(ctx: Rc<ShardContext>) {
+async fn run_ticker(ctx: Rc<ShardContext>, interval: std::time::Duration) {
     loop {
-        glommio::timer::sleep(TICK_INTERVAL).await;
+        glommio::timer::sleep(interval).await;
         let _ = ctx.commit_tx.try_send(CommitItem::Tick);
     }
 }

@@ -30,6 +30,8 @@ pub enum StoreJob {
         partition_key: u64,
         reply: flume::Sender<Result<(), String>>,
     },
+    /// Answered once every job queued before it is done.
+    Barrier { reply: flume::Sender<()> },
 }
 
 pub async fn run_store_worker(store: Rc<ShardStore>, queue: LocalReceiver<StoreJob>) {
@@ -42,6 +44,9 @@ pub async fn run_store_worker(store: Rc<ShardStore>, queue: LocalReceiver<StoreJ
                 block,
             } => {
                 seal(&store, partition_key, &block, &mut scratch, &mut encoded).await;
+            }
+            StoreJob::Barrier { reply } => {
+                let _ = reply.send(());
             }
             StoreJob::DropPartition {
                 partition_key,

@@ -115,7 +115,7 @@ impl SegmentFile {
             ));
         }
         let header = block::decode_header(&read[..BLOCK_HEADER_BYTES])
-            .map_err(|e| self.corrupt(offset, e.to_string()))?;
+            .map_err(|error| self.block_error(offset, error))?;
         if &header != expected {
             return Err(self.corrupt(
                 offset,
@@ -124,7 +124,7 @@ impl SegmentFile {
         }
         let payload_end = BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize;
         block::decode_block(&header, &read[BLOCK_HEADER_BYTES..payload_end])
-            .map_err(|error| self.corrupt(offset, error.to_string()))
+            .map_err(|error| self.block_error(offset, error))
     }
 
     /// Walks the block headers from 0 to `committed_bytes` (start-up).
@@ -141,7 +141,7 @@ impl SegmentFile {
                 return Err(self.corrupt(offset, "segment ends inside a block header".into()));
             }
             let header = block::decode_header(&read[..BLOCK_HEADER_BYTES])
-                .map_err(|error| self.corrupt(offset, error.to_string()))?;
+                .map_err(|error| self.block_error(offset, error))?;
             let span = block_span_bytes(&header);
             if offset + span > committed_bytes {
                 return Err(self.corrupt(offset, "block extends past the committed length".into()));
@@ -150,6 +150,11 @@ impl SegmentFile {
             offset += span;
         }
         Ok(blocks)
+    }
+
+    /// A block decode error, with its offsets made file offsets.
+    fn block_error(&self, offset: u64, error: block::BlockError) -> StorageError {
+        self.corrupt(offset, error.rebase(offset).to_string())
     }
 
     fn corrupt(&self, offset: u64, detail: String) -> StorageError {

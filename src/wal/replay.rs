@@ -21,7 +21,10 @@ use crate::storage::error::{Result, StorageError};
 pub struct ReplaySummary {
     pub segments: Vec<ClosedSegment>,
     pub spares: Vec<PathBuf>,
+    /// Valid batch records read.
     pub records_recovered: u64,
+    /// Entries `apply` took (records already covered by sealed blocks are
+    /// read but not applied).
     pub entries_recovered: u64,
     /// Non-zero bytes after the point where a segment's valid records end:
     /// torn or never-acknowledged writes, or stale records of a recycled file.
@@ -31,7 +34,7 @@ pub struct ReplaySummary {
 }
 
 /// Replays every WAL segment in `dir`, calling `apply` for each batch in order.
-pub fn replay_dir(dir: &Path, mut apply: impl FnMut(WalBatch)) -> Result<ReplaySummary> {
+pub fn replay_dir(dir: &Path, mut apply: impl FnMut(WalBatch) -> u64) -> Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
     let mut generations = Vec::new();
     let entries = match std::fs::read_dir(dir) {
@@ -60,7 +63,7 @@ fn replay_segment(
     path: &Path,
     generation: u64,
     summary: &mut ReplaySummary,
-    apply: &mut impl FnMut(WalBatch),
+    apply: &mut impl FnMut(WalBatch) -> u64,
 ) -> Result<ClosedSegment> {
     let bytes =
         std::fs::read(path).map_err(|error| StorageError::io("read wal", path, 0, error))?;
@@ -86,8 +89,7 @@ fn replay_segment(
         let max_seq = max_seq_by_partition.entry(batch.partition_key).or_insert(0);
         *max_seq = (*max_seq).max(last_seq);
         summary.records_recovered += 1;
-        summary.entries_recovered += batch.batch.len() as u64;
-        apply(batch);
+        summary.entries_recovered += apply(batch);
     }
     let end = reader.end();
     let end_offset = undecodable_at.unwrap_or(end.offset);

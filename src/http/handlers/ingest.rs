@@ -96,6 +96,14 @@ fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
             format!("this server stopped taking writes after an I/O failure and needs a restart: {reason}"),
         ));
     }
+    if ctx.shutting_down.get() {
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            "shutting_down",
+            "the server is shutting down; retry against another node or after it restarts",
+        )
+        .retry_after(5));
+    }
     if ctx.store.disk_full.get() {
         return Err(ApiError::new(
             ErrorKind::DiskFull,
