@@ -179,3 +179,32 @@ fn bodies_over_the_limit_get_413_and_the_server_keeps_working() {
     assert_eq!(small.status, 200);
     assert_eq!(all_entries(&server, "p").len(), 1);
 }
+
+#[test]
+fn a_batch_too_large_for_a_wal_segment_is_413_and_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("small-wal.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nwal_segment_size = 1048576\nwal_max_size = 2097152\n",
+    )
+    .unwrap();
+    let server = Server::builder()
+        .arg("--config")
+        .arg(config.to_str().unwrap())
+        .start();
+    server.create_partition("p");
+    let lines: Vec<_> = (0..3000)
+        .map(|i| json!({"message": format!("{i} {}", "y".repeat(300))}))
+        .collect();
+    let response = server.ingest_ndjson("p", &lines);
+    assert_eq!(response.status, 413, "{}", response.text());
+    assert_eq!(response.error_code(), "batch_too_large");
+    assert!(response.error_message().contains("wal_segment_size"));
+    assert_eq!(
+        server.ingest_ndjson("p", &lines[..100]).status,
+        200,
+        "the shard keeps taking writes"
+    );
+    assert_eq!(all_entries(&server, "p").len(), 100);
+}

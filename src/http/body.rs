@@ -11,17 +11,25 @@ use hyper::Request;
 
 use super::error::{ApiError, ErrorKind};
 
+/// A body size limit and the name a user knows it by (for the 413 message).
+#[derive(Clone, Copy)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub name: &'static str,
+}
+
 pub async fn read_limited(
     request: Request<Incoming>,
-    limit_bytes: usize,
+    limit: BodyLimit,
 ) -> Result<Vec<u8>, ApiError> {
+    let limit_bytes = limit.bytes;
     let declared = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|text| text.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit_bytes as u64) {
-        return Err(too_large(limit_bytes));
+        return Err(too_large(limit));
     }
     let mut body = request.into_body();
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
@@ -34,7 +42,7 @@ pub async fn read_limited(
         })?;
         if let Ok(mut data) = frame.into_data() {
             if bytes.len() + data.remaining() > limit_bytes {
-                return Err(too_large(limit_bytes));
+                return Err(too_large(limit));
             }
             while data.has_remaining() {
                 let chunk = data.chunk();
@@ -47,12 +55,13 @@ pub async fn read_limited(
     Ok(bytes)
 }
 
-fn too_large(limit_bytes: usize) -> ApiError {
+fn too_large(limit: BodyLimit) -> ApiError {
     ApiError::new(
         ErrorKind::PayloadTooLarge,
         "payload_too_large",
         format!(
-            "the request body is larger than max_request_size ({limit_bytes} bytes); split it into smaller batches"
+            "the request body is larger than {} ({} bytes); split it into smaller requests",
+            limit.name, limit.bytes
         ),
     )
 }

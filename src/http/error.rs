@@ -119,7 +119,7 @@ pub fn from_commit(error: &crate::shard::commit::CommitError) -> ApiError {
             ErrorKind::DiskFull,
             "disk_full",
             format!(
-                "the server is out of disk space; nothing from this request was stored: {}",
+                "the server is out of disk space; the request was not acknowledged (after a restart some of its entries may reappear, as with any unacknowledged write): {}",
                 error.message
             ),
         )
@@ -128,6 +128,9 @@ pub fn from_commit(error: &crate::shard::commit::CommitError) -> ApiError {
     ApiError::new(
         ErrorKind::Internal,
         "storage_error",
-        format!("nothing from this request was stored: {}", error.message),
+        format!(
+            "the request was not acknowledged (after a restart some of its entries may reappear, as with any unacknowledged write): {}",
+            error.message
+        ),
     )
 }

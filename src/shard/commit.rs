@@ -184,7 +184,12 @@ impl CommitLoop {
             // failure, and every fdatasync failure, leaves the files in an
             // unknown state and stops writes.
             let error = match failure {
-                GroupFailure::Write(error) if error.is_disk_full() => error,
+                GroupFailure::Write(error)
+                    if error.is_disk_full()
+                        || matches!(error, StorageError::RecordTooLarge { .. }) =>
+                {
+                    error
+                }
                 GroupFailure::Write(error) | GroupFailure::Sync(error) => {
                     self.store.stop_writes(&error);
                     error

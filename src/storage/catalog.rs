@@ -172,6 +172,9 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
             "partition name {name:?} may contain only letters, digits, '_', '-' and '.'"
         ));
     }
+    if name == "create" {
+        return Err("\"create\" is reserved: /api/v1/partitions/create is the create route".into());
+    }
     if uuid::Uuid::parse_str(name).is_ok() {
         return Err(format!(
             "partition name {name:?} looks like a partition id; choose another"
@@ -202,7 +205,7 @@ mod tests {
     #[test]
     fn invalid_names_are_refused() {
         let mut catalog = Catalog::default();
-        for name in ["", "has space", "slash/y", &"x".repeat(200)] {
+        for name in ["", "has space", "slash/y", "create", &"x".repeat(200)] {
             assert!(matches!(
                 catalog.prepare(name, BTreeMap::new(), None, 0),
                 Err(CreateRefusal::InvalidName(_))

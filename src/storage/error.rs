@@ -25,6 +25,8 @@ pub enum StorageError {
     },
     #[error("{path}: {detail}")]
     BadMetadata { path: PathBuf, detail: String },
+    #[error("a batch of {bytes} bytes does not fit in a WAL segment of {segment_bytes} bytes; send smaller batches or raise storage.wal_segment_size")]
+    RecordTooLarge { bytes: u64, segment_bytes: u64 },
     #[error("writes are stopped on this shard after an earlier I/O failure: {reason}")]
     WritesStopped { reason: String },
 }

@@ -91,19 +91,16 @@ impl WalWriter {
     /// Writes every record of the group (not yet durable: call `sync`).
     pub async fn append(&mut self, records: &[WalAppend<'_>]) -> Result<()> {
         self.frame.clear();
+        // Checked for the whole group before writing anything, so refusing an
+        // oversized batch leaves the WAL untouched.
+        if let Some(record) = records.iter().find(|r| !self.fits(r.payload.len())) {
+            return Err(StorageError::RecordTooLarge {
+                bytes: record.payload.len() as u64,
+                segment_bytes: self.segment_bytes,
+            });
+        }
         for record in records {
             let needed = worst_case_frame_bytes(record.payload.len());
-            if needed > self.segment_bytes {
-                let detail = format!(
-                    "a batch of {} bytes does not fit in a WAL segment of {} bytes",
-                    record.payload.len(),
-                    self.segment_bytes
-                );
-                return Err(StorageError::BadMetadata {
-                    path: self.current.path.clone(),
-                    detail,
-                });
-            }
             if self.current.write_offset + self.frame.len() as u64 + needed > self.segment_bytes {
                 self.flush_frame().await?;
                 self.rotate().await?;
@@ -124,6 +121,11 @@ impl WalWriter {
             *max_seq = (*max_seq).max(record.last_seq);
         }
         self.flush_frame().await
+    }
+
+    /// Whether a batch payload of this size fits in one segment.
+    pub fn fits(&self, payload_bytes: usize) -> bool {
+        worst_case_frame_bytes(payload_bytes) <= self.segment_bytes
     }
 
     /// Makes everything written so far durable.

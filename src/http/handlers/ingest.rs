@@ -10,7 +10,7 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 
 use crate::entry::{ColumnBatch, EntryId};
-use crate::http::body::read_limited;
+use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{from_commit, ApiError, ErrorKind};
 use crate::http::handlers::partitions::resolve;
 use crate::http::response::{json, HttpResponse};
@@ -43,11 +43,19 @@ async fn ingest_inner(
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let body = read_limited(request, ctx.config.api.max_request_size_bytes).await?;
+    let body = read_limited(
+        request,
+        BodyLimit {
+            bytes: ctx.config.api.max_request_size_bytes,
+            name: "max_request_size",
+        },
+    )
+    .await?;
     let mut batch = ColumnBatch::default();
     let format = detect_format(content_type.as_deref(), &body);
     let accepted = parse_body(&body, format, now_ns(), &mut batch)
         .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))?;
+    refuse_if_too_large_for_wal(ctx, &batch)?;
     let (reply, answer) = flume::bounded(1);
     let item = CommitItem::Append {
         partition_key: meta.key,
@@ -119,6 +127,23 @@ fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
     if ctx.store.active_bytes() > active_max.saturating_mul(2) {
         return Err(overloaded(
             "unsealed data is above its memory bound while blocks are being written",
+        ));
+    }
+    Ok(())
+}
+
+/// A batch must fit in one WAL segment; the archive is about the columns'
+/// size, and half a segment leaves room for framing with a wide margin.
+fn refuse_if_too_large_for_wal(ctx: &ShardContext, batch: &ColumnBatch) -> Result<(), ApiError> {
+    let segment_bytes = ctx.config.storage.wal_segment_size_bytes as usize;
+    if batch.payload_bytes() > segment_bytes / 2 {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "batch_too_large",
+            format!(
+                "this batch holds {} bytes of entries, more than half a WAL segment ({segment_bytes} bytes); send smaller batches or raise storage.wal_segment_size",
+                batch.payload_bytes()
+            ),
         ));
     }
     Ok(())

@@ -8,7 +8,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::http::body::read_limited;
+use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::response::{json, HttpResponse};
 use crate::ingest::timestamp::format_rfc3339_nanos;
@@ -31,7 +31,14 @@ pub async fn create(
     ctx: &ShardContext,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(request, PARTITION_BODY_BYTES_MAX).await?;
+    let body = read_limited(
+        request,
+        BodyLimit {
+            bytes: PARTITION_BODY_BYTES_MAX,
+            name: "the partition request limit",
+        },
+    )
+    .await?;
     let body: CreateBody = serde_json::from_slice(&body).map_err(|error| {
         ApiError::bad_request(
             "invalid_json",

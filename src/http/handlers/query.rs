@@ -6,7 +6,7 @@ use std::time::Instant;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
-use crate::http::body::read_limited;
+use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::response::{json_bytes, HttpResponse};
 use crate::query::response::{merge, render};
@@ -22,7 +22,14 @@ pub async fn execute(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let body = read_limited(request, QUERY_BODY_BYTES_MAX).await?;
+    let body = read_limited(
+        request,
+        BodyLimit {
+            bytes: QUERY_BODY_BYTES_MAX,
+            name: "the query body limit",
+        },
+    )
+    .await?;
     let body: QueryBody = if body.iter().all(u8::is_ascii_whitespace) {
         QueryBody::default()
     } else {
