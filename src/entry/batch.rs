@@ -231,53 +231,70 @@ impl ColumnBatch {
     /// bounds later.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
         let entry_count = self.len();
-        check_shape(
+        if self.levels.len() != entry_count {
+            return Err("column lengths differ");
+        }
+        check_ends(
+            self.tag_ends.iter().copied(),
             entry_count,
-            self.levels.len(),
-            &self.tag_ends,
             self.tag_keys.len(),
-            self.tag_values.len(),
-            [&self.sources, &self.messages, &self.fields]
-                .map(|c| (c.ends.as_slice(), c.bytes.len())),
-            [&self.tag_keys, &self.tag_values].map(|c| (c.ends.as_slice(), c.bytes.len())),
-        )
+        )?;
+        for column in [&self.sources, &self.messages, &self.fields] {
+            check_ends(column.ends.iter().copied(), entry_count, column.bytes.len())?;
+        }
+        if self.tag_keys.len() != self.tag_values.len() {
+            return Err("tag key and value counts differ");
+        }
+        for column in [&self.tag_keys, &self.tag_values] {
+            check_ends(
+                column.ends.iter().copied(),
+                column.len(),
+                column.bytes.len(),
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// The entry-count and monotonicity checks shared by owned and archived batches.
-fn check_shape(
-    entry_count: usize,
-    level_count: usize,
-    tag_ends: &[u32],
-    tag_key_count: usize,
-    tag_value_count: usize,
-    entry_columns: [(&[u32], usize); 3],
-    tag_columns: [(&[u32], usize); 2],
+/// Checks one offsets column: `count` ends, non-decreasing, the last equal
+/// to `total` (the length of what they index). No allocation, so decoding
+/// a block costs one pass over its offsets.
+fn check_ends(
+    ends: impl Iterator<Item = u32>,
+    count: usize,
+    total: usize,
 ) -> Result<(), &'static str> {
-    if level_count != entry_count || tag_ends.len() != entry_count {
-        return Err("column lengths differ");
-    }
-    for (ends, _) in entry_columns {
-        if ends.len() != entry_count {
-            return Err("string column length differs from entry count");
+    let mut previous = 0u32;
+    let mut seen = 0usize;
+    for end in ends {
+        if end < previous {
+            return Err("offsets are not monotonic");
         }
+        previous = end;
+        seen += 1;
     }
-    if tag_key_count != tag_value_count {
-        return Err("tag key and value counts differ");
+    if seen != count {
+        return Err("a column's length differs from the entry count");
     }
-    if !is_non_decreasing(tag_ends) || tag_ends.last().map_or(0, |e| *e as usize) != tag_key_count {
-        return Err("tag ranges are not monotonic");
-    }
-    for (ends, byte_count) in entry_columns.into_iter().chain(tag_columns) {
-        if !is_non_decreasing(ends) || ends.last().map_or(0, |e| *e as usize) != byte_count {
-            return Err("string offsets are not monotonic");
-        }
+    if previous as usize != total {
+        return Err("offsets do not end at the column's length");
     }
     Ok(())
 }
 
-fn is_non_decreasing(values: &[u32]) -> bool {
-    values.windows(2).all(|pair| pair[0] <= pair[1])
+/// A string column from disk: UTF-8 as a whole, and every value boundary
+/// on a character boundary, so each value is valid UTF-8 on its own.
+fn check_utf8(column: &ArchivedStrColumn) -> Result<(), &'static str> {
+    let text = std::str::from_utf8(&column.bytes).map_err(|_| "string column is not UTF-8")?;
+    if column
+        .ends
+        .iter()
+        .all(|end| text.is_char_boundary(end.to_native() as usize))
+    {
+        Ok(())
+    } else {
+        Err("a string value ends inside a character")
+    }
 }
 
 impl ArchivedColumnBatch {
@@ -315,34 +332,32 @@ impl ArchivedColumnBatch {
     /// archive, without deserialising. rkyv's own validation proves the
     /// archive is well-formed memory; this proves it is a well-formed batch.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
-        let tag_ends: Vec<u32> = self.tag_ends.iter().map(|e| e.to_native()).collect();
-        let ends = |column: &ArchivedStrColumn| -> Vec<u32> {
-            column.ends.iter().map(|e| e.to_native()).collect()
-        };
-        let [sources, messages, fields, keys, values] = [
-            &self.sources,
-            &self.messages,
-            &self.fields,
-            &self.tag_keys,
-            &self.tag_values,
-        ]
-        .map(ends);
-        check_shape(
-            self.len(),
-            self.levels.len(),
-            &tag_ends,
+        let entry_count = self.len();
+        if self.levels.len() != entry_count {
+            return Err("column lengths differ");
+        }
+        check_ends(
+            self.tag_ends.iter().map(|e| e.to_native()),
+            entry_count,
             self.tag_keys.len(),
-            self.tag_values.len(),
-            [
-                (&sources, self.sources.bytes.len()),
-                (&messages, self.messages.bytes.len()),
-                (&fields, self.fields.bytes.len()),
-            ],
-            [
-                (&keys, self.tag_keys.bytes.len()),
-                (&values, self.tag_values.bytes.len()),
-            ],
         )?;
+        for column in [&self.sources, &self.messages, &self.fields] {
+            check_ends(
+                column.ends.iter().map(|e| e.to_native()),
+                entry_count,
+                column.bytes.len(),
+            )?;
+        }
+        if self.tag_keys.len() != self.tag_values.len() {
+            return Err("tag key and value counts differ");
+        }
+        for column in [&self.tag_keys, &self.tag_values] {
+            check_ends(
+                column.ends.iter().map(|e| e.to_native()),
+                column.len(),
+                column.bytes.len(),
+            )?;
+        }
         for column in [
             &self.sources,
             &self.messages,
@@ -350,9 +365,7 @@ impl ArchivedColumnBatch {
             &self.tag_keys,
             &self.tag_values,
         ] {
-            if std::str::from_utf8(&column.bytes).is_err() {
-                return Err("string column is not UTF-8");
-            }
+            check_utf8(column)?;
         }
         Ok(())
     }
@@ -420,6 +433,23 @@ mod tests {
         assert_eq!(archived.timestamp_ns(0), 7);
         assert_eq!(archived.messages.get(0), "msg");
         assert_eq!(archived.tags(0).collect::<Vec<_>>(), vec![("a", "b")]);
+    }
+
+    #[test]
+    fn archived_value_split_inside_a_character_is_refused() {
+        let mut batch = ColumnBatch::default();
+        batch.push(&entry(1, "é"), &[]);
+        batch.push(&entry(2, ""), &[]);
+        // Move the boundary between the two messages into the middle of 'é'.
+        batch.messages.ends[0] = 1;
+        batch.messages.bytes.truncate(2);
+        batch.messages.ends[1] = 2;
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&batch).unwrap();
+        let archived = rkyv::access::<ArchivedColumnBatch, rkyv::rancor::Error>(&bytes).unwrap();
+        assert_eq!(
+            archived.check_invariants(),
+            Err("a string value ends inside a character")
+        );
     }
 
     #[test]
