@@ -2,11 +2,18 @@
 
 mod common;
 
-use common::{send_raw, Server};
+use common::{send_raw, Response, Server};
 use serde_json::json;
 
 fn all_entries(server: &Server, partition: &str) -> Vec<serde_json::Value> {
     common::query_all(server, json!({"partitions": [partition], "order": "asc"}))
+}
+
+/// The response is a 400 whose error message mentions `needle`.
+fn assert_400_mentioning(response: &Response, needle: &str) {
+    assert_eq!(response.status, 400, "{}", response.text());
+    let message = response.error_message();
+    assert!(message.contains(needle), "{message}");
 }
 
 #[test]
@@ -95,51 +102,20 @@ fn a_bad_line_rejects_the_whole_batch_and_names_the_line() {
     let server = Server::start();
     server.create_partition("p");
     let body = b"{\"message\":\"ok 1\"}\n{\"message\":\"ok 2\"}\n{\"message\": 42}\n{\"message\":\"ok 4\"}\n";
-    let response = server.request(
-        "POST",
-        "/api/v1/partitions/p/logs",
-        Some("application/x-ndjson"),
-        body,
-    );
-    assert_eq!(response.status, 400, "{}", response.text());
-    assert!(
-        response.error_message().contains("line 3"),
-        "{}",
-        response.error_message()
-    );
-    let broken = server.request(
-        "POST",
-        "/api/v1/partitions/p/logs",
-        Some("application/x-ndjson"),
-        b"{\"message\":\"a\"}\n{oops\n",
-    );
-    assert_eq!(broken.status, 400);
-    assert!(
-        broken.error_message().contains("line 2"),
-        "{}",
-        broken.error_message()
-    );
+    assert_400_mentioning(&server.post_ndjson("p", body), "line 3");
+    let broken = server.post_ndjson("p", b"{\"message\":\"a\"}\n{oops\n");
+    assert_400_mentioning(&broken, "line 2");
     let bad_time = server.post_json(
         "/api/v1/partitions/p/logs",
         &json!([{"message": "a"}, {"message": "b", "timestamp": true}]),
     );
-    assert_eq!(bad_time.status, 400);
-    assert!(
-        bad_time.error_message().contains("timestamp"),
-        "{}",
-        bad_time.error_message()
-    );
+    assert_400_mentioning(&bad_time, "timestamp");
     assert_eq!(
         all_entries(&server, "p").len(),
         0,
         "nothing of a rejected batch is stored"
     );
-    let empty = server.request(
-        "POST",
-        "/api/v1/partitions/p/logs",
-        Some("application/json"),
-        b"",
-    );
+    let empty = server.post_json_bytes("/api/v1/partitions/p/logs", b"");
     assert_eq!(empty.status, 400);
 }
 
@@ -159,12 +135,7 @@ fn bodies_over_the_limit_get_413_and_the_server_keeps_working() {
     server.create_partition("p");
     let line = format!("{{\"message\":\"{}\"}}\n", "x".repeat(1000));
     let big = line.repeat(100);
-    let declared = server.request(
-        "POST",
-        "/api/v1/partitions/p/logs",
-        Some("application/x-ndjson"),
-        big.as_bytes(),
-    );
+    let declared = server.post_ndjson("p", big.as_bytes());
     assert_eq!(declared.status, 413);
     assert_eq!(declared.error_code(), "payload_too_large");
     // Chunked, no Content-Length: refused once it passes the limit.

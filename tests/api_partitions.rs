@@ -60,12 +60,7 @@ fn invalid_partition_requests_are_400() {
     assert_eq!(bad_name.error_code(), "invalid_name");
     let missing = server.post_json("/api/v1/partitions/create", &json!({"tags": {}}));
     assert_eq!(missing.status, 400);
-    let not_json = server.request(
-        "POST",
-        "/api/v1/partitions/create",
-        Some("application/json"),
-        b"{nope",
-    );
+    let not_json = server.post_json_bytes("/api/v1/partitions/create", b"{nope");
     assert_eq!(not_json.status, 400);
     assert_eq!(not_json.error_code(), "invalid_json");
     let zero_retention = server.post_json(

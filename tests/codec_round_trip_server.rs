@@ -13,9 +13,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, Server};
+use common::{eventually, manifest_block_count, Server};
 use serde_json::{json, Map, Value};
-use timberdb::block::{decode_header, Codec};
+use timberdb::block::Codec;
 
 const ENTRY_COUNT: usize = 350;
 const BATCH_ENTRIES: usize = 50;
@@ -105,41 +105,11 @@ fn check_all(server: &Server, when: &str) {
     }
 }
 
-fn manifest_block_count(data_dir: &Path) -> u64 {
-    let Ok(bytes) = std::fs::read(data_dir.join("shard-0").join("manifest.json")) else {
-        return 0;
-    };
-    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-    let slices = manifest["slices"].as_array().unwrap();
-    let segments = slices
-        .iter()
-        .flat_map(|s| s["segments"].as_array().unwrap());
-    segments.map(|s| s["block_count"].as_u64().unwrap()).sum()
-}
-
 /// Codec ids of the sealed blocks in the partition's first segment.
 fn codec_ids_on_disk(data_dir: &Path) -> Vec<u8> {
-    let shard_dir = data_dir.join("shard-0");
-    let slice_dir = std::fs::read_dir(&shard_dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| {
-            path.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("p-")
-        })
-        .expect("the partition's slice directory");
-    let bytes = std::fs::read(slice_dir.join("seg-000001.tdb")).unwrap();
-    let mut offset = 0;
-    let mut ids = Vec::new();
-    for _ in 0..SEALED_BLOCKS {
-        let header = decode_header(&bytes[offset..]).expect("an intact header");
-        ids.push(header.codec_id);
-        offset += header.block_bytes_on_disk() as usize;
-    }
-    ids
+    let segment = common::first_segment(data_dir, 0);
+    let blocks = common::block_headers(&segment, SEALED_BLOCKS as usize);
+    blocks.iter().map(|(_, header)| header.codec_id).collect()
 }
 
 fn round_trip(compression: &str, codec: Codec) {
@@ -156,7 +126,7 @@ fn round_trip(compression: &str, codec: Codec) {
         assert_eq!(response.status, 200, "{}", response.text());
     }
     eventually(Duration::from_secs(30), || {
-        (manifest_block_count(&server.data_dir) >= SEALED_BLOCKS).then_some(())
+        (manifest_block_count(&server.data_dir, 0) >= SEALED_BLOCKS).then_some(())
     });
     let partition = server
         .get(&format!("/api/v1/partitions/{PARTITION}"))

@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{eventually, Server};
+use common::{block_headers, copy_dir, eventually, first_segment, manifest_block_count, Server};
 use serde_json::{json, Value};
-use timberdb::block::{decode_header, BlockHeader, BLOCK_HEADER_BYTES};
+use timberdb::block::{BlockHeader, BLOCK_HEADER_BYTES};
 
 const BASE_NS: i64 = 1_700_000_000_000_000_000;
 const SECOND_NS: i64 = 1_000_000_000;
@@ -66,61 +66,6 @@ fn start(data_dir: &Path) -> Server {
         .start()
 }
 
-/// Published blocks of shard 0 according to its manifest.
-fn manifest_block_count(data_dir: &Path) -> u64 {
-    let Ok(bytes) = std::fs::read(data_dir.join("shard-0").join("manifest.json")) else {
-        return 0;
-    };
-    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-    let slices = manifest["slices"].as_array().unwrap();
-    let segments = slices
-        .iter()
-        .flat_map(|s| s["segments"].as_array().unwrap());
-    segments.map(|s| s["block_count"].as_u64().unwrap()).sum()
-}
-
-fn segment_path(data_dir: &Path) -> PathBuf {
-    let shard_dir = data_dir.join("shard-0");
-    let slice_dir = std::fs::read_dir(&shard_dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| {
-            path.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("p-")
-        })
-        .expect("the partition's slice directory");
-    slice_dir.join("seg-000001.tdb")
-}
-
-/// Walks the block headers of a segment file, as start-up does.
-fn blocks_of(path: &Path, block_count: usize) -> Vec<(u64, BlockHeader)> {
-    let bytes = std::fs::read(path).unwrap();
-    let mut offset = 0u64;
-    let mut blocks = Vec::new();
-    while blocks.len() < block_count {
-        let header = decode_header(&bytes[offset as usize..]).expect("an intact header");
-        blocks.push((offset, header));
-        offset += header.block_bytes_on_disk();
-    }
-    blocks
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn flip_byte(path: &Path, offset: u64) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[offset as usize] ^= 0x08;
@@ -156,14 +101,14 @@ fn seal_four_blocks() -> Sealed {
     // `blocks` counts a block once it is written; it is part of the
     // database (and read back after a restart) once the manifest says so.
     eventually(Duration::from_secs(30), || {
-        (manifest_block_count(&data_dir) >= 4).then_some(())
+        (manifest_block_count(&data_dir, 0) >= 4).then_some(())
     });
     let all = server.query(&json!({"partitions": [PARTITION], "limit": 1000, "order": "asc"}));
     assert_eq!(numbers(&all), (0..ENTRY_COUNT).collect::<Vec<_>>());
     server.kill();
 
-    let segment = segment_path(&data_dir);
-    let blocks = blocks_of(&segment, 4);
+    let segment = first_segment(&data_dir, 0);
+    let blocks = block_headers(&segment, 4);
     for (index, (_, header)) in blocks.iter().enumerate() {
         let first = BASE_NS + index as i64 * BLOCK_ENTRIES * SECOND_NS;
         assert_eq!(header.entry_count, BLOCK_ENTRIES as u32);

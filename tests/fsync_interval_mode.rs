@@ -11,19 +11,29 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{eventually, request, Server};
-use serde_json::json;
+use common::crash::Workload;
+use common::{eventually, Server};
+use serde_json::{json, Value};
 
 const PARTITION: &str = "interval";
-const WRITERS: usize = 3;
 const BATCH_ENTRIES: usize = 25;
 const ROUNDS: usize = 4;
+
+const WORKLOAD: Workload = Workload {
+    partition: PARTITION,
+    tag_key: "k",
+    writers: 3,
+    batch_entries: BATCH_ENTRIES,
+    entry: interval_entry,
+    check_unique_ids: false,
+};
+
+fn interval_entry(key: &str) -> Value {
+    json!({"message": format!("interval entry {key} ✓"), "level": "warn"})
+}
 
 fn start(dir: &Path) -> Server {
     let config = dir.join("interval.toml");
@@ -40,80 +50,17 @@ fn start(dir: &Path) -> Server {
         .start()
 }
 
-fn lines(keys: &[String]) -> String {
-    let mut body = String::new();
-    for key in keys {
-        let line = json!({"message": format!("interval entry {key} ✓"), "level": "warn", "tags": {"k": key}});
-        body.push_str(&line.to_string());
-        body.push('\n');
-    }
-    body
-}
-
-/// Sends batches until `stop` or the server dies; records acknowledged keys.
-fn writer(addr: String, tag: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Vec<String>>>) {
-    let path = format!("/api/v1/partitions/{PARTITION}/logs");
-    for batch in 0.. {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let keys: Vec<String> = (0..BATCH_ENTRIES)
-            .map(|i| format!("{tag}-b{batch}-{i}"))
-            .collect();
-        let body = lines(&keys);
-        let response = std::panic::catch_unwind(|| {
-            request(
-                &addr,
-                "POST",
-                &path,
-                Some("application/x-ndjson"),
-                body.as_bytes(),
-            )
-        });
-        match response {
-            Ok(response) if response.status == 200 => acked.lock().unwrap().extend(keys),
-            Ok(response) if response.status == 503 => {
-                std::thread::sleep(Duration::from_millis(5)) // back-off, not correctness
-            }
-            Ok(response) => panic!("unexpected status {}: {}", response.status, response.text()),
-            Err(_) => return, // the server was killed mid-request
-        }
-    }
-}
-
-fn stored_keys(server: &Server) -> HashMap<String, usize> {
-    let result = server.query(&json!({"partitions": [PARTITION], "limit": 1_000_000}));
-    let entries = result["entries"].as_array().unwrap();
-    assert_eq!(
-        result["total_count"].as_u64().unwrap() as usize,
-        entries.len()
-    );
-    let mut keys = HashMap::new();
-    for entry in entries {
-        let key = entry["tags"]["k"].as_str().unwrap().to_string();
-        *keys.entry(key).or_insert(0) += 1;
-    }
-    keys
-}
-
 #[test]
 fn writes_and_queries_work_and_are_visible_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     server.create_partition(PARTITION);
     for batch in 0..10 {
-        let keys: Vec<String> = (0..BATCH_ENTRIES)
-            .map(|i| format!("v-b{batch}-{i}"))
-            .collect();
-        let response = server.request(
-            "POST",
-            &format!("/api/v1/partitions/{PARTITION}/logs"),
-            Some("application/x-ndjson"),
-            lines(&keys).as_bytes(),
-        );
+        let keys = WORKLOAD.keys("v", batch);
+        let response = server.post_ndjson(PARTITION, WORKLOAD.body(&keys).as_bytes());
         assert_eq!(response.status, 200, "{}", response.text());
         // Acknowledged means visible, even before the background sync.
-        let stored = stored_keys(&server);
+        let stored = WORKLOAD.stored_keys(&server);
         assert_eq!(stored.len(), (batch + 1) * BATCH_ENTRIES);
         assert!(keys.iter().all(|key| stored.get(key) == Some(&1)));
     }
@@ -131,47 +78,12 @@ fn every_acknowledged_entry_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start(dir.path());
     server.create_partition(PARTITION);
-    let mut all_acked: HashSet<String> = HashSet::new();
-    for round in 0..ROUNDS {
-        let stop = Arc::new(AtomicBool::new(false));
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let handles: Vec<_> = (0..WRITERS)
-            .map(|writer_id| {
-                let (addr, stop, acked) = (server.addr.clone(), stop.clone(), acked.clone());
-                let tag = format!("r{round}-w{writer_id}");
-                std::thread::spawn(move || writer(addr, tag, stop, acked))
-            })
-            .collect();
+    WORKLOAD.kill_rounds(&mut server, ROUNDS, |round, acked| {
         // Kill once a round-dependent amount is acknowledged, so kills land
         // at different points of the 50 ms sync interval.
         let kill_after = 200 + round * 350;
         eventually(Duration::from_secs(60), || {
             (acked.lock().unwrap().len() >= kill_after).then_some(())
         });
-        server.kill();
-        stop.store(true, Ordering::Relaxed);
-        for handle in handles {
-            handle.join().expect("writer thread");
-        }
-        all_acked.extend(acked.lock().unwrap().drain(..));
-        server.restart();
-        let stored = stored_keys(&server);
-        let missing: Vec<&String> = all_acked
-            .iter()
-            .filter(|k| !stored.contains_key(*k))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "round {round}: {} of {} acknowledged entries lost, e.g. {:?}; log:\n{}",
-            missing.len(),
-            all_acked.len(),
-            &missing[..missing.len().min(5)],
-            server.stderr()
-        );
-        let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).take(5).collect();
-        assert!(
-            twice.is_empty(),
-            "round {round}: entries stored twice: {twice:?}"
-        );
-    }
+    });
 }

@@ -18,7 +18,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::Server;
+use common::{copy_dir, Server};
 use serde_json::{json, Value};
 use timberdb::wal::payload::decode_payload;
 use timberdb::wal::record::{RecordReader, WAL_PAGE_BYTES};
@@ -88,19 +88,6 @@ fn stored_keys(server: &Server) -> BTreeSet<(usize, usize)> {
         .collect();
     assert_eq!(keys.len(), entries.len(), "no entry is returned twice");
     keys
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// The WAL segments of shard 0 (not spares), oldest first.

@@ -371,10 +371,11 @@ fn decompress_gzip(input: &[u8], output: &mut [u8]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const ALL: [Codec; 7] = [
+    /// Every codec, at the levels the tests cover (shared with the decoder's tests).
+    pub(crate) const ALL: [Codec; 7] = [
         Codec::None,
         Codec::Lz4,
         Codec::Zstd { level: 1 },

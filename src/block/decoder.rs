@@ -131,19 +131,10 @@ fn check_archive(header: &BlockHeader, archive: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block::codec::tests::ALL;
     use crate::block::{compress, encode_block, Codec, EncodeScratch, BLOCK_ALIGN_BYTES};
     use crate::entry::{ColumnBatch, EntryRef, Level};
     use proptest::prelude::*;
-
-    const ALL: [Codec; 7] = [
-        Codec::None,
-        Codec::Lz4,
-        Codec::Zstd { level: 1 },
-        Codec::Zstd { level: 3 },
-        Codec::Snappy,
-        Codec::Gzip { level: 1 },
-        Codec::Gzip { level: 6 },
-    ];
 
     /// One generated entry: timestamp, level byte, source, message, fields
     /// JSON text, tags.

@@ -3,6 +3,8 @@
 //! polite client would not: chunked bodies, wrong lengths, bad JSON).
 #![allow(dead_code)]
 
+pub mod crash;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use timberdb::block::{decode_header, BlockHeader};
 
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -187,12 +190,12 @@ impl Server {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.request(
-            "POST",
-            path,
-            Some("application/json"),
-            body.to_string().as_bytes(),
-        )
+        self.post_json_bytes(path, body.to_string().as_bytes())
+    }
+
+    /// Posts `body` as it is (well-formed or not) as `application/json`.
+    pub fn post_json_bytes(&self, path: &str, body: &[u8]) -> Response {
+        self.request("POST", path, Some("application/json"), body)
     }
 
     pub fn create_partition(&self, name: &str) -> Value {
@@ -215,11 +218,17 @@ impl Server {
             body.push_str(&line.to_string());
             body.push('\n');
         }
+        self.post_ndjson(partition, body.as_bytes())
+    }
+
+    /// Posts `body` as it is (well-formed or not) as NDJSON to the
+    /// partition's ingest endpoint.
+    pub fn post_ndjson(&self, partition: &str, body: &[u8]) -> Response {
         self.request(
             "POST",
             &format!("/api/v1/partitions/{partition}/logs"),
             Some("application/x-ndjson"),
-            body.as_bytes(),
+            body,
         )
     }
 
@@ -364,4 +373,73 @@ pub fn query_all(server: &Server, mut body: Value) -> Vec<Value> {
     body["limit"] = Value::from(100_000);
     let result = server.query(&body);
     result["entries"].as_array().cloned().unwrap_or_default()
+}
+
+// Files of a data directory.
+
+/// Copies a directory tree (a data directory, to damage the copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// `<data>/shard-<shard>`.
+pub fn shard_dir(data_dir: &Path, shard: u32) -> PathBuf {
+    data_dir.join(format!("shard-{shard}"))
+}
+
+/// Published blocks of a shard according to its manifest (0 before the
+/// manifest exists).
+pub fn manifest_block_count(data_dir: &Path, shard: u32) -> u64 {
+    let Ok(bytes) = std::fs::read(shard_dir(data_dir, shard).join("manifest.json")) else {
+        return 0;
+    };
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
+    let slices = manifest["slices"].as_array().unwrap();
+    let segments = slices
+        .iter()
+        .flat_map(|s| s["segments"].as_array().unwrap());
+    segments.map(|s| s["block_count"].as_u64().unwrap()).sum()
+}
+
+/// The (first) partition's slice directory of a shard: `<shard>/p-<key>`.
+pub fn slice_dir(data_dir: &Path, shard: u32) -> PathBuf {
+    std::fs::read_dir(shard_dir(data_dir, shard))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("p-")
+        })
+        .expect("the partition's slice directory")
+}
+
+/// The first segment file of the partition's slice: `<slice>/seg-000001.tdb`.
+pub fn first_segment(data_dir: &Path, shard: u32) -> PathBuf {
+    slice_dir(data_dir, shard).join("seg-000001.tdb")
+}
+
+/// Walks the first `block_count` block headers of a segment file, as
+/// start-up does: each block's file offset and header.
+pub fn block_headers(segment: &Path, block_count: usize) -> Vec<(u64, BlockHeader)> {
+    let bytes = std::fs::read(segment).unwrap();
+    let mut offset = 0u64;
+    let mut blocks = Vec::new();
+    while blocks.len() < block_count {
+        let header = decode_header(&bytes[offset as usize..]).expect("an intact header");
+        blocks.push((offset, header));
+        offset += header.block_bytes_on_disk();
+    }
+    blocks
 }
