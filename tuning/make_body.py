@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Write an NDJSON ingest body of N realistic log lines, the same bytes for the same seed.
 
-Each line is one JSON object of about 240 bytes, shaped like a production service's log:
-an RFC 3339 timestamp (UTC, milliseconds, increasing with jitter, one in ten up to 1 ms
-late), a source from ten services, a level skewed towards info (info 70 %, warn 15 %,
-error 8 %, debug 7 %), a message from 20 templates filled with ids, paths, durations,
-addresses and status codes, and 3-5 tags (env, host, region, half the time request_id,
-a third of the time version). Sources, templates and level mix follow the generator of
-the criterion benches (benches/common/mod.rs), so the end-to-end runs and the micro
-benchmarks see the same kind of data.
+Each line is one JSON object of about 240-250 bytes (247.0 on average over 65,600 lines
+with seed 42), shaped like a production service's log: an RFC 3339 timestamp (UTC,
+milliseconds, increasing with jitter, one in ten up to 1 ms late), a source from ten
+services, a level skewed towards info (info 70 %, warn 15 %, error 8 %, debug 7 %), a
+message from 20 templates filled with ids, paths, durations, addresses and status codes,
+and 3-5 tags (env, host, region, half the time request_id, a third of the time version).
+Sources, templates and level mix follow the generator of the criterion benches
+(benches/common/mod.rs), so the end-to-end runs and the micro benchmarks see the same
+kind of data.
 
 Usage: make_body.py LINES OUTPUT [--seed N]
 Prints one line to stdout: "<lines> lines <bytes> bytes <average> bytes/line".

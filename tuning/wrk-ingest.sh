@@ -32,7 +32,9 @@
 #   TIMBERDB_BIN the server binary (default $CARGO_TARGET_DIR/release/timberdb,
 #                or target/release/timberdb in the repository)
 #   PERF_OUT     when set, `perf record -g` the server for PERF_SECONDS
-#                (default 5), starting 1 s into the measured run, into this file
+#                (default 5), starting 1 s into the measured run, into this file;
+#                PERF_RECORD_ARGS replaces -g (e.g. "--call-graph dwarf" to see
+#                who calls memcpy in a binary without frame pointers)
 #   KEEP         1 = keep the data directory and server log afterwards
 #   TIMBERDB_*   passed through to the server (see docs/CONFIG.md), e.g.
 #                TIMBERDB_SYNC_WRITES, TIMBERDB_FSYNC_INTERVAL, TIMBERDB_COMPRESSION
@@ -132,7 +134,7 @@ LINE_BYTES=$(python3 -c "print(f'{$FILE_BYTES / $LINE_COUNT:.1f}')")
 
 echo "== server"
 echo "binary: $TIMBERDB_BIN"
-echo "revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
+echo "repository revision: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
 echo "server env: $(env | grep '^TIMBERDB_' | grep -v '^TIMBERDB_BIN=' | sort | tr '\n' ' ')"
 taskset -c "$SERVER_CPU" "$TIMBERDB_BIN" --shards 1 --data-dir "$DATA_DIR" \
     --listen "127.0.0.1:$PORT" >"$SERVER_LOG" 2>&1 &
@@ -170,8 +172,9 @@ wrk_field() {
 # The block device under the data directory, for /proc/diskstats.
 DISK=$(basename "$(df --output=source "$BENCH_DIR" | tail -1)")
 
-# One snapshot of the server core's /proc/stat line and the disk's
-# /proc/diskstats line, to say afterwards where the core's time went.
+# One snapshot of the server core's /proc/stat line, the disk's
+# /proc/diskstats line and the wrk core's /proc/stat line, to say afterwards
+# where each core's time went (steal = time the hypervisor gave to others).
 system_snapshot() {
     echo "$(grep "^cpu$SERVER_CPU " /proc/stat)|$(awk -v d="$DISK" '$3 == d' /proc/diskstats)|$(grep "^cpu$WRK_CPU " /proc/stat)"
 }
@@ -193,7 +196,7 @@ echo "== measured run: BATCH=$BATCH CONNECTIONS=$CONNECTIONS DURATION=${DURATION
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [[ -n ${PERF_OUT:-} ]]; then
     command -v perf >/dev/null || die "PERF_OUT is set but perf is not installed"
-    (sleep 1 && exec perf record -g -o "$PERF_OUT" -p "$SERVER_PID" -- sleep "$PERF_SECONDS") \
+    (sleep 1 && exec perf record ${PERF_RECORD_ARGS:--g} -o "$PERF_OUT" -p "$SERVER_PID" -- sleep "$PERF_SECONDS") \
         >"$WORK/perf.txt" 2>&1 &
     PERF_PID=$!
 fi
