@@ -1,0 +1,273 @@
+//! The command line. `loadgen [OPTIONS]` sends log lines; the subcommands
+//! query, plan capacity and sweep configurations.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::plan::PlanArgs;
+use crate::protocol::Protocol;
+use crate::sweep::SweepArgs;
+use crate::units::{parse_cpu_list, parse_duration, CpuList};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Load generator and capacity planner for TimberDB (and the log stores it is compared with)",
+    long_about = "Sends seeded, realistic log lines (or the lines of a file) to a log store over \
+keep-alive HTTP/1.1 connections, in a closed loop (as fast as the server answers) or an open loop \
+(a fixed rate, latency measured from each batch's due time so stalls are not hidden), and reports \
+lines/s, MB/s and latency percentiles. With --verify it reads the lines back from TimberDB and \
+checks every one.\n\nExamples:\n  loadgen --target http://127.0.0.1:7777 --duration 30s --connections 8 --batch 1000\n  \
+loadgen --rate 200000 --duration 1m --json run.json\n  loadgen --lines 1000000 --verify\n  \
+loadgen --protocol es-bulk --target http://127.0.0.1:9200\n  loadgen query --rate 50 --duration 30s\n  \
+loadgen plan --lines-per-sec 2000000 --retention-days 14\n  loadgen sweep --server-bin target/release/timberdb --out sweep/",
+    args_conflicts_with_subcommands = true,
+    // A later `--option` replaces an earlier one, so scripts can append
+    // overrides to a base command line.
+    args_override_self = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a mix of queries against TimberDB and report their latency.
+    Query(QueryArgs),
+    /// Turn measured rates into the cores, disk and memory a node needs.
+    Plan(PlanArgs),
+    /// Start the server once per configuration, load it, and tabulate and
+    /// chart throughput and p99 against the settings.
+    Sweep(SweepArgs),
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+fn cpus_arg(text: &str) -> Result<CpuList, String> {
+    parse_cpu_list(text).map(CpuList).map_err(|e| e.to_string())
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!("{text:?} is not a positive number")),
+    }
+}
+
+/// Options of an ingest run (`loadgen` without a subcommand).
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct IngestArgs {
+    /// Base URL of the server. Protocol paths are appended to it
+    /// (native: /api/v1/partitions/NAME/logs, es-bulk: /_bulk,
+    /// loki: /loki/api/v1/push, otlp: /v1/logs, jsonline: /insert/jsonline).
+    #[arg(long, default_value = "http://127.0.0.1:7777", value_name = "URL")]
+    pub target: String,
+
+    /// Wire protocol: TimberDB's native NDJSON, Elasticsearch _bulk, Loki
+    /// push (JSON), OTLP/HTTP logs (JSON), or VictoriaLogs JSON lines.
+    #[arg(long, value_enum, default_value = "native")]
+    pub protocol: Protocol,
+
+    /// Partition (TimberDB), index (Elasticsearch) or stream name the lines
+    /// go to. With the native protocol it is created if missing.
+    #[arg(long, default_value = "loadgen", value_name = "NAME")]
+    pub partition: String,
+
+    /// How long to send, after the warm-up (units: ns, us, ms, s, m, h).
+    /// Default 10s unless --lines is given, in which case the run ends when
+    /// all lines are sent.
+    #[arg(long, value_parser = duration_arg, value_name = "DURATION")]
+    #[serde(serialize_with = "crate::report::ser_opt_duration")]
+    pub duration: Option<Duration>,
+
+    /// Total lines to send (warm-up included); the run ends when all are
+    /// answered. With --duration too, whichever comes first ends it.
+    #[arg(long, value_name = "N")]
+    pub lines: Option<u64>,
+
+    /// Time at the start whose requests are sent but left out of the
+    /// results (the server's caches, the client's connections and the
+    /// kernel's buffers warm up meanwhile). 0s to measure from the start.
+    #[arg(long, value_parser = duration_arg, default_value = "2s", value_name = "DURATION")]
+    #[serde(serialize_with = "crate::report::ser_duration")]
+    pub warmup: Duration,
+
+    /// Concurrent keep-alive connections, one client thread each; also the
+    /// most requests in flight.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub connections: usize,
+
+    /// Log lines per request.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub batch: u64,
+
+    /// Open loop: offer this many lines per second in total, one batch due
+    /// every batch/rate seconds, latency measured from the due time.
+    /// Absent: closed loop, as fast as the server answers.
+    #[arg(long, value_parser = positive_rate, value_name = "LINES_PER_SEC")]
+    pub rate: Option<f64>,
+
+    /// Average size of a generated line in bytes, as native NDJSON
+    /// (timestamp, level, source, message, tags and fields).
+    #[arg(long, default_value_t = 240, value_name = "BYTES")]
+    pub line_bytes: usize,
+
+    /// Seed of the generated lines: the same seed gives the same lines.
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    pub seed: u64,
+
+    /// Send the lines of this file instead of generated ones, cycling
+    /// through it: NDJSON objects (message/msg, level, source, tags, other
+    /// keys as fields) or plain text lines.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    /// CPUs the client threads are pinned to, round-robin (taskset -c
+    /// syntax: 1 or 2-3,6). Keep them off the server's cores. Default: not
+    /// pinned.
+    #[arg(long, value_parser = cpus_arg, value_name = "LIST")]
+    pub cpus: Option<CpuList>,
+
+    /// Also write the results, with the full configuration and the server's
+    /// version, as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// After the run, read every line back from TimberDB (native protocol
+    /// only) and report lines missing, duplicated or altered, and how long
+    /// the last acknowledged line took to become queryable. Adds two tags to
+    /// each line (lg_run, lg_seq; about 45 bytes).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// A name for this run, put in the lg_run tag with --verify. Default: a
+    /// random hex string.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Give up on a request after this long (it counts as a timeout error;
+    /// the connection is reopened).
+    #[arg(long, value_parser = duration_arg, default_value = "30s", value_name = "DURATION")]
+    #[serde(serialize_with = "crate::report::ser_duration")]
+    pub timeout: Duration,
+
+    /// No progress line every second.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Options of `loadgen query`.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct QueryArgs {
+    /// Base URL of the TimberDB server.
+    #[arg(long, default_value = "http://127.0.0.1:7777", value_name = "URL")]
+    pub target: String,
+
+    /// Partition to query; load it first with `loadgen` and the same
+    /// --seed, so the needle words exist.
+    #[arg(long, default_value = "loadgen", value_name = "NAME")]
+    pub partition: String,
+
+    /// Query kinds to run, round-robin: needle (a word in one line of
+    /// 100 000), level (errors, limit 100), tag (one service's lines of the
+    /// last 5 minutes, limit 100), range (the last minute, limit 100), count
+    /// (all lines of the last 10 minutes, limit 0).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "needle,level,tag,range,count",
+        value_name = "LIST"
+    )]
+    pub mix: Vec<String>,
+
+    /// How long to run (units: ns, us, ms, s, m, h).
+    #[arg(long, value_parser = duration_arg, default_value = "10s", value_name = "DURATION")]
+    #[serde(serialize_with = "crate::report::ser_duration")]
+    pub duration: Duration,
+
+    /// Open loop: queries per second in total, latency measured from each
+    /// query's due time. Absent: closed loop.
+    #[arg(long, value_parser = positive_rate, value_name = "QUERIES_PER_SEC")]
+    pub rate: Option<f64>,
+
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub connections: usize,
+
+    /// Seed the partition was loaded with (for the needle words).
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    pub seed: u64,
+
+    /// Lines loaded into the partition by that seed (needle words are
+    /// chosen among those lines). Default: the partition's entry count.
+    #[arg(long, value_name = "N")]
+    pub lines: Option<u64>,
+
+    /// CPUs the client threads are pinned to (taskset -c syntax).
+    #[arg(long, value_parser = cpus_arg, value_name = "LIST")]
+    pub cpus: Option<CpuList>,
+
+    /// Write the results as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Give up on a query after this long.
+    #[arg(long, value_parser = duration_arg, default_value = "30s", value_name = "DURATION")]
+    #[serde(serialize_with = "crate::report::ser_duration")]
+    pub timeout: Duration,
+
+    /// No progress line every second.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_and_subcommands() {
+        let cli = Cli::try_parse_from(["loadgen"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.ingest.batch, 1000);
+        assert_eq!(cli.ingest.connections, 8);
+        assert_eq!(cli.ingest.duration, None);
+        assert_eq!(cli.ingest.warmup, Duration::from_secs(2));
+        let cli = Cli::try_parse_from([
+            "loadgen",
+            "--rate",
+            "5000",
+            "--duration",
+            "1m",
+            "--cpus",
+            "1-2",
+        ])
+        .unwrap();
+        assert_eq!(cli.ingest.rate, Some(5000.0));
+        assert_eq!(cli.ingest.duration, Some(Duration::from_secs(60)));
+        assert_eq!(cli.ingest.cpus, Some(CpuList(vec![1, 2])));
+        assert!(Cli::try_parse_from(["loadgen", "--rate", "0"]).is_err());
+        let cli = Cli::try_parse_from(["loadgen", "query", "--mix", "needle,level"]).unwrap();
+        match cli.command {
+            Some(Command::Query(q)) => assert_eq!(q.mix, vec!["needle", "level"]),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! A small blocking HTTP/1.1 client: one keep-alive connection per load
+//! thread, `Content-Length` request bodies, and responses framed by
+//! `Content-Length`, chunked encoding or connection close.
+//!
+//! A load generator wants this rather than a general client: no pool, no
+//! redirects, no TLS, no async runtime competing with the thread pinning, and
+//! the body bytes are written straight from the caller's buffer.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// Where requests go: `http://host:port[/base/path]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `host:port`, as sent in the `Host` header.
+    pub authority: String,
+    /// The path prefix without a trailing `/` (empty for the root).
+    pub base_path: String,
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    /// Parses and resolves a base URL. Only `http://` is supported; the port
+    /// defaults to 80.
+    pub fn parse(url: &str) -> anyhow::Result<Target> {
+        let Some(rest) = url.strip_prefix("http://") else {
+            bail!("target {url:?}: only http:// URLs are supported (for example http://127.0.0.1:7777)");
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(slash) => (&rest[..slash], &rest[slash..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            bail!("target {url:?}: missing host");
+        }
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let addr = with_port
+            .to_socket_addrs()
+            .with_context(|| format!("target {url:?}: cannot resolve {with_port}"))?
+            .next()
+            .with_context(|| format!("target {url:?}: {with_port} resolves to no address"))?;
+        Ok(Target {
+            authority: authority.to_string(),
+            base_path: path.trim_end_matches('/').to_string(),
+            addr,
+        })
+    }
+
+    /// The request target for `path` (which starts with `/`).
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{}", self.base_path, path)
+    }
+}
+
+/// A response with its body read completely.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// The server asked to close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_slice(&self.body).with_context(|| {
+            format!(
+                "HTTP {}: the body is not JSON: {}",
+                self.status,
+                self.text()
+            )
+        })
+    }
+}
+
+/// How a request failed before a complete response arrived.
+#[derive(Debug)]
+pub enum RequestError {
+    Connect(io::Error),
+    Timeout,
+    /// The connection broke (reset, closed early, or another I/O error).
+    Io(io::Error),
+    /// The bytes that came back are not an HTTP/1.1 response we understand.
+    Protocol(String),
+}
+
+impl RequestError {
+    /// A short, stable name for error counts in reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestError::Connect(_) => "connect",
+            RequestError::Timeout => "timeout",
+            RequestError::Io(_) => "io",
+            RequestError::Protocol(_) => "protocol",
+        }
+    }
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestError::Connect(e) => write!(f, "connect failed: {e}"),
+            RequestError::Timeout => write!(f, "timed out"),
+            RequestError::Io(e) => write!(f, "connection error: {e}"),
+            RequestError::Protocol(m) => write!(f, "bad response: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+fn io_error(e: io::Error) -> RequestError {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => RequestError::Timeout,
+        _ => RequestError::Io(e),
+    }
+}
+
+/// One keep-alive connection that reconnects on demand.
+pub struct Client {
+    target: Target,
+    timeout: Duration,
+    stream: Option<BufReader<TcpStream>>,
+    head: Vec<u8>,
+}
+
+impl Client {
+    pub fn new(target: Target, timeout: Duration) -> Client {
+        Client {
+            target,
+            timeout,
+            stream: None,
+            head: Vec::with_capacity(256),
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Sends one request and reads the whole response. On any failure the
+    /// connection is dropped, so the next request starts on a fresh one.
+    /// A request is never retried here: whether it may be is the caller's
+    /// decision (an ingest request that timed out may have been stored).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Response, RequestError> {
+        let result = self.try_request(method, path, content_type, body);
+        match &result {
+            Ok(response) if !response.close => {}
+            _ => self.stream = None,
+        }
+        result
+    }
+
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Response, RequestError> {
+        self.build_head(method, path, content_type, body.len());
+        // A small body goes out in the same segment as the head.
+        let separate_body = body.len() > SMALL_BODY_BYTES;
+        if !separate_body {
+            self.head.extend_from_slice(body);
+        }
+        let head = std::mem::take(&mut self.head);
+        let result = self.send_and_read(&head, separate_body.then_some(body), method == "HEAD");
+        self.head = head;
+        result
+    }
+
+    fn send_and_read(
+        &mut self,
+        head: &[u8],
+        body: Option<&[u8]>,
+        head_only: bool,
+    ) -> Result<Response, RequestError> {
+        let stream = self.connected()?;
+        let socket = stream.get_mut();
+        socket.write_all(head).map_err(io_error)?;
+        if let Some(body) = body {
+            socket.write_all(body).map_err(io_error)?;
+        }
+        read_response(stream, head_only)
+    }
+
+    fn build_head(&mut self, method: &str, path: &str, content_type: Option<&str>, len: usize) {
+        self.head.clear();
+        let full_path = self.target.path(path);
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            self.head,
+            "{method} {full_path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: loadgen/{}\r\nContent-Length: {len}\r\n",
+            self.target.authority,
+            env!("CARGO_PKG_VERSION"),
+        );
+        if let Some(content_type) = content_type {
+            let _ = write!(self.head, "Content-Type: {content_type}\r\n");
+        }
+        self.head.extend_from_slice(b"\r\n");
+    }
+
+    fn connected(&mut self) -> Result<&mut BufReader<TcpStream>, RequestError> {
+        if self.stream.is_none() {
+            let socket = TcpStream::connect_timeout(&self.target.addr, self.timeout)
+                .map_err(RequestError::Connect)?;
+            socket.set_nodelay(true).map_err(RequestError::Connect)?;
+            socket
+                .set_read_timeout(Some(self.timeout))
+                .map_err(RequestError::Connect)?;
+            socket
+                .set_write_timeout(Some(self.timeout))
+                .map_err(RequestError::Connect)?;
+            self.stream = Some(BufReader::with_capacity(64 * 1024, socket));
+        }
+        Ok(self.stream.as_mut().expect("connected above"))
+    }
+}
+
+/// Bodies up to this size are copied behind the head and sent with one
+/// write; larger ones are written separately from the caller's buffer.
+const SMALL_BODY_BYTES: usize = 16 * 1024;
+
+/// Largest response head accepted; a longer one is a protocol error.
+const HEAD_BYTES_MAX: usize = 64 * 1024;
+
+fn read_response(
+    stream: &mut BufReader<TcpStream>,
+    head_only: bool,
+) -> Result<Response, RequestError> {
+    let mut line = String::new();
+    read_line(stream, &mut line)?;
+    let status = parse_status_line(&line)?;
+    let mut content_length = None;
+    let mut chunked = false;
+    let mut close = false;
+    let mut head_bytes = line.len();
+    loop {
+        line.clear();
+        read_line(stream, &mut line)?;
+        head_bytes += line.len();
+        if head_bytes > HEAD_BYTES_MAX {
+            return Err(RequestError::Protocol("response head over 64 KiB".into()));
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let Some((name, value)) = header.split_once(':') else {
+            return Err(RequestError::Protocol(format!(
+                "bad header line {header:?}"
+            )));
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            let length = value
+                .parse::<usize>()
+                .map_err(|_| RequestError::Protocol(format!("bad Content-Length {value:?}")))?;
+            content_length = Some(length);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.to_ascii_lowercase().contains("chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
+        }
+    }
+    let body = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+        Vec::new()
+    } else if chunked {
+        read_chunked(stream)?
+    } else if let Some(length) = content_length {
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).map_err(io_error)?;
+        body
+    } else {
+        close = true;
+        let mut body = Vec::new();
+        stream.read_to_end(&mut body).map_err(io_error)?;
+        body
+    };
+    Ok(Response {
+        status,
+        body,
+        close,
+    })
+}
+
+fn read_line(stream: &mut BufReader<TcpStream>, line: &mut String) -> Result<(), RequestError> {
+    let n = stream.read_line(line).map_err(io_error)?;
+    if n == 0 {
+        return Err(RequestError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server closed the connection",
+        )));
+    }
+    Ok(())
+}
+
+fn parse_status_line(line: &str) -> Result<u16, RequestError> {
+    let mut parts = line.split_ascii_whitespace();
+    let version = parts.next().unwrap_or("");
+    let status = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(RequestError::Protocol(format!(
+            "bad status line {:?}",
+            line.trim_end()
+        )));
+    }
+    status
+        .parse()
+        .map_err(|_| RequestError::Protocol(format!("bad status line {:?}", line.trim_end())))
+}
+
+fn read_chunked(stream: &mut BufReader<TcpStream>) -> Result<Vec<u8>, RequestError> {
+    let mut body = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        read_line(stream, &mut line)?;
+        let size_text = line.trim_end().split(';').next().unwrap_or("");
+        let size = usize::from_str_radix(size_text.trim(), 16)
+            .map_err(|_| RequestError::Protocol(format!("bad chunk size {size_text:?}")))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                line.clear();
+                read_line(stream, &mut line)?;
+                if line.trim_end().is_empty() {
+                    return Ok(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        stream.read_exact(&mut body[start..]).map_err(io_error)?;
+        line.clear();
+        read_line(stream, &mut line)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    /// A one-connection server that answers each request with the next
+    /// canned response and hands back what it received.
+    fn serve(responses: Vec<&'static [u8]>) -> (Target, thread::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut received = Vec::new();
+            for response in responses {
+                let mut buf = [0u8; 4096];
+                let n = socket.read(&mut buf).unwrap();
+                received.extend_from_slice(&buf[..n]);
+                socket.write_all(response).unwrap();
+            }
+            received
+        });
+        (
+            Target::parse(&format!("http://{addr}/base/")).unwrap(),
+            handle,
+        )
+    }
+
+    #[test]
+    fn parses_targets() {
+        let t = Target::parse("http://127.0.0.1:7777").unwrap();
+        assert_eq!(t.authority, "127.0.0.1:7777");
+        assert_eq!(t.base_path, "");
+        assert_eq!(t.path("/health"), "/health");
+        let t = Target::parse("http://127.0.0.1:9200/es/").unwrap();
+        assert_eq!(t.path("/_bulk"), "/es/_bulk");
+        let t = Target::parse("http://localhost").unwrap();
+        assert_eq!(t.addr.port(), 80);
+        assert!(Target::parse("https://x:1")
+            .unwrap_err()
+            .to_string()
+            .contains("only http://"));
+        assert!(Target::parse("http:///x").is_err());
+    }
+
+    #[test]
+    fn keep_alive_content_length_and_chunked() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+        ]);
+        let mut client = Client::new(target, Duration::from_secs(5));
+        let first = client
+            .request("POST", "/logs", Some("text/plain"), b"xyz")
+            .unwrap();
+        assert_eq!((first.status, first.body.as_slice()), (200, &b"hello"[..]));
+        let second = client.request("GET", "/q", None, b"").unwrap();
+        assert_eq!(
+            (second.status, second.body.as_slice()),
+            (503, &b"abcde"[..])
+        );
+        assert!(!second.is_success());
+        let received = String::from_utf8(server.join().unwrap()).unwrap();
+        assert!(
+            received.starts_with("POST /base/logs HTTP/1.1\r\n"),
+            "{received}"
+        );
+        assert!(received.contains("Content-Length: 3\r\nContent-Type: text/plain\r\n\r\nxyz"));
+        assert!(received.contains("GET /base/q HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn garbage_and_early_close_are_errors() {
+        let (target, server) = serve(vec![b"SSH-2.0-OpenSSH\r\n"]);
+        let mut client = Client::new(target, Duration::from_secs(5));
+        let err = client.request("GET", "/", None, b"").unwrap_err();
+        assert_eq!(err.kind(), "protocol");
+        server.join().unwrap();
+        let (target, server) = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"]);
+        let mut client = Client::new(target, Duration::from_secs(5));
+        let err = client.request("GET", "/", None, b"").unwrap_err();
+        assert_eq!(err.kind(), "io");
+        server.join().unwrap();
+    }
+}

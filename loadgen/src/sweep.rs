@@ -1,0 +1,560 @@
+//! `loadgen sweep`: capacity planning by measurement. For each combination
+//! of shards, batch size, sync mode and codec it starts a fresh TimberDB
+//! (pinned with `taskset`), loads it with `loadgen`'s closed loop, stops it
+//! gracefully (which seals every block), reads the stored size from the
+//! manifests, and writes a CSV, a Markdown table and an SVG chart of
+//! throughput and p99 against the settings.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+
+use crate::cli::IngestArgs;
+use crate::protocol::Protocol;
+use crate::run::run_ingest;
+use crate::units::{parse_cpu_list, parse_duration, si, CpuList};
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct SweepArgs {
+    /// The timberdb binary to start. Default: `timberdb` beside this
+    /// loadgen binary (both are built into the same target directory).
+    #[arg(long, value_name = "PATH")]
+    pub server_bin: Option<PathBuf>,
+
+    /// Directory for the results: results.csv, results.md, chart.svg and one
+    /// JSON report per configuration. Created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Where each configuration's data directory is created (and removed
+    /// afterwards). Put it on the disk you mean to measure, not tmpfs.
+    #[arg(long, default_value = "/tmp", value_name = "DIR")]
+    pub data_root: PathBuf,
+
+    /// Shard counts to try.
+    #[arg(long, value_delimiter = ',', default_value = "1", value_name = "LIST")]
+    pub shards: Vec<u32>,
+
+    /// Lines per request to try.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "100,1000,10000",
+        value_name = "LIST"
+    )]
+    pub batch: Vec<u64>,
+
+    /// sync_writes values to try: true (acknowledge after fdatasync) and/or
+    /// false (acknowledge after the write, sync every --fsync-interval).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "true",
+        value_name = "LIST"
+    )]
+    pub sync: Vec<bool>,
+
+    /// Block codecs to try (TimberDB's storage.compression values).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lz4",
+        value_name = "LIST"
+    )]
+    pub codec: Vec<String>,
+
+    /// fsync_interval in milliseconds for the sync=false runs.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub fsync_interval: u64,
+
+    /// Connections of each load run.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub connections: usize,
+
+    /// Measured duration of each load run (after its warm-up).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub duration: String,
+
+    /// Warm-up of each load run.
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub warmup: String,
+
+    /// Average generated line size in bytes.
+    #[arg(long, default_value_t = 240, value_name = "BYTES")]
+    pub line_bytes: usize,
+
+    /// Seed of the generated lines.
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    pub seed: u64,
+
+    /// CPUs the server is pinned to (taskset -c syntax); its shards take
+    /// cores from this set.
+    #[arg(long, default_value = "0", value_name = "LIST")]
+    pub server_cpus: String,
+
+    /// CPUs loadgen's connection threads are pinned to.
+    #[arg(long, default_value = "1", value_name = "LIST")]
+    pub client_cpus: String,
+}
+
+/// One configuration of the sweep and what it measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct SweepRow {
+    pub shards: u32,
+    pub batch: u64,
+    pub sync_writes: bool,
+    pub codec: String,
+    pub lines_per_sec: f64,
+    pub lines_per_sec_per_core: f64,
+    pub mb_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub errors: u64,
+    /// Request bytes sent (warm-up included) per byte stored in sealed blocks.
+    pub compression_ratio: Option<f64>,
+}
+
+impl SweepRow {
+    fn label(&self) -> String {
+        let sync = if self.sync_writes { "sync" } else { "interval" };
+        format!("{}sh b{} {} {}", self.shards, self.batch, sync, self.codec)
+    }
+}
+
+pub fn run(args: &SweepArgs) -> anyhow::Result<Vec<SweepRow>> {
+    let server_bin = server_binary(args)?;
+    parse_cpu_list(&args.server_cpus)?;
+    let client_cpus = parse_cpu_list(&args.client_cpus)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut rows = Vec::new();
+    for &shards in &args.shards {
+        for &batch in &args.batch {
+            for &sync_writes in &args.sync {
+                for codec in &args.codec {
+                    let config = Config {
+                        shards,
+                        batch,
+                        sync_writes,
+                        codec: codec.clone(),
+                    };
+                    eprintln!("sweep: {}", config.describe());
+                    let row = run_one(args, &server_bin, &client_cpus, &config)?;
+                    eprintln!(
+                        "sweep:   {} lines/s, p99 {:.2} ms, ratio {}",
+                        si(row.lines_per_sec),
+                        row.p99_ms,
+                        row.compression_ratio
+                            .map_or("-".into(), |r| format!("{r:.2}"))
+                    );
+                    rows.push(row);
+                    write_outputs(&args.out, &rows)?;
+                }
+            }
+        }
+    }
+    eprintln!("sweep: results in {}", args.out.display());
+    Ok(rows)
+}
+
+fn server_binary(args: &SweepArgs) -> anyhow::Result<PathBuf> {
+    let path = match &args.server_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("timberdb"),
+    };
+    if !path.is_file() {
+        bail!(
+            "server binary {} not found: build it (cargo build --release) or pass --server-bin",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+struct Config {
+    shards: u32,
+    batch: u64,
+    sync_writes: bool,
+    codec: String,
+}
+
+impl Config {
+    fn describe(&self) -> String {
+        format!(
+            "shards={} batch={} sync_writes={} compression={}",
+            self.shards, self.batch, self.sync_writes, self.codec
+        )
+    }
+
+    fn file_stem(&self) -> String {
+        format!(
+            "shards{}-batch{}-sync{}-{}",
+            self.shards, self.batch, self.sync_writes, self.codec
+        )
+    }
+}
+
+/// A server started for one configuration; killed if dropped while running.
+struct Server {
+    child: Child,
+    addr: String,
+    data_dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn start_server(
+    args: &SweepArgs,
+    bin: &Path,
+    config: &Config,
+    data_dir: PathBuf,
+) -> anyhow::Result<Server> {
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut command = Command::new("taskset");
+    command
+        .args(["-c", &args.server_cpus])
+        .arg(bin)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            &config.shards.to_string(),
+        ])
+        .env("TIMBERDB_SYNC_WRITES", config.sync_writes.to_string())
+        .env("TIMBERDB_FSYNC_INTERVAL", args.fsync_interval.to_string())
+        .env("TIMBERDB_COMPRESSION", &config.codec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting taskset -c {} {}", args.server_cpus, bin.display()))?;
+    let stdout = child.stdout.take().context("server stdout")?;
+    let mut server = Server {
+        child,
+        addr: String::new(),
+        data_dir,
+    };
+    server.addr = listening_address(stdout)
+        .with_context(|| format!("the server did not start with {}", config.describe()))?;
+    Ok(server)
+}
+
+/// Reads the server's stdout up to `timberdb listening on http://ADDR ...`.
+fn listening_address(stdout: std::process::ChildStdout) -> anyhow::Result<String> {
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next().transpose()? {
+        if let Some(rest) = line.strip_prefix("timberdb listening on ") {
+            let url = rest.split_whitespace().next().unwrap_or("");
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines.by_ref() {});
+            return Ok(url.to_string());
+        }
+    }
+    bail!("its output ended before it said it was listening")
+}
+
+fn stop_server(server: &mut Server) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()?;
+    if !status.success() {
+        bail!("kill -TERM {} failed", server.child.id());
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server.child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            bail!("the server did not stop within 120 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn run_one(
+    args: &SweepArgs,
+    bin: &Path,
+    client_cpus: &[usize],
+    config: &Config,
+) -> anyhow::Result<SweepRow> {
+    let data_dir = args.data_root.join(format!(
+        "loadgen-sweep-{}-{}",
+        std::process::id(),
+        config.file_stem()
+    ));
+    let mut server = start_server(args, bin, config, data_dir)?;
+    let ingest = IngestArgs {
+        target: server.addr.clone(),
+        protocol: Protocol::Native,
+        partition: "sweep".into(),
+        duration: Some(parse_duration(&args.duration)?),
+        lines: None,
+        warmup: parse_duration(&args.warmup)?,
+        connections: args.connections,
+        batch: config.batch,
+        rate: None,
+        line_bytes: args.line_bytes,
+        seed: args.seed,
+        replay: None,
+        cpus: Some(CpuList(client_cpus.to_vec())),
+        json: None,
+        verify: false,
+        run_id: None,
+        timeout: Duration::from_secs(60),
+        quiet: true,
+    };
+    let mut run = run_ingest(&ingest)?;
+    stop_server(&mut server)?;
+    let stored = stored_block_bytes(&server.data_dir)?;
+    let results = &mut run.report.results;
+    results.compression_ratio = (stored > 0).then(|| results.total.bytes_ok as f64 / stored as f64);
+    run.report
+        .write_json(&args.out.join(format!("{}.json", config.file_stem())))?;
+    let r = &run.report.results;
+    Ok(SweepRow {
+        shards: config.shards,
+        batch: config.batch,
+        sync_writes: config.sync_writes,
+        codec: config.codec.clone(),
+        lines_per_sec: r.lines_per_sec,
+        lines_per_sec_per_core: r.lines_per_sec / f64::from(config.shards.max(1)),
+        mb_per_sec: r.mb_per_sec,
+        p50_ms: r.latency.p50_ms,
+        p99_ms: r.latency.p99_ms,
+        p999_ms: r.latency.p999_ms,
+        errors: r.requests_failed,
+        compression_ratio: r.compression_ratio,
+    })
+}
+
+/// Bytes of sealed blocks, from every shard's manifest (the segment files
+/// themselves are preallocated, so their length says nothing).
+fn stored_block_bytes(data_dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in
+        std::fs::read_dir(data_dir).with_context(|| format!("reading {}", data_dir.display()))?
+    {
+        let manifest = entry?.path().join("manifest.json");
+        let Ok(bytes) = std::fs::read(&manifest) else {
+            continue;
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("parsing {}", manifest.display()))?;
+        let slices = manifest["slices"].as_array().into_iter().flatten();
+        let segments = slices.flat_map(|s| s["segments"].as_array().into_iter().flatten());
+        total += segments
+            .map(|s| s["committed_bytes"].as_u64().unwrap_or(0))
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
+fn write_outputs(dir: &Path, rows: &[SweepRow]) -> anyhow::Result<()> {
+    std::fs::write(dir.join("results.csv"), csv(rows))?;
+    std::fs::write(dir.join("results.md"), markdown(rows))?;
+    std::fs::write(dir.join("chart.svg"), svg(rows))?;
+    Ok(())
+}
+
+fn ratio_text(ratio: Option<f64>) -> String {
+    ratio.map_or(String::new(), |r| format!("{r:.2}"))
+}
+
+pub fn csv(rows: &[SweepRow]) -> String {
+    let mut out = String::from(
+        "shards,batch,sync_writes,codec,lines_per_sec,lines_per_sec_per_core,mb_per_sec,p50_ms,p99_ms,p999_ms,errors,compression_ratio\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{:.0},{:.0},{:.2},{:.3},{:.3},{:.3},{},{}",
+            r.shards,
+            r.batch,
+            r.sync_writes,
+            r.codec,
+            r.lines_per_sec,
+            r.lines_per_sec_per_core,
+            r.mb_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            ratio_text(r.compression_ratio)
+        );
+    }
+    out
+}
+
+pub fn markdown(rows: &[SweepRow]) -> String {
+    let mut out = String::from(
+        "| shards | batch | sync_writes | codec | lines/s | lines/s per core | MB/s | p50 ms | p99 ms | p99.9 ms | errors | ratio |\n\
+         |---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {} |",
+            r.shards,
+            r.batch,
+            r.sync_writes,
+            r.codec,
+            si(r.lines_per_sec),
+            si(r.lines_per_sec_per_core),
+            r.mb_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.p999_ms,
+            r.errors,
+            ratio_text(r.compression_ratio)
+        );
+    }
+    out
+}
+
+/// Two bar charts, one above the other: lines/s and p99 per configuration.
+pub fn svg(rows: &[SweepRow]) -> String {
+    const BAR: f64 = 56.0;
+    const LEFT: f64 = 90.0;
+    const PANEL: f64 = 200.0;
+    let width = LEFT + BAR * rows.len().max(1) as f64 + 20.0;
+    let height = 2.0 * PANEL + 190.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let throughput: Vec<f64> = rows.iter().map(|r| r.lines_per_sec).collect();
+    let p99: Vec<f64> = rows.iter().map(|r| r.p99_ms).collect();
+    bar_panel(&mut out, "lines/s", &throughput, 30.0, "#3b7dd8", si);
+    bar_panel(
+        &mut out,
+        "p99 latency (ms)",
+        &p99,
+        60.0 + PANEL,
+        "#d8633b",
+        |v| format!("{v:.1}"),
+    );
+    let labels_y = 2.0 * PANEL + 75.0;
+    for (i, row) in rows.iter().enumerate() {
+        let x = LEFT + BAR * i as f64 + BAR / 2.0;
+        let _ = writeln!(
+            out,
+            r#"<text x="{x:.1}" y="{labels_y:.1}" transform="rotate(60 {x:.1} {labels_y:.1})">{}</text>"#,
+            row.label()
+        );
+    }
+    out.push_str("</svg>\n");
+    return out;
+
+    fn bar_panel(
+        out: &mut String,
+        title: &str,
+        values: &[f64],
+        top: f64,
+        color: &str,
+        fmt: impl Fn(f64) -> String,
+    ) {
+        let max = values
+            .iter()
+            .cloned()
+            .fold(0.0, f64::max)
+            .max(f64::MIN_POSITIVE);
+        let base = top + PANEL;
+        let _ = writeln!(
+            out,
+            r#"<text x="10" y="{:.1}" font-weight="bold">{title}</text>"#,
+            top - 10.0
+        );
+        let _ = writeln!(
+            out,
+            r#"<line x1="{LEFT}" y1="{base:.1}" x2="{:.1}" y2="{base:.1}" stroke="black"/>"#,
+            LEFT + BAR * values.len() as f64
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="10" y="{:.1}">{}</text>"#,
+            top + 10.0,
+            fmt(max)
+        );
+        let _ = writeln!(out, r#"<text x="10" y="{base:.1}">0</text>"#);
+        for (i, &value) in values.iter().enumerate() {
+            let h = PANEL * value / max;
+            let x = LEFT + BAR * i as f64 + 6.0;
+            let _ = writeln!(
+                out,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{color}"/>"#,
+                base - h,
+                BAR - 12.0
+            );
+            let _ = writeln!(
+                out,
+                r#"<text x="{x:.1}" y="{:.1}">{}</text>"#,
+                base - h - 3.0,
+                fmt(value)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(batch: u64, lines_per_sec: f64, p99_ms: f64) -> SweepRow {
+        SweepRow {
+            shards: 1,
+            batch,
+            sync_writes: true,
+            codec: "lz4".into(),
+            lines_per_sec,
+            lines_per_sec_per_core: lines_per_sec,
+            mb_per_sec: lines_per_sec * 240.0 / 1e6,
+            p50_ms: p99_ms / 3.0,
+            p99_ms,
+            p999_ms: p99_ms * 1.5,
+            errors: 0,
+            compression_ratio: Some(2.875),
+        }
+    }
+
+    #[test]
+    fn outputs_have_one_row_per_configuration() {
+        let rows = vec![row(100, 300_000.0, 3.0), row(1000, 600_000.0, 12.0)];
+        let csv = csv(&rows);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[1],
+            "1,100,true,lz4,300000,300000,72.00,1.000,3.000,4.500,0,2.88"
+        );
+        let md = markdown(&rows);
+        assert_eq!(md.lines().count(), 4);
+        assert!(md.contains(
+            "| 1 | 1000 | true | lz4 | 600.0k | 600.0k | 144.0 | 4.00 | 12.00 | 18.00 | 0 | 2.88 |"
+        ));
+        let svg = svg(&rows);
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(
+            svg.matches("<rect x=").count(),
+            4,
+            "two bars per configuration"
+        );
+        assert!(svg.contains("1sh b1000 sync lz4"));
+    }
+}
