@@ -430,8 +430,9 @@ pub fn svg(rows: &[SweepRow]) -> String {
     const BAR: f64 = 56.0;
     const LEFT: f64 = 90.0;
     const PANEL: f64 = 200.0;
-    let width = LEFT + BAR * rows.len().max(1) as f64 + 20.0;
-    let height = 2.0 * PANEL + 190.0;
+    // Room on the right and below for the last configuration's slanted label.
+    let width = LEFT + BAR * rows.len().max(1) as f64 + 140.0;
+    let height = 2.0 * PANEL + 230.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -440,16 +441,16 @@ pub fn svg(rows: &[SweepRow]) -> String {
     let _ = writeln!(out, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let throughput: Vec<f64> = rows.iter().map(|r| r.lines_per_sec).collect();
     let p99: Vec<f64> = rows.iter().map(|r| r.p99_ms).collect();
-    bar_panel(&mut out, "lines/s", &throughput, 30.0, "#3b7dd8", si);
+    bar_panel(&mut out, "lines/s", &throughput, 40.0, "#3b7dd8", si);
     bar_panel(
         &mut out,
         "p99 latency (ms)",
         &p99,
-        60.0 + PANEL,
+        100.0 + PANEL,
         "#d8633b",
         |v| format!("{v:.1}"),
     );
-    let labels_y = 2.0 * PANEL + 75.0;
+    let labels_y = 2.0 * PANEL + 115.0;
     for (i, row) in rows.iter().enumerate() {
         let x = LEFT + BAR * i as f64 + BAR / 2.0;
         let _ = writeln!(
@@ -478,7 +479,7 @@ pub fn svg(rows: &[SweepRow]) -> String {
         let _ = writeln!(
             out,
             r#"<text x="10" y="{:.1}" font-weight="bold">{title}</text>"#,
-            top - 10.0
+            top - 22.0
         );
         let _ = writeln!(
             out,
