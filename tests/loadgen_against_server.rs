@@ -21,7 +21,7 @@ fn server() -> Server {
         .start()
 }
 
-fn args(server: &Server, extra: &[&str]) -> IngestArgs {
+fn args_for(server: &Server, extra: &[&str]) -> IngestArgs {
     let target = format!("http://{}", server.addr);
     let mut argv = vec!["loadgen", "--target", &target, "--quiet", "--warmup", "0s"];
     argv.extend_from_slice(extra);
@@ -31,7 +31,7 @@ fn args(server: &Server, extra: &[&str]) -> IngestArgs {
 #[test]
 fn closed_loop_run_verifies_every_line() {
     let server = server();
-    let args = args(
+    let args = args_for(
         &server,
         &[
             "--lines",
@@ -91,7 +91,7 @@ fn open_loop_run_with_json_report_verifies() {
         "--json",
         json_arg,
     ];
-    let report = loadgen::ingest(&args(&server, &argv)).expect("run");
+    let report = loadgen::ingest(&args_for(&server, &argv)).expect("run");
     assert!(report.passed(), "{}", report.text());
     let verify = report.verify.as_ref().unwrap();
     // Due every 10 ms for 2 s: 200 batches, all answered.
@@ -136,7 +136,7 @@ fn run_lines(
 #[test]
 fn verification_reports_missing_duplicated_and_altered_lines() {
     let server = server();
-    let args = args(
+    let args = args_for(
         &server,
         &[
             "--lines",
@@ -212,4 +212,32 @@ fn native_encoding_of_generated_lines_is_accepted_verbatim() {
     let response = server.post_ndjson("enc", &body);
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json()["accepted"], 500);
+}
+
+#[test]
+fn reused_bodies_are_sent_in_turn_and_counted() {
+    let server = server();
+    let args = args_for(
+        &server,
+        &[
+            "--lines",
+            "5000",
+            "--batch",
+            "500",
+            "--reuse-bodies",
+            "4",
+            "--partition",
+            "reuse",
+        ],
+    );
+    let report = loadgen::ingest(&args).expect("run");
+    assert_eq!(report.results.total.lines_ok, 5000, "{}", report.text());
+    let stored = server.get("/api/v1/partitions/reuse").json();
+    assert_eq!(stored["entry_count"], 5000);
+    let verify_refused = loadgen::ingest(&args_for(
+        &server,
+        &["--lines", "10", "--reuse-bodies", "2", "--verify"],
+    ));
+    let message = format!("{:#}", verify_refused.err().expect("refused"));
+    assert!(message.contains("--reuse-bodies"), "{message}");
 }

@@ -63,6 +63,8 @@ struct Shared {
     start: Instant,
     run_id: String,
     ingest_path: String,
+    /// `--reuse-bodies`: (lines, body) of the first full batches.
+    reused_bodies: Vec<(u64, Vec<u8>)>,
     /// Latest finish (ns from start) of a measured request.
     measured_end_ns: AtomicU64,
     acknowledged: Mutex<Vec<u64>>,
@@ -104,6 +106,9 @@ fn check_args(args: &IngestArgs) -> anyhow::Result<()> {
     if args.lines == Some(0) {
         bail!("--lines 0: nothing to send");
     }
+    if args.verify && args.reuse_bodies > 0 {
+        bail!("--verify needs every line to be distinct: drop --reuse-bodies");
+    }
     if args.verify && args.protocol != Protocol::Native {
         bail!(
             "--verify reads lines back through TimberDB's query API, so it needs --protocol native"
@@ -144,8 +149,10 @@ pub fn run_ingest(args: &IngestArgs) -> anyhow::Result<IngestRun> {
         ServerInfo::default()
     };
     let run_id = args.run_id.clone().unwrap_or_else(random_run_id);
+    let reused_bodies = reusable_bodies(args, &source, &run_id);
     let shared = Arc::new(Shared {
         args: args.clone(),
+        reused_bodies,
         ingest_path: args.protocol.ingest_path(&args.partition),
         schedule: Schedule::new(pace(args), stop(args)),
         recorder: Recorder::new(args.connections),
@@ -207,9 +214,13 @@ struct IngestConnection<'a> {
     shared: &'a Shared,
     index: usize,
     client: Client,
-    lines: Vec<LogLine>,
-    count: usize,
+    builder: BatchBuilder<'a>,
+    /// Lines in the next request.
+    count: u64,
+    /// The next request's body, unless it is a reused one.
     body: Vec<u8>,
+    /// The reused body the next request sends, if any.
+    reused: Option<usize>,
 }
 
 impl Connection for IngestConnection<'_> {
@@ -218,30 +229,38 @@ impl Connection for IngestConnection<'_> {
     fn prepare(&mut self, batch: u64) {
         let shared = self.shared;
         shared.batches_taken.fetch_max(batch + 1, Ordering::Relaxed);
-        self.count = fill_batch(shared, batch, &mut self.lines);
-        self.body.clear();
-        let protocol = shared.args.protocol;
-        protocol.encode(
-            &self.lines[..self.count],
-            &shared.args.partition,
-            &mut self.body,
-        );
+        let reused = &shared.reused_bodies;
+        let full = lines_of(batch, shared.args.batch, shared.args.lines).count() as u64
+            == shared.args.batch;
+        if full && !reused.is_empty() {
+            let slot = (batch % reused.len() as u64) as usize;
+            self.reused = Some(slot);
+            self.count = reused[slot].0;
+        } else {
+            self.reused = None;
+            self.count = self.builder.encode(batch, &mut self.body);
+        }
     }
 
     fn send(&mut self, _batch: u64) -> Self::Result {
         let content_type = self.shared.args.protocol.content_type();
-        self.client.request(
-            "POST",
-            &self.shared.ingest_path,
-            Some(content_type),
-            &self.body,
-        )
+        let body = body_to_send(self.shared, self.reused, &self.body);
+        self.client
+            .request("POST", &self.shared.ingest_path, Some(content_type), body)
     }
 
     fn record(&mut self, timing: Timing, result: Self::Result) -> bool {
-        let (lines, bytes) = (self.count as u64, self.body.len() as u64);
+        let bytes = body_to_send(self.shared, self.reused, &self.body).len() as u64;
+        let lines = self.count;
         record(self.shared, self.index, timing, result, lines, bytes);
         true
+    }
+}
+
+fn body_to_send<'b>(shared: &'b Shared, reused: Option<usize>, own: &'b [u8]) -> &'b [u8] {
+    match reused {
+        Some(slot) => &shared.reused_bodies[slot].1,
+        None => own,
     }
 }
 
@@ -256,34 +275,77 @@ fn connection_loop(shared: &Shared, index: usize) {
         shared,
         index,
         client: Client::new(shared.target.clone(), args.timeout),
-        lines: (0..args.batch).map(|_| LogLine::new()).collect(),
+        builder: BatchBuilder::new(args, &shared.source, &shared.run_id),
         count: 0,
         body: Vec::with_capacity(args.batch as usize * (args.line_bytes + 64)),
+        reused: None,
     };
     drive(&shared.schedule, &clock, &mut connection);
 }
 
-/// Fills `lines` with the lines of `batch` and returns how many there are.
-fn fill_batch(shared: &Shared, batch: u64, lines: &mut [LogLine]) -> usize {
-    let range = lines_of(batch, shared.args.batch, shared.args.lines);
-    let now_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as i64;
-    let mut seq_text = String::new();
-    for (slot, index) in lines.iter_mut().zip(range.clone()) {
-        shared.source.fill(index, slot);
-        // Distinct timestamps within a batch keep the order stable.
-        slot.timestamp_ns = now_ns + (index - range.start) as i64;
-        if shared.args.verify {
-            seq_text.clear();
-            use std::fmt::Write;
-            let _ = write!(seq_text, "{index}");
-            slot.push_tag(RUN_TAG, &shared.run_id);
-            slot.push_tag(SEQ_TAG, &seq_text);
+/// Builds request bodies: the lines of a batch, stamped and tagged, encoded.
+struct BatchBuilder<'a> {
+    args: &'a IngestArgs,
+    source: &'a LineSource,
+    run_id: &'a str,
+    lines: Vec<LogLine>,
+}
+
+impl<'a> BatchBuilder<'a> {
+    fn new(args: &'a IngestArgs, source: &'a LineSource, run_id: &'a str) -> BatchBuilder<'a> {
+        let lines = (0..args.batch).map(|_| LogLine::new()).collect();
+        BatchBuilder {
+            args,
+            source,
+            run_id,
+            lines,
         }
     }
-    (range.end - range.start) as usize
+
+    /// Replaces `body` with the request of `batch`; returns its line count.
+    fn encode(&mut self, batch: u64, body: &mut Vec<u8>) -> u64 {
+        let count = self.fill(batch);
+        body.clear();
+        let lines = &self.lines[..count];
+        self.args.protocol.encode(lines, &self.args.partition, body);
+        count as u64
+    }
+
+    /// Fills the lines of `batch` and returns how many there are.
+    fn fill(&mut self, batch: u64) -> usize {
+        let range = lines_of(batch, self.args.batch, self.args.lines);
+        let now_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as i64;
+        let mut seq_text = String::new();
+        for (slot, index) in self.lines.iter_mut().zip(range.clone()) {
+            self.source.fill(index, slot);
+            // Distinct timestamps within a batch keep the order stable.
+            slot.timestamp_ns = now_ns + (index - range.start) as i64;
+            if self.args.verify {
+                seq_text.clear();
+                use std::fmt::Write;
+                let _ = write!(seq_text, "{index}");
+                slot.push_tag(RUN_TAG, self.run_id);
+                slot.push_tag(SEQ_TAG, &seq_text);
+            }
+        }
+        (range.end - range.start) as usize
+    }
+}
+
+/// With `--reuse-bodies N`: the first N full batches, encoded once.
+fn reusable_bodies(args: &IngestArgs, source: &LineSource, run_id: &str) -> Vec<(u64, Vec<u8>)> {
+    let mut builder = BatchBuilder::new(args, source, run_id);
+    (0..args.reuse_bodies)
+        .map(|batch| {
+            let mut body = Vec::new();
+            let count = builder.encode(batch, &mut body);
+            (count, body)
+        })
+        .filter(|(count, _)| *count == args.batch)
+        .collect()
 }
 
 fn record(
