@@ -193,3 +193,35 @@ pub fn realistic_batch(entry_count: usize, seed: u64) -> ColumnBatch {
     LogGenerator::new(seed).push_entries(&mut batch, entry_count);
     batch
 }
+
+/// `line_count` realistic NDJSON lines shaped like `tuning/make_body.py`'s
+/// (RFC 3339 millisecond timestamp, source, level, message, tags; no other
+/// fields), about 240 bytes each. Same seed, same bytes.
+pub fn ndjson_body(line_count: usize, seed: u64) -> Vec<u8> {
+    let batch = realistic_batch(line_count, seed);
+    let mut body = String::with_capacity(line_count * 256);
+    let mut timestamp = String::new();
+    for index in 0..batch.len() {
+        timestamp.clear();
+        timberdb::ingest::format_rfc3339_nanos(batch.timestamps_ns[index], &mut timestamp);
+        // Milliseconds, as most shippers send them: keep "YYYY-MM-DDTHH:MM:SS.mmm".
+        timestamp.truncate(23);
+        timestamp.push('Z');
+        let level = Level::from_byte(batch.levels[index]).as_str();
+        let _ = write!(
+            body,
+            "{{\"timestamp\":\"{timestamp}\",\"source\":{},\"level\":\"{level}\",\"message\":{},\"tags\":{{\"env\":\"prod\"",
+            json_string(batch.sources.get(index)),
+            json_string(batch.messages.get(index)),
+        );
+        for (key, value) in batch.tags(index).filter(|(key, _)| *key != "service") {
+            let _ = write!(body, ",{}:{}", json_string(key), json_string(value));
+        }
+        body.push_str("}}\n");
+    }
+    body.into_bytes()
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a string always serialises")
+}

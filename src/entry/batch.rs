@@ -215,6 +215,42 @@ impl ColumnBatch {
             .sum::<usize>()
     }
 
+    /// Reserves room for as many entries and bytes as `other` holds, column
+    /// by column, so filling this batch up to `other`'s size reallocates
+    /// (and recopies) nothing.
+    pub fn reserve_like(&mut self, other: &ColumnBatch) {
+        self.timestamps_ns.reserve_exact(other.timestamps_ns.len());
+        self.levels.reserve_exact(other.levels.len());
+        self.tag_ends.reserve_exact(other.tag_ends.len());
+        for (column, model) in [
+            (&mut self.sources, &other.sources),
+            (&mut self.messages, &other.messages),
+            (&mut self.tag_keys, &other.tag_keys),
+            (&mut self.tag_values, &other.tag_values),
+            (&mut self.fields, &other.fields),
+        ] {
+            column.ends.reserve_exact(model.ends.len());
+            column.bytes.reserve_exact(model.bytes.len());
+        }
+    }
+
+    /// Bytes of memory the columns have allocated (capacity, not length).
+    pub fn capacity_bytes(&self) -> usize {
+        self.timestamps_ns.capacity() * 8
+            + self.levels.capacity()
+            + self.tag_ends.capacity() * 4
+            + [
+                &self.sources,
+                &self.messages,
+                &self.tag_keys,
+                &self.tag_values,
+                &self.fields,
+            ]
+            .iter()
+            .map(|column| column.bytes.capacity() + column.ends.capacity() * 4)
+            .sum::<usize>()
+    }
+
     /// Tags of entry `index` as (key, value) pairs.
     pub fn tags(&self, index: usize) -> impl Iterator<Item = (&str, &str)> {
         let start = if index == 0 {

@@ -47,7 +47,7 @@ pub(crate) enum Named {
 }
 
 impl Named {
-    fn parse(name: &str) -> Option<Named> {
+    pub(super) fn parse(name: &str) -> Option<Named> {
         Some(match name {
             "message" => Named::Message,
             "msg" => Named::Msg,
@@ -157,7 +157,7 @@ impl<'de, 'b> Decoder<'de, 'b> {
         E::custom("log entry refused")
     }
 
-    fn begin_entry(&mut self) -> Result<(), Fault> {
+    pub(super) fn begin_entry(&mut self) -> Result<(), Fault> {
         self.current_entry = Some(self.entry_count);
         if self.entry_count >= ENTRIES_PER_REQUEST_MAX {
             return Err(Fault::TooManyEntries {
@@ -172,12 +172,32 @@ impl<'de, 'b> Decoder<'de, 'b> {
         Ok(())
     }
 
-    fn mark_seen(&mut self, named: Named) -> Result<(), Fault> {
+    pub(super) fn mark_seen(&mut self, named: Named) -> Result<(), Fault> {
         if self.slots.seen & named.seen_bit() != 0 {
             return Err(Fault::invalid(named.name(), "appears more than once"));
         }
         self.slots.seen |= named.seen_bit();
         Ok(())
+    }
+
+    /// The fast path's `message` or `source` (see `fast`). `None` when it is
+    /// over its limit, which the serde path then reports.
+    pub(super) fn set_string(&mut self, named: Named, text: Text<'de>) -> Option<()> {
+        let (slot, byte_count_max) = match named {
+            Named::Message => (&mut self.slots.message, MESSAGE_BYTES_MAX),
+            Named::Source => (&mut self.slots.source, SOURCE_BYTES_MAX),
+            _ => return None,
+        };
+        if text.byte_count() > byte_count_max {
+            return None;
+        }
+        *slot = Some(text);
+        Some(())
+    }
+
+    /// The fast path's `timestamp` (see `fast`), already converted.
+    pub(super) fn set_timestamp(&mut self, timestamp_ns: i64) {
+        self.slots.timestamp_ns = Some(timestamp_ns);
     }
 
     /// Takes the value of the key just read from `map`.
@@ -276,7 +296,7 @@ impl<'de, 'b> Decoder<'de, 'b> {
 
     /// A recognised level is stored; an unrecognised one leaves the entry
     /// `Unset` and keeps the original value visible in the fields.
-    fn take_level(&mut self, raw: &'de str) -> Result<(), Fault> {
+    pub(super) fn take_level(&mut self, raw: &'de str) -> Result<(), Fault> {
         let level = match value::kind(raw) {
             Kind::Null => return Ok(()),
             Kind::Number => Level::parse(raw),
@@ -299,7 +319,7 @@ impl<'de, 'b> Decoder<'de, 'b> {
     }
 
     /// Appends `"name":raw` to the fields object.
-    fn push_field(&mut self, name: Text<'de>, raw: &str) -> Result<(), Fault> {
+    pub(super) fn push_field(&mut self, name: Text<'de>, raw: &str) -> Result<(), Fault> {
         self.fields
             .push(if self.fields.is_empty() { '{' } else { ',' });
         match name {
@@ -331,19 +351,8 @@ impl<'de, 'b> Decoder<'de, 'b> {
         Ok(())
     }
 
-    fn take_tag(&mut self, key: Text<'de>, raw: &'de str) -> Result<(), Fault> {
-        if key.byte_count() > TAG_KEY_BYTES_MAX {
-            let what = format!(
-                "tag key \"{}\"",
-                value::truncate_for_message(key.resolve(&self.arena))
-            );
-            return Err(Fault::LimitExceeded {
-                what,
-                size: key.byte_count(),
-                limit: TAG_KEY_BYTES_MAX,
-                unit: "bytes",
-            });
-        }
+    pub(super) fn take_tag(&mut self, key: Text<'de>, raw: &'de str) -> Result<(), Fault> {
+        self.check_tag_key(key)?;
         let tag_value = match value::kind(raw) {
             Kind::Null => return Ok(()),
             Kind::String => value::decode_string(raw, &mut self.arena),
@@ -357,6 +366,15 @@ impl<'de, 'b> Decoder<'de, 'b> {
                 return Err(Fault::invalid(field, reason));
             }
         };
+        self.take_tag_text(key, tag_value)
+    }
+
+    /// Stores a decoded tag value (the key's size is already checked).
+    pub(super) fn take_tag_text(
+        &mut self,
+        key: Text<'de>,
+        tag_value: Text<'de>,
+    ) -> Result<(), Fault> {
         if tag_value.byte_count() > TAG_VALUE_BYTES_MAX {
             let what = format!(
                 "tag \"{}\"",
@@ -380,7 +398,24 @@ impl<'de, 'b> Decoder<'de, 'b> {
         Ok(())
     }
 
-    fn check_tag_count(&self) -> Result<(), Fault> {
+    /// Refuses a tag key longer than `TAG_KEY_BYTES_MAX`.
+    pub(super) fn check_tag_key(&self, key: Text<'de>) -> Result<(), Fault> {
+        if key.byte_count() > TAG_KEY_BYTES_MAX {
+            let what = format!(
+                "tag key \"{}\"",
+                value::truncate_for_message(key.resolve(&self.arena))
+            );
+            return Err(Fault::LimitExceeded {
+                what,
+                size: key.byte_count(),
+                limit: TAG_KEY_BYTES_MAX,
+                unit: "bytes",
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_tag_count(&self) -> Result<(), Fault> {
         if self.tag_count > TAGS_PER_ENTRY_MAX {
             return Err(Fault::LimitExceeded {
                 what: "field \"tags\"".to_string(),
@@ -423,7 +458,7 @@ impl<'de, 'b> Decoder<'de, 'b> {
     }
 
     /// Pushes the decoded entry into the batch.
-    fn commit(&mut self) -> Result<(), Fault> {
+    pub(super) fn commit(&mut self) -> Result<(), Fault> {
         let message = self.resolve_message()?;
         let timestamp_ns = self.resolve_timestamp()?;
         if !self.fields.is_empty() {

@@ -1,12 +1,12 @@
 //! The body drivers: split a body into entry objects and say where a
 //! problem is.
 //!
-//! NDJSON is split on `\n` with `memchr` and each line gets its own
-//! serde_json deserializer over the borrowed line, so a line's errors name
-//! the line and column directly. A JSON body (one object or an array of
-//! objects) is one deserializer with a top-level visitor whose `visit_seq`
-//! feeds each element to the same `EntrySeed`; the decoder tracks the entry
-//! index for locations.
+//! NDJSON is split on `\n` with `memchr`. Each line goes to `fast` first;
+//! a line it does not take gets its own serde_json deserializer over the
+//! borrowed line, so a line's errors name the line and column directly. A
+//! JSON body (one object or an array of objects) is one deserializer with a
+//! top-level visitor whose `visit_seq` feeds each element to the same
+//! `EntrySeed`; the decoder tracks the entry index for locations.
 //!
 //! The body is checked as UTF-8 once, up front, and then parsed as `&str`:
 //! serde_json's slice reader would otherwise validate every string and raw
@@ -19,6 +19,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
 
 use super::error::{serde_reason, Fault, IngestError, Location, Result};
+use super::fast;
 use super::object::{refuse_scalars, Decoder, EntrySeed, EntryVisitor};
 
 /// The body as text, or an error naming the line and column of the first
@@ -58,6 +59,9 @@ pub(crate) fn parse_ndjson<'de>(body: &'de str, decoder: &mut Decoder<'de, '_>) 
         if is_blank(line.as_bytes()) {
             continue;
         }
+        if fast::try_line(line, decoder) {
+            continue;
+        }
         if let Err(error) = parse_line(line, decoder) {
             return Err(locate_line_error(error, decoder, line_number));
         }
@@ -65,7 +69,10 @@ pub(crate) fn parse_ndjson<'de>(body: &'de str, decoder: &mut Decoder<'de, '_>) 
     Ok(())
 }
 
-fn parse_line<'de>(line: &'de str, decoder: &mut Decoder<'de, '_>) -> serde_json::Result<()> {
+pub(super) fn parse_line<'de>(
+    line: &'de str,
+    decoder: &mut Decoder<'de, '_>,
+) -> serde_json::Result<()> {
     let mut deserializer = serde_json::Deserializer::from_str(line);
     EntrySeed(decoder).deserialize(&mut deserializer)?;
     deserializer.end()

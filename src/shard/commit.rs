@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::poll_once;
 use glommio::channels::local_channel::{LocalReceiver, LocalSender};
-use rkyv::util::AlignedVec;
 
 use crate::entry::ColumnBatch;
 use crate::storage::catalog::Catalog;
 use crate::storage::StorageError;
-use crate::wal::payload::encode_payload;
-use crate::wal::{WalAppend, WalBatch, WalWriter};
+use crate::wal::{WalBatch, WalWriter};
 
 use super::store::ShardStore;
 use super::worker::StoreJob;
@@ -93,7 +91,6 @@ pub struct CommitLoop {
     pub active_bytes_max: usize,
     last_sync: Instant,
     unsynced: bool,
-    payloads: Vec<AlignedVec>,
 }
 
 struct Pending {
@@ -124,7 +121,6 @@ impl CommitLoop {
             active_bytes_max: config.active_block_memory_max_bytes as usize,
             last_sync: Instant::now(),
             unsynced: false,
-            payloads: Vec::new(),
         }
     }
 
@@ -207,6 +203,7 @@ impl CommitLoop {
                 first_seq: pending.first_seq,
                 last_seq,
             }));
+            self.store.batch_pool.put(pending.batch);
         }
     }
 
@@ -232,34 +229,26 @@ impl CommitLoop {
 
     /// Numbers, frames, writes and (in sync mode) fdatasyncs a group.
     async fn write_group(&mut self, group: &mut [Pending]) -> Result<(), GroupFailure> {
-        if self.payloads.len() < group.len() {
-            self.payloads.resize_with(group.len(), AlignedVec::new);
-        }
-        for (pending, payload) in group.iter_mut().zip(self.payloads.iter_mut()) {
-            pending.first_seq = self
-                .store
-                .reserve_seqs(pending.partition_key, pending.batch.len() as u64);
-            let wal_batch = WalBatch {
-                partition_key: pending.partition_key,
-                first_seq: pending.first_seq,
-                batch: std::mem::take(&mut pending.batch),
-            };
-            encode_payload(&wal_batch, payload);
-            pending.batch = wal_batch.batch;
-        }
-        let records: Vec<WalAppend<'_>> = group
-            .iter()
-            .zip(self.payloads.iter())
-            .map(|(pending, payload)| WalAppend {
-                partition_key: pending.partition_key,
-                last_seq: pending.first_seq + pending.batch.len() as u64 - 1,
-                payload: payload.as_slice(),
+        // The batches move into `WalBatch`es for the write and back after
+        // it, whatever its outcome: no copy of the columns.
+        let wal_batches: Vec<WalBatch> = group
+            .iter_mut()
+            .map(|pending| {
+                pending.first_seq = self
+                    .store
+                    .reserve_seqs(pending.partition_key, pending.batch.len() as u64);
+                WalBatch {
+                    partition_key: pending.partition_key,
+                    first_seq: pending.first_seq,
+                    batch: std::mem::take(&mut pending.batch),
+                }
             })
             .collect();
-        self.wal
-            .append(&records)
-            .await
-            .map_err(GroupFailure::Write)?;
+        let written = self.wal.append(&wal_batches).await;
+        for (pending, wal_batch) in group.iter_mut().zip(wal_batches) {
+            pending.batch = wal_batch.batch;
+        }
+        written.map_err(GroupFailure::Write)?;
         if self.sync_writes {
             self.wal.sync().await.map_err(GroupFailure::Sync)?;
         } else {

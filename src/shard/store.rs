@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use crate::block::{BlockHeader, Codec};
 use crate::config::{BlockRotation, Compression, StorageConfig};
-use crate::entry::ColumnBatch;
+use crate::entry::{BatchPool, ColumnBatch};
 use crate::storage::atomic_file::replace_atomically;
 use crate::storage::layout::ShardPaths;
 use crate::storage::manifest::{ShardManifest, MANIFEST_FORMAT_VERSION};
@@ -37,6 +37,9 @@ pub struct ShardStore {
     /// answers 507 until a retry succeeds. Accepted data stays in memory
     /// and in the WAL meanwhile.
     pub disk_full: std::cell::Cell<bool>,
+    /// Request batches the commit loop has finished with, for the ingest
+    /// handler to parse the next request into (see `entry::BatchPool`).
+    pub batch_pool: BatchPool,
 }
 
 impl ShardStore {
@@ -49,6 +52,7 @@ impl ShardStore {
             slices: RefCell::new(BTreeMap::new()),
             writes_stopped: RefCell::new(None),
             disk_full: std::cell::Cell::new(false),
+            batch_pool: BatchPool::default(),
         }
     }
 
@@ -94,7 +98,16 @@ impl ShardStore {
         };
         let mut to_seal: Vec<_> = slice.append(first_seq, batch).into_iter().collect();
         if self.should_rotate(slice) {
-            to_seal.extend(slice.take_active());
+            let full = slice.take_active();
+            if let Some(full) = &full {
+                // This slice is being written to: its next block will likely
+                // grow as large, so size it now instead of regrowing it from
+                // nothing by doubling (a realloc and a recopy of everything
+                // held at each step). Costs at most one block of memory
+                // early, bounded by ACTIVE_BLOCK_BYTES_MAX.
+                slice.active.reserve_like(&full.batch);
+            }
+            to_seal.extend(full);
         }
         to_seal
     }

@@ -11,4 +11,4 @@ pub mod replay;
 pub mod writer;
 
 pub use payload::WalBatch;
-pub use writer::{WalAppend, WalWriter};
+pub use writer::WalWriter;

@@ -199,22 +199,43 @@ pub fn encode_record(
     kind: RecordKind,
     payload: &[u8],
 ) {
+    debug_assert!(kind != RecordKind::Padding || payload.iter().all(|byte| *byte == 0));
+    encode_record_with(out, file_offset_of_out_start, segment_seq, kind, |out| {
+        out.extend_from_slice(payload)
+    });
+}
+
+/// `encode_record` for a payload that `write_payload` appends to `out`
+/// itself, so the payload is produced where it is written (a batch archived
+/// straight into the group's frame) instead of being copied in. The bytes
+/// are the same as `encode_record`'s for the same payload.
+///
+/// Panics if the payload is longer than `RECORD_PAYLOAD_BYTES_MAX`.
+pub fn encode_record_with(
+    out: &mut Vec<u8>,
+    file_offset_of_out_start: u64,
+    segment_seq: u64,
+    kind: RecordKind,
+    write_payload: impl FnOnce(&mut Vec<u8>),
+) {
+    let skip_bytes = page_tail_skip_bytes(file_offset_of_out_start + out.len() as u64);
+    out.extend_from_slice(&ZERO_PAGE[..skip_bytes]);
+    let header_start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
+    let payload_start = out.len();
+    write_payload(out);
+    let payload = &out[payload_start..];
     assert!(
         payload.len() <= RECORD_PAYLOAD_BYTES_MAX,
         "WAL record payload of {} bytes exceeds RECORD_PAYLOAD_BYTES_MAX",
         payload.len()
     );
-    debug_assert!(kind != RecordKind::Padding || payload.iter().all(|byte| *byte == 0));
-    let skip_bytes = page_tail_skip_bytes(file_offset_of_out_start + out.len() as u64);
-    out.extend_from_slice(&ZERO_PAGE[..skip_bytes]);
-
     let payload_bytes = payload.len() as u32;
     let crc = record_crc32(segment_seq, payload_bytes, kind.as_byte(), payload);
-    out.reserve(RECORD_HEADER_BYTES + payload.len());
-    out.extend_from_slice(&payload_bytes.to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.push(kind.as_byte());
-    out.extend_from_slice(payload);
+    let header = &mut out[header_start..payload_start];
+    header[0..4].copy_from_slice(&payload_bytes.to_le_bytes());
+    header[4..8].copy_from_slice(&crc.to_le_bytes());
+    header[8] = kind.as_byte();
 }
 
 /// Appends a `Padding` record (or only zeros when fewer than

@@ -20,20 +20,13 @@ use std::path::{Path, PathBuf};
 
 use glommio::io::{DmaFile, OpenOptions};
 
+use super::payload::{append_payload, payload_bytes_max, WalBatch};
 use super::record::{self, RecordKind, RECORD_HEADER_BYTES, WAL_PAGE_BYTES};
 use crate::storage::atomic_file::sync_directory;
 use crate::storage::error::{IoContext, Result, StorageError};
 
 /// Recycled segments kept for reuse. Each costs `wal_segment_size` of disk.
 pub const WAL_SPARE_SEGMENTS_MAX: usize = 2;
-
-/// One batch record to append: the payload and what it covers, so the
-/// segment knows when it may be reclaimed.
-pub struct WalAppend<'a> {
-    pub partition_key: u64,
-    pub last_seq: u64,
-    pub payload: &'a [u8],
-}
 
 /// A segment that is no longer written but may still hold unsealed records.
 pub struct ClosedSegment {
@@ -88,42 +81,47 @@ impl WalWriter {
         })
     }
 
-    /// Writes every record of the group (not yet durable: call `sync`).
-    pub async fn append(&mut self, records: &[WalAppend<'_>]) -> Result<()> {
+    /// Writes one record per batch of the group (not yet durable: call
+    /// `sync`). Each batch is archived straight into the group's frame: the
+    /// columns are copied once on their way to the disk.
+    pub async fn append(&mut self, batches: &[WalBatch]) -> Result<()> {
         self.frame.clear();
         // Checked for the whole group before writing anything, so refusing an
         // oversized batch leaves the WAL untouched.
-        if let Some(record) = records.iter().find(|r| !self.fits(r.payload.len())) {
+        if let Some(batch) = batches.iter().find(|b| !self.fits(payload_bytes_max(b))) {
             return Err(StorageError::RecordTooLarge {
-                bytes: record.payload.len() as u64,
+                bytes: payload_bytes_max(batch) as u64,
                 segment_bytes: self.segment_bytes,
             });
         }
-        for record in records {
-            let needed = worst_case_frame_bytes(record.payload.len());
+        for wal_batch in batches {
+            let needed = worst_case_frame_bytes(payload_bytes_max(wal_batch));
             if self.current.write_offset + self.frame.len() as u64 + needed > self.segment_bytes {
                 self.flush_frame().await?;
                 self.rotate().await?;
             }
             let base = self.current.write_offset;
-            record::encode_record(
+            record::encode_record_with(
                 &mut self.frame,
                 base,
                 self.current.generation,
                 RecordKind::Batch,
-                record.payload,
+                |out| {
+                    append_payload(wal_batch, out);
+                },
             );
+            let last_seq = wal_batch.first_seq + wal_batch.batch.len() as u64 - 1;
             let max_seq = self
                 .current
                 .max_seq_by_partition
-                .entry(record.partition_key)
+                .entry(wal_batch.partition_key)
                 .or_insert(0);
-            *max_seq = (*max_seq).max(record.last_seq);
+            *max_seq = (*max_seq).max(last_seq);
         }
         self.flush_frame().await
     }
 
-    /// Whether a batch payload of this size fits in one segment.
+    /// Whether a batch payload of this size (at most) fits in one segment.
     pub fn fits(&self, payload_bytes: usize) -> bool {
         worst_case_frame_bytes(payload_bytes) <= self.segment_bytes
     }

@@ -51,11 +51,20 @@ async fn ingest_inner(
         },
     )
     .await?;
-    let mut batch = ColumnBatch::default();
+    // A reused batch keeps its columns' capacity: no regrowth per request.
+    let mut batch = ctx.store.batch_pool.take();
     let format = detect_format(content_type.as_deref(), &body);
-    let accepted = parse_body(&body, format, now_ns(), &mut batch)
-        .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))?;
-    refuse_if_too_large_for_wal(ctx, &batch)?;
+    let accepted = match parse_body(&body, format, now_ns(), &mut batch) {
+        Ok(accepted) => accepted,
+        Err(error) => {
+            ctx.store.batch_pool.put(batch);
+            return Err(ApiError::bad_request(error.code(), error.to_string()));
+        }
+    };
+    if let Err(error) = refuse_if_too_large_for_wal(ctx, &batch) {
+        ctx.store.batch_pool.put(batch);
+        return Err(error);
+    }
     let (reply, answer) = flume::bounded(1);
     let item = CommitItem::Append {
         partition_key: meta.key,
