@@ -7,6 +7,7 @@
 
 pub mod execute;
 pub mod filter;
+pub mod lang;
 pub mod request;
 pub mod response;
 pub mod view;

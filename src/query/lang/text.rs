@@ -1,0 +1,340 @@
+//! Text matching: the tokenizer every word match and the message index
+//! share, the `TextQuery` a parsed query carries, and its compiled form,
+//! `TextMatcher`.
+//!
+//! Rules, the same for every matcher:
+//! - Case never matters. Text and query are lowercased with `lowercase`
+//!   (per character `char::to_lowercase`, ASCII fast path), never with
+//!   `str::to_lowercase`, whose context rules (Greek final sigma) would make
+//!   a word lowercase differently in a query and in a message.
+//! - A word is a maximal run of alphanumeric characters (Unicode
+//!   `char::is_alphanumeric`) and `_` (see `words`). Everything else
+//!   separates words, including `-`, `.`, `/` and `:`, so the id
+//!   `req-42ab` is the words `req`, `42ab` and the path `/var/log/app.log`
+//!   is `var`, `log`, `app`, `log`; a phrase query finds such a sequence.
+//! - Every matcher runs in time linear in the text (times a bounded pattern
+//!   length): wildcards are matched segment by segment without backtracking,
+//!   fuzzy matching is a bounded Levenshtein over capped word lengths, and
+//!   the `regex` crate guarantees linear-time search (finite automata, no
+//!   backtracking) within the compiled-size limits below.
+
+use super::fuzzy::Fuzzy;
+use super::glob::{Glob, GlobSyntax};
+
+/// Longest text in any `TextQuery` (needle, pattern, regex, phrase) in
+/// bytes. Bounds the matcher's per-character work and a regex's parse time.
+pub const TEXT_QUERY_BYTES_MAX: usize = 1024;
+/// Most words in a phrase; a phrase match costs up to this many word
+/// comparisons per word of text.
+pub const PHRASE_WORDS_MAX: usize = 32;
+/// Compiled-program limit for one regex (the `regex` crate's `size_limit`).
+pub const REGEX_COMPILED_BYTES_MAX: usize = 1 << 20;
+/// Lazy-DFA cache limit for one regex per thread using it (`dfa_size_limit`);
+/// the memory a regex can hold is at most this per shard thread.
+pub const REGEX_DFA_BYTES_MAX: usize = 1 << 20;
+
+/// What to look for in a text value. Which variant a query produces depends
+/// on the field (see the parser): full-text searches of `message` use the
+/// word variants; whole-value matches of keyword fields (`source`, tags)
+/// use `Like`; `Contains` and `Regex` search anywhere in any text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextQuery {
+    /// The value contains this text anywhere. `""` matches every value.
+    Contains(String),
+    /// Some word of the value is this word (exactly one word, see `words`).
+    Word(String),
+    /// These words appear consecutively (1 to `PHRASE_WORDS_MAX` words;
+    /// separators between them in the value do not matter).
+    Phrase(Vec<String>),
+    /// Some word of the value starts with this (non-empty, word characters).
+    Prefix(String),
+    /// Some word of the value matches this pattern as a whole: `*` any run
+    /// of characters, `?` exactly one, `\` makes the next one literal.
+    /// Literal characters must be word characters (no word can hold others).
+    Wildcard(String),
+    /// The whole value matches this SQL LIKE pattern: `%` any run, `_`
+    /// exactly one character, `\` makes the next one literal. Unlike
+    /// PostgreSQL, and like every text match here, case is ignored.
+    Like(String),
+    /// A `regex` crate pattern found anywhere in the value (anchor with `^`
+    /// and `$`); case-insensitive unless it starts with `(?-i)`.
+    Regex(String),
+    /// Some word of the value is within `distance` edits (Levenshtein:
+    /// insert, delete or substitute one character) of `word`. `distance` is
+    /// 1 or 2; `word` is one word of at most `FUZZY_WORD_CHARS_MAX` chars.
+    Fuzzy { word: String, distance: u8 },
+}
+
+pub use super::fuzzy::FUZZY_WORD_CHARS_MAX;
+
+/// A compiled `TextQuery`. Compile once per query, match many values.
+/// `Send + Sync`, so one plan can be shared by every shard.
+#[derive(Debug, Clone)]
+pub struct TextMatcher {
+    kind: Kind,
+    /// Lowercased words every matching value contains; see `required_words`.
+    required_words: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Everything,
+    /// Used for `Contains` too: an escaped literal gets the crate's literal
+    /// prefilters (memchr, Teddy) and Unicode case folding, with no
+    /// per-value lowercased copy.
+    Regex(regex::Regex),
+    /// Lowercased.
+    Word(String),
+    /// Lowercased.
+    Phrase(Vec<String>),
+    /// Lowercased.
+    Prefix(String),
+    WordGlob(Glob),
+    WholeGlob(Glob),
+    Fuzzy(Fuzzy),
+}
+
+impl TextMatcher {
+    /// Checks and compiles a query. The error is a sentence saying what is
+    /// wrong with it (the parser puts a column in front).
+    pub fn compile(query: &TextQuery) -> Result<TextMatcher, String> {
+        check_length(query)?;
+        let (kind, required_words) = match query {
+            TextQuery::Contains(text) if text.is_empty() => (Kind::Everything, Vec::new()),
+            TextQuery::Contains(text) => (
+                Kind::Regex(build_regex(&regex::escape(text), text)?),
+                complete_words(text, true, true),
+            ),
+            TextQuery::Word(word) => {
+                let lower = single_word(word, "a word")?;
+                (Kind::Word(lower.clone()), vec![lower])
+            }
+            TextQuery::Phrase(phrase) => {
+                let lower = phrase_words(phrase)?;
+                (Kind::Phrase(lower.clone()), lower)
+            }
+            TextQuery::Prefix(prefix) => {
+                (Kind::Prefix(single_word(prefix, "a prefix")?), Vec::new())
+            }
+            TextQuery::Wildcard(pattern) => (
+                Kind::WordGlob(Glob::compile(pattern, GlobSyntax::Wildcard)?),
+                Vec::new(),
+            ),
+            TextQuery::Like(pattern) => {
+                let glob = Glob::compile(pattern, GlobSyntax::Like)?;
+                let required = glob.required_words();
+                (Kind::WholeGlob(glob), required)
+            }
+            TextQuery::Regex(pattern) => (Kind::Regex(build_regex(pattern, pattern)?), Vec::new()),
+            TextQuery::Fuzzy { word, distance } => {
+                let lower = single_word(word, "a fuzzy word")?;
+                (Kind::Fuzzy(Fuzzy::new(&lower, *distance)?), Vec::new())
+            }
+        };
+        Ok(TextMatcher {
+            kind,
+            required_words,
+        })
+    }
+
+    /// Whether `text` (one value: a message, a source, a tag value) matches.
+    pub fn is_match(&self, text: &str) -> bool {
+        match &self.kind {
+            Kind::Everything => true,
+            Kind::Regex(regex) => regex.is_match(text),
+            Kind::Word(word) => words(text).any(|candidate| eq_lowercase(candidate, word)),
+            Kind::Phrase(phrase) => phrase_is_in(phrase, text),
+            Kind::Prefix(prefix) => {
+                words(text).any(|candidate| starts_with_lowercase(candidate, prefix))
+            }
+            Kind::WordGlob(glob) => words(text).any(|candidate| glob.is_match(candidate)),
+            Kind::WholeGlob(glob) => glob.is_match(text),
+            Kind::Fuzzy(fuzzy) => words(text).any(|candidate| fuzzy.is_match_word(candidate)),
+        }
+    }
+
+    /// Lowercased whole words (as `words` and `lowercase` make them) that
+    /// every matching value contains, for pruning blocks with a word index:
+    /// a block whose index lacks one of them cannot match. Empty when none
+    /// can be derived (prefixes, wildcards, regexes, fuzzy words), never
+    /// wrong: `Contains("conn reset by")` gives only `reset`, because the
+    /// value may hold `xconn` or `bypass`.
+    pub fn required_words(&self) -> &[String] {
+        &self.required_words
+    }
+}
+
+fn check_length(query: &TextQuery) -> Result<(), String> {
+    let bytes = match query {
+        TextQuery::Contains(text)
+        | TextQuery::Word(text)
+        | TextQuery::Prefix(text)
+        | TextQuery::Wildcard(text)
+        | TextQuery::Like(text)
+        | TextQuery::Regex(text)
+        | TextQuery::Fuzzy { word: text, .. } => text.len(),
+        TextQuery::Phrase(words) => words.iter().map(|word| word.len() + 1).sum(),
+    };
+    if bytes > TEXT_QUERY_BYTES_MAX {
+        return Err(format!(
+            "the text to match is {bytes} bytes long; at most {TEXT_QUERY_BYTES_MAX} are allowed"
+        ));
+    }
+    Ok(())
+}
+
+/// `text` must be exactly one word; returns it lowercased.
+fn single_word(text: &str, what: &str) -> Result<String, String> {
+    let mut spans = word_spans(text);
+    match (spans.next(), spans.next()) {
+        (Some((0, end)), None) if end == text.len() => Ok(lowercase(text)),
+        _ => Err(format!(
+            "{what} must be one word of letters, digits and '_', found {text:?}"
+        )),
+    }
+}
+
+fn phrase_words(phrase: &[String]) -> Result<Vec<String>, String> {
+    if phrase.is_empty() || phrase.len() > PHRASE_WORDS_MAX {
+        return Err(format!(
+            "a phrase must have 1 to {PHRASE_WORDS_MAX} words, found {}",
+            phrase.len()
+        ));
+    }
+    phrase
+        .iter()
+        .map(|word| single_word(word, "each word of a phrase"))
+        .collect()
+}
+
+fn build_regex(pattern: &str, shown: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(REGEX_COMPILED_BYTES_MAX)
+        .dfa_size_limit(REGEX_DFA_BYTES_MAX)
+        .build()
+        .map_err(|error| match error {
+            regex::Error::CompiledTooBig(_) => format!(
+                "regular expression {shown:?} is too complex (its compiled form is over 1 MiB); simplify it"
+            ),
+            regex::Error::Syntax(text) => format!(
+                "invalid regular expression {shown:?}: {}",
+                regex_error_reason(&text)
+            ),
+            other => format!("invalid regular expression {shown:?}: {other}"),
+        })
+}
+
+/// The `regex` crate's syntax errors are several lines (the pattern, a
+/// caret, `error: reason`); a one-line message keeps only the reason.
+fn regex_error_reason(text: &str) -> &str {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().last().unwrap_or(text).trim())
+}
+
+fn phrase_is_in(phrase: &[String], text: &str) -> bool {
+    let mut candidates = words(text);
+    while let Some(first) = candidates.next() {
+        if eq_lowercase(first, &phrase[0]) {
+            // Try the rest from here without consuming the outer iterator,
+            // so overlapping starts ("a a b" for "a b") are not skipped.
+            let mut rest = candidates.clone();
+            if phrase[1..]
+                .iter()
+                .all(|word| rest.next().is_some_and(|next| eq_lowercase(next, word)))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The words of `text` that are complete within it: not cut off by an open
+/// start or end (where more word characters may follow in the value).
+pub(crate) fn complete_words(text: &str, open_start: bool, open_end: bool) -> Vec<String> {
+    let mut complete: Vec<String> = Vec::new();
+    for (start, end) in word_spans(text) {
+        let cut_at_start = open_start && start == 0;
+        let cut_at_end = open_end && end == text.len();
+        let word = lowercase(&text[start..end]);
+        if !cut_at_start && !cut_at_end && !complete.contains(&word) {
+            complete.push(word);
+        }
+    }
+    complete
+}
+
+/// Whether `c` belongs in a word: alphanumeric (Unicode) or `_`.
+pub fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// THE tokenizer: the words of `text` in order, as slices of it (original
+/// case; compare them through `lowercase`). Used by every word matcher and
+/// by the message word index, so a word the index holds is a word the
+/// matchers see.
+pub fn words(text: &str) -> impl Iterator<Item = &str> + Clone {
+    word_spans(text).map(move |(start, end)| &text[start..end])
+}
+
+/// Byte ranges `[start, end)` of the words of `text`.
+pub fn word_spans(text: &str) -> WordSpans<'_> {
+    WordSpans { text, position: 0 }
+}
+
+#[derive(Debug, Clone)]
+pub struct WordSpans<'a> {
+    text: &'a str,
+    /// Byte offset where the search for the next word starts.
+    position: usize,
+}
+
+impl Iterator for WordSpans<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let start = self.position + self.text[self.position..].find(is_word_char)?;
+        let end = self.text[start..]
+            .find(|c: char| !is_word_char(c))
+            .map_or(self.text.len(), |length| start + length);
+        self.position = end;
+        Some((start, end))
+    }
+}
+
+/// `text` lowercased character by character (no context rules), as every
+/// matcher and the word index compare it.
+pub fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.chars().flat_map(char::to_lowercase).collect()
+    }
+}
+
+/// `word == lower` ignoring case, where `lower` is already `lowercase`d;
+/// allocation-free.
+fn eq_lowercase(word: &str, lower: &str) -> bool {
+    if word.is_ascii() {
+        word.eq_ignore_ascii_case(lower)
+    } else {
+        word.chars().flat_map(char::to_lowercase).eq(lower.chars())
+    }
+}
+
+/// `word` starts with `lower` ignoring case; allocation-free.
+fn starts_with_lowercase(word: &str, lower: &str) -> bool {
+    if word.is_ascii() {
+        word.len() >= lower.len()
+            && word.as_bytes()[..lower.len()].eq_ignore_ascii_case(lower.as_bytes())
+    } else {
+        let mut folded = word.chars().flat_map(char::to_lowercase);
+        lower.chars().all(|wanted| folded.next() == Some(wanted))
+    }
+}
+
+#[cfg(test)]
+#[path = "text_tests.rs"]
+mod tests;
