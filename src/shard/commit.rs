@@ -260,7 +260,7 @@ impl CommitLoop {
     async fn send_to_seal(
         &self,
         partition_key: u64,
-        blocks: impl IntoIterator<Item = Rc<super::slice::SealingBlock>>,
+        blocks: impl IntoIterator<Item = std::sync::Arc<super::slice::SealingBlock>>,
     ) {
         for block in blocks {
             // Waiting here is the backpressure that bounds sealing memory.

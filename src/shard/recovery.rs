@@ -29,7 +29,7 @@ pub struct Recovered {
     pub replay: ReplaySummary,
     /// Blocks recovery took out of an active block (at a sequence gap);
     /// they must go to the store worker once it runs.
-    pub to_seal: Vec<(u64, Rc<SealingBlock>)>,
+    pub to_seal: Vec<(u64, std::sync::Arc<SealingBlock>)>,
     pub blocks_indexed: u64,
 }
 
@@ -118,7 +118,10 @@ fn remove_deleted_slices(paths: &ShardPaths, catalog: &Catalog) -> Result<()> {
 
 /// Appends the part of a WAL batch that is not sealed yet; returns how many
 /// entries that was, and a block taken out for sealing at a sequence gap.
-fn replay_batch(store: &ShardStore, wal_batch: WalBatch) -> (u64, Option<(u64, Rc<SealingBlock>)>) {
+fn replay_batch(
+    store: &ShardStore,
+    wal_batch: WalBatch,
+) -> (u64, Option<(u64, std::sync::Arc<SealingBlock>)>) {
     let mut slices = store.slices.borrow_mut();
     let key = wal_batch.partition_key;
     let slice = slices.entry(key).or_insert_with(|| Slice::new(key));

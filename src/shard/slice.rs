@@ -7,6 +7,7 @@
 //! contiguous across the stages: active holds `active_first_seq..next_seq`.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::block::BlockHeader;
@@ -59,7 +60,7 @@ pub struct Slice {
     pub active_max_timestamp_ns: i64,
     /// When the first entry of the active block arrived (time rotation).
     pub active_opened_at: Instant,
-    pub sealing: Vec<Rc<SealingBlock>>,
+    pub sealing: Vec<Arc<SealingBlock>>,
     pub blocks: Vec<Rc<BlockRef>>,
     pub segments: Vec<SegmentState>,
 }
@@ -87,7 +88,7 @@ impl Slice {
     /// never repeat but may skip (a group whose WAL write failed keeps its
     /// numbers); an active block must stay contiguous, so a skip first takes
     /// the active block out for sealing, which is returned.
-    pub fn append(&mut self, first_seq: u64, batch: &ColumnBatch) -> Option<Rc<SealingBlock>> {
+    pub fn append(&mut self, first_seq: u64, batch: &ColumnBatch) -> Option<Arc<SealingBlock>> {
         assert!(first_seq >= self.next_seq, "sequence numbers only grow");
         let sealed_for_gap = if first_seq != self.next_seq {
             self.take_active()
@@ -108,11 +109,11 @@ impl Slice {
     }
 
     /// Takes the active block out for sealing; `None` if it is empty.
-    pub fn take_active(&mut self) -> Option<Rc<SealingBlock>> {
+    pub fn take_active(&mut self) -> Option<Arc<SealingBlock>> {
         if self.active.is_empty() {
             return None;
         }
-        let block = Rc::new(SealingBlock {
+        let block = Arc::new(SealingBlock {
             first_seq: self.active_first_seq,
             batch: std::mem::take(&mut self.active),
             min_timestamp_ns: self.active_min_timestamp_ns,

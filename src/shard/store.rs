@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::block::{BlockHeader, Codec};
 use crate::config::{BlockRotation, Compression, StorageConfig};
@@ -91,7 +92,7 @@ impl ShardStore {
         partition_key: u64,
         first_seq: u64,
         batch: &ColumnBatch,
-    ) -> Vec<Rc<SealingBlock>> {
+    ) -> Vec<Arc<SealingBlock>> {
         let mut slices = self.slices.borrow_mut();
         let Some(slice) = slices.get_mut(&partition_key) else {
             return Vec::new();
@@ -129,7 +130,7 @@ impl ShardStore {
     }
 
     /// Takes out the active blocks of the given partitions (all if `None`).
-    pub fn take_active_blocks(&self, partitions: Option<&[u64]>) -> Vec<(u64, Rc<SealingBlock>)> {
+    pub fn take_active_blocks(&self, partitions: Option<&[u64]>) -> Vec<(u64, Arc<SealingBlock>)> {
         let mut slices = self.slices.borrow_mut();
         slices
             .values_mut()
@@ -143,7 +144,7 @@ impl ShardStore {
     }
 
     /// Active blocks due by time (rotation rule `time`, or idle too long).
-    pub fn take_due_blocks(&self) -> Vec<(u64, Rc<SealingBlock>)> {
+    pub fn take_due_blocks(&self) -> Vec<(u64, Arc<SealingBlock>)> {
         let mut slices = self.slices.borrow_mut();
         let mut due = Vec::new();
         for slice in slices.values_mut() {
@@ -194,7 +195,7 @@ impl ShardStore {
     pub async fn write_block(
         &self,
         partition_key: u64,
-        sealing: &Rc<SealingBlock>,
+        sealing: &Arc<SealingBlock>,
         header: BlockHeader,
         encoded: &[u8],
     ) -> Result<()> {
@@ -218,7 +219,7 @@ impl ShardStore {
             offset,
             header,
         }));
-        slice.sealing.retain(|block| !Rc::ptr_eq(block, sealing));
+        slice.sealing.retain(|block| !Arc::ptr_eq(block, sealing));
         Ok(())
     }
 
