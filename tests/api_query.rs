@@ -170,7 +170,7 @@ fn bad_queries_are_400_with_a_reason() {
             "time_range.start",
         ),
         (json!({"filter": {"nonsense": 1}}), "nonsense"),
-        (json!({"q": "level:error"}), "q"),
+        (json!({"q": "level:loud"}), "q: column 7"),
         (json!({"timeout_seconds": -1}), "timeout_seconds"),
     ] {
         let response = server.post_json("/api/v1/query", &body);

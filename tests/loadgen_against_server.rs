@@ -238,6 +238,6 @@ fn reused_bodies_are_sent_in_turn_and_counted() {
         &server,
         &["--lines", "10", "--reuse-bodies", "2", "--verify"],
     ));
-    let message = format!("{:#}", verify_refused.err().expect("refused"));
+    let message = format!("{:#}", verify_refused.expect_err("refused"));
     assert!(message.contains("--reuse-bodies"), "{message}");
 }

@@ -30,7 +30,8 @@ impl Route<'_> {
         match self {
             Route::Health | Route::Ready | Route::Metrics => "GET",
             Route::Partitions => "GET, POST",
-            Route::PartitionCreate | Route::PartitionLogs(_) | Route::Query => "POST",
+            Route::PartitionCreate | Route::PartitionLogs(_) => "POST",
+            Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
         }
     }
@@ -99,6 +100,7 @@ async fn route(
             ingest::ingest(ctx, &id, request).await
         }
         (&Method::POST, Route::Query) => query::execute(ctx, request).await,
+        (&Method::GET, Route::Query) => query::execute_get(ctx, request.uri().query()).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -10,6 +10,7 @@
 
 use memchr::memmem::Finder;
 
+use super::expr::CompiledExpr;
 use super::view::BatchView;
 use crate::entry::Level;
 
@@ -26,6 +27,8 @@ pub struct Predicate {
     pub source: Option<String>,
     pub source_prefix: Option<String>,
     pub message_contains: Option<Needle>,
+    /// The `q` filter, when the query has one; must hold as well.
+    pub expr: Option<CompiledExpr>,
 }
 
 /// A case-insensitive substring search.
@@ -69,6 +72,7 @@ impl Default for Predicate {
             source: None,
             source_prefix: None,
             message_contains: None,
+            expr: None,
         }
     }
 }
@@ -115,10 +119,14 @@ impl Predicate {
         if !self.tags_match(batch, index, level) {
             return false;
         }
-        match &self.message_contains {
-            Some(needle) => needle.is_in(batch.message(index), scratch),
-            None => true,
+        if let Some(needle) = &self.message_contains {
+            if !needle.is_in(batch.message(index), scratch) {
+                return false;
+            }
         }
+        self.expr
+            .as_ref()
+            .is_none_or(|expr| expr.eval(batch, index))
     }
 
     fn tags_match<B: BatchView + ?Sized>(&self, batch: &B, index: usize, level: Level) -> bool {

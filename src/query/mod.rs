@@ -4,8 +4,10 @@
 //! plan on one shard (time pruning, block reads, exact filter, top-k);
 //! `response` merges the shards' results and renders the body. `filter` is
 //! the predicate; `view` lets it read owned and archived batches alike.
+//! `lang` parses the `q` query language; `expr` evaluates its filters.
 
 pub mod execute;
+pub mod expr;
 pub mod filter;
 pub mod lang;
 pub mod request;

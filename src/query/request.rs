@@ -8,12 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::expr::{time_bounds, CompiledExpr};
 use super::filter::{Needle, Predicate};
+use super::lang::ast::{Expr, Statement};
+use super::lang::parse;
 use crate::config::QueryConfig;
 use crate::entry::Level;
 use crate::storage::catalog::{Catalog, PartitionMeta};
@@ -92,21 +95,41 @@ pub fn compile(
     catalog: &Catalog,
     limits: &QueryConfig,
 ) -> Result<QueryPlan, PlanError> {
-    if body.q.is_some() {
+    let statement = match body.q.as_deref() {
+        Some(q) => Some(parse_q(q)?),
+        None => None,
+    };
+    let from_q = statement
+        .as_ref()
+        .map(|s| s.from.clone())
+        .unwrap_or_default();
+    if !from_q.is_empty() && !body.partitions.is_empty() {
         return Err(PlanError::BadRequest(
-            "the `q` query language is not available in this version; use `filter`".into(),
+            "name the partitions either in the q text's FROM or in `partitions`, not both".into(),
         ));
     }
-    let partitions = resolve_partitions(&body.partitions, catalog)?;
-    let descending = order_is_descending(body.order.as_deref(), body.sort_desc)?;
-    let limit = body.limit.unwrap_or(limits.default_limit as u64);
+    let names = if from_q.is_empty() {
+        &body.partitions
+    } else {
+        &from_q
+    };
+    let partitions = resolve_partitions(names, catalog)?;
+    let descending = match statement.as_ref().and_then(q_order) {
+        Some(descending) => descending,
+        None => order_is_descending(body.order.as_deref(), body.sort_desc)?,
+    };
+    let q_limit = statement.as_ref().and_then(|s| s.limit);
+    let q_offset = statement.as_ref().and_then(|s| s.offset);
+    let limit = q_limit
+        .or(body.limit)
+        .unwrap_or(limits.default_limit as u64);
     if limit > limits.max_results as u64 {
         return Err(PlanError::BadRequest(format!(
             "limit {limit} is above the server's max_results of {}",
             limits.max_results
         )));
     }
-    let offset = body.offset.unwrap_or(0);
+    let offset = q_offset.or(body.offset).unwrap_or(0);
     if offset.saturating_add(limit) > limits.max_results as u64 {
         return Err(PlanError::BadRequest(format!(
             "offset + limit must not exceed max_results ({}); page with a time range instead",
@@ -124,7 +147,10 @@ pub fn compile(
         body.message_contains,
         body.time_range,
     );
-    let predicate = compile_filter(filter)?;
+    let mut predicate = compile_filter(filter)?;
+    if let Some(expr) = statement.and_then(|s| s.filter) {
+        add_q_filter(&mut predicate, &expr)?;
+    }
     Ok(QueryPlan {
         partitions,
         predicate,
@@ -133,6 +159,41 @@ pub fn compile(
         offset: offset as usize,
         deadline: Instant::now() + timeout,
     })
+}
+
+/// Parses `q`; aggregate queries are refused until the engine runs them.
+fn parse_q(q: &str) -> Result<Statement, PlanError> {
+    let now_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let statement =
+        parse(q, now_ns).map_err(|error| PlanError::BadRequest(format!("q: {error}")))?;
+    if statement.is_aggregate() {
+        return Err(PlanError::BadRequest(
+            "q: aggregations (count, min, max, avg, sum, GROUP BY, bucket) are parsed but not executed yet; \
+             select entries with SELECT * and count them with limit 0 (total_count)"
+                .into(),
+        ));
+    }
+    Ok(statement)
+}
+
+/// The q text's `ORDER BY timestamp [ASC|DESC]`, if it has one (the parser
+/// allows only `timestamp` for entry queries).
+fn q_order(statement: &Statement) -> Option<bool> {
+    statement.order_by.first().map(|key| key.descending)
+}
+
+/// ANDs the q filter into the predicate, and narrows the predicate's time
+/// range by the q filter's, so blocks outside it are skipped unread.
+fn add_q_filter(predicate: &mut Predicate, expr: &Expr) -> Result<(), PlanError> {
+    let compiled = CompiledExpr::compile(expr)
+        .map_err(|error| PlanError::BadRequest(format!("q: {error}")))?;
+    let (start, end) = time_bounds(expr);
+    predicate.time_start_ns = predicate.time_start_ns.max(start);
+    predicate.time_end_ns = predicate.time_end_ns.min(end);
+    predicate.expr = Some(compiled);
+    Ok(())
 }
 
 fn resolve_partitions(

@@ -1,0 +1,202 @@
+//! The `q` query language over HTTP: POST and GET, the SQL-like form and
+//! the search form, over sealed blocks and unsealed data, across a
+//! restart, with column-precise errors. Each query's answer is checked
+//! against a brute-force filter of the entries that were sent.
+
+mod common;
+
+use common::Server;
+use serde_json::{json, Value};
+
+const BASE_S: i64 = 1_700_000_000;
+
+/// Entry `i` of the corpus: what it holds is a function of `i`, so every
+/// expected answer can be computed by filtering `0..COUNT`.
+fn entry(i: i64) -> Value {
+    let level = ["info", "info", "warn", "error", "debug"][(i % 5) as usize];
+    let source = format!("web-{}", i % 3);
+    let component = ["auth", "db", "cache"][(i % 4 % 3) as usize];
+    let message = match i % 6 {
+        0 => format!("connection reset by peer after {i} ms"),
+        1 => format!("request {i} timed out"),
+        2 => format!("user u{i} logged in"),
+        3 => "Connection Reset while reading".to_string(),
+        4 => format!("cache miss for key k{i}"),
+        _ => format!("timeout waiting for lock {i}"),
+    };
+    json!({
+        "timestamp": BASE_S + i,
+        "level": level,
+        "source": source,
+        "message": message,
+        "tags": {"component": component},
+        "duration_ms": i * 10,
+    })
+}
+
+const COUNT: i64 = 240;
+
+fn loaded_server() -> Server {
+    let server = Server::builder()
+        .env("TIMBERDB_BLOCK_ROTATION", "count:40")
+        .start();
+    server.create_partition("app");
+    server.create_partition("other");
+    let lines: Vec<Value> = (0..COUNT).map(entry).collect();
+    for chunk in lines.chunks(30) {
+        assert_eq!(server.ingest_ndjson("app", chunk).status, 200);
+    }
+    server.ingest_ndjson(
+        "other",
+        &[json!({"message": "connection reset elsewhere", "level": "error"})],
+    );
+    server
+}
+
+/// The `duration_ms` (= 10 i) of each returned entry, as `i`.
+fn numbers(answer: &Value) -> Vec<i64> {
+    let mut found: Vec<i64> = answer["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["fields"]["duration_ms"].as_i64().unwrap() / 10)
+        .collect();
+    found.sort_unstable();
+    found
+}
+
+fn expected(keep: impl Fn(i64, &Value) -> bool) -> Vec<i64> {
+    (0..COUNT).filter(|&i| keep(i, &entry(i))).collect()
+}
+
+fn q(server: &Server, q: &str) -> Value {
+    server.query(&json!({"q": q, "limit": 1000}))
+}
+
+fn check_cases(server: &Server) {
+    let message = |e: &Value| e["message"].as_str().unwrap().to_lowercase();
+    let cases: Vec<(&str, Vec<i64>)> = vec![
+        (
+            "SELECT * FROM app WHERE level = 'error' AND message CONTAINS 'reset'",
+            expected(|_, e| e["level"] == "error" && message(e).contains("reset")),
+        ),
+        ("SELECT * FROM app WHERE level >= 'warn'", expected(|_, e| e["level"] == "warn" || e["level"] == "error")),
+        (
+            "SELECT * FROM app WHERE component = 'auth' AND NOT source = 'web-1'",
+            expected(|_, e| e["tags"]["component"] == "auth" && e["source"] != "web-1"),
+        ),
+        (
+            "SELECT * FROM app WHERE message MATCHES 'conn(ection)? reset' AND fields.duration_ms >= 600",
+            expected(|i, e| message(e).contains("connection reset") && i >= 60),
+        ),
+        (
+            "SELECT * FROM app WHERE timestamp >= 1700000100 AND timestamp < 1700000150 AND source IN ('web-0', 'web-2')",
+            expected(|i, e| (100..150).contains(&i) && e["source"] != "web-1"),
+        ),
+        ("level:error component:auth \"reset by\"", expected(|_, e| e["level"] == "error" && e["tags"]["component"] == "auth" && message(e).contains("reset by"))),
+        ("time* -lock", expected(|_, e| message(e).split(' ').any(|w| w.starts_with("time")) && !message(e).contains("lock"))),
+        ("timeuot~2 source:web-2", expected(|_, e| message(e).contains("timeout") && e["source"] == "web-2")),
+        (
+            "SELECT * FROM app WHERE SEARCH('u1? OR k2?') AND level != 'info'",
+            expected(|_, e| {
+                // A word of three characters: u1 or k2 and one more.
+                let m = message(e);
+                let word = |prefix: &str| m.split(' ').any(|w| w.len() == 3 && w.starts_with(prefix));
+                (word("u1") || word("k2")) && e["level"] != "info"
+            }),
+        ),
+    ];
+    for (text, want) in cases {
+        let answer = q(server, text);
+        assert!(!want.is_empty(), "{text}: the case should match something");
+        assert_eq!(numbers(&answer), want, "{text}");
+        assert_eq!(answer["total_count"], want.len(), "{text}");
+    }
+}
+
+#[test]
+fn q_filters_match_a_brute_force_scan_before_and_after_restart() {
+    let mut server = loaded_server();
+    check_cases(&server);
+    server.restart();
+    check_cases(&server);
+}
+
+#[test]
+fn order_limit_and_offset_come_from_the_text() {
+    let server = loaded_server();
+    let answer = q(
+        &server,
+        "SELECT * FROM app WHERE level = 'warn' ORDER BY timestamp ASC LIMIT 3 OFFSET 1",
+    );
+    let got: Vec<i64> = answer["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["fields"]["duration_ms"].as_i64().unwrap() / 10)
+        .collect();
+    assert_eq!(got, vec![7, 12, 17]);
+    // Without FROM every partition is searched.
+    let everywhere = q(&server, "\"reset elsewhere\"");
+    assert_eq!(everywhere["total_count"], 1);
+    assert_eq!(everywhere["entries"][0]["partition"], "other");
+}
+
+#[test]
+fn get_takes_the_language_for_curl_users() {
+    let server = loaded_server();
+    let response =
+        server.get("/api/v1/query?q=level%3Aerror+component%3Adb&limit=2&partitions=app&order=asc");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let answer = response.json();
+    assert_eq!(
+        answer["total_count"],
+        expected(|_, e| e["level"] == "error" && e["tags"]["component"] == "db").len()
+    );
+    assert_eq!(answer["entries"].as_array().unwrap().len(), 2);
+    let missing = server.get("/api/v1/query?limit=2");
+    assert_eq!(missing.status, 400);
+    assert!(
+        missing.error_message().contains("needs a q"),
+        "{}",
+        missing.text()
+    );
+}
+
+#[test]
+fn errors_point_at_the_column() {
+    let server = loaded_server();
+    for (text, status, needle) in [
+        ("SELECT * FROM app WHERE level = ", 400, "column 33"),
+        (
+            "SELECT * FROM app WHERE message CONTAINS 'open",
+            400,
+            "unterminated",
+        ),
+        ("SELECT * FROM nowhere", 404, "nowhere"),
+        (
+            "SELECT level, count(*) FROM app GROUP BY level",
+            400,
+            "not executed yet",
+        ),
+        (
+            "SELECT * FROM app WHERE message MATCHES '(unclosed'",
+            400,
+            "column",
+        ),
+        ("SELECT * FROM app WHERE partition = 'app'", 400, "FROM"),
+    ] {
+        let response = server.post_json("/api/v1/query", &json!({"q": text}));
+        assert_eq!(response.status, status, "{text}: {}", response.text());
+        assert!(
+            response.error_message().contains(needle),
+            "{text}: {}",
+            response.error_message()
+        );
+    }
+    let both = server.post_json(
+        "/api/v1/query",
+        &json!({"q": "SELECT * FROM app", "partitions": ["app"]}),
+    );
+    assert_eq!(both.status, 400);
+}
