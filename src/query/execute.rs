@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::aggregate::Groups;
 use super::filter::Predicate;
 use super::request::QueryPlan;
 use super::view::BatchView;
@@ -57,6 +58,8 @@ pub struct ScanStats {
 #[derive(Debug, Default)]
 pub struct ShardResult {
     pub entries: Vec<FoundEntry>,
+    /// An aggregating query's groups on this shard.
+    pub groups: Option<Groups>,
     pub total_count: u64,
     pub stats: ScanStats,
     pub timed_out: bool,
@@ -114,6 +117,7 @@ pub fn order(a: SortKey, b: SortKey, descending: bool) -> std::cmp::Ordering {
 struct Scan<'a> {
     plan: &'a QueryPlan,
     collector: Collector,
+    groups: Option<Groups>,
     stats: ScanStats,
     scratch: Vec<u8>,
 }
@@ -131,6 +135,11 @@ impl Scan<'_> {
         self.stats.entries_scanned += batch.entry_count() as u64;
         for index in 0..batch.entry_count() {
             if !predicate.matches(batch, index, &mut self.scratch) {
+                continue;
+            }
+            if let (Some(plan), Some(groups)) = (&self.plan.aggregation, &mut self.groups) {
+                self.collector.total += 1;
+                groups.add(plan, batch, index, &meta.name);
                 continue;
             }
             let id = EntryId {
@@ -181,6 +190,7 @@ pub async fn run_on_shard(
     let mut scan = Scan {
         plan,
         collector,
+        groups: plan.aggregation.as_ref().map(|_| Groups::default()),
         stats: ScanStats::default(),
         scratch: Vec::new(),
     };
@@ -208,6 +218,7 @@ pub async fn run_on_shard(
     scan.collector.compact();
     Ok(ShardResult {
         entries: scan.collector.entries,
+        groups: scan.groups,
         total_count: scan.collector.total,
         stats: scan.stats,
         timed_out,

@@ -134,12 +134,26 @@ fn field_value<B: BatchView + ?Sized>(batch: &B, index: usize, key: &str) -> Opt
     }
 }
 
+/// The text of a text-valued field, owned; `None` when the entry lacks it.
+pub(super) fn field_text<B: BatchView + ?Sized>(
+    batch: &B,
+    index: usize,
+    field: &Field,
+) -> Option<String> {
+    let mut found = None;
+    with_text(batch, index, field, |text| {
+        found = Some(text.to_string());
+        true
+    });
+    found
+}
+
 /// Runs `check` on the text of a text-valued field; false when absent.
 fn with_text<B: BatchView + ?Sized>(
     batch: &B,
     index: usize,
     field: &Field,
-    check: impl Fn(&str) -> bool,
+    mut check: impl FnMut(&str) -> bool,
 ) -> bool {
     match field {
         Field::Message => check(batch.message(index)),
@@ -192,7 +206,7 @@ fn compare_text(text: &str, op: CmpOp, value: &Value) -> bool {
     }
 }
 
-fn numeric(text: &str) -> Option<f64> {
+pub(super) fn numeric(text: &str) -> Option<f64> {
     text.trim().parse::<f64>().ok().filter(|x| x.is_finite())
 }
 

@@ -6,6 +6,7 @@
 //! the predicate; `view` lets it read owned and archived batches alike.
 //! `lang` parses the `q` query language; `expr` evaluates its filters.
 
+pub mod aggregate;
 pub mod execute;
 pub mod expr;
 pub mod filter;

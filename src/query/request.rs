@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::aggregate::AggregationPlan;
 use super::expr::{time_bounds, CompiledExpr};
 use super::filter::{Needle, Predicate};
 use super::lang::ast::{Expr, Statement};
@@ -74,11 +75,18 @@ pub struct QueryPlan {
     pub limit: usize,
     pub offset: usize,
     pub deadline: Instant,
+    /// Set for an aggregating `q` (counts, min/max/avg/sum, GROUP BY,
+    /// buckets): the answer is rows of groups instead of entries.
+    pub aggregation: Option<AggregationPlan>,
 }
 
 impl QueryPlan {
     /// How many entries each shard must return for the merge to be exact.
     pub fn per_shard_wanted(&self) -> usize {
+        if self.aggregation.is_some() {
+            // Groups, not entries, are what an aggregating query keeps.
+            return 0;
+        }
         self.offset.saturating_add(self.limit)
     }
 }
@@ -148,6 +156,13 @@ pub fn compile(
         body.time_range,
     );
     let mut predicate = compile_filter(filter)?;
+    let aggregation = match &statement {
+        Some(s) if s.is_aggregate() => Some(
+            AggregationPlan::compile(s)
+                .map_err(|error| PlanError::BadRequest(format!("q: {error}")))?,
+        ),
+        _ => None,
+    };
     if let Some(expr) = statement.and_then(|s| s.filter) {
         add_q_filter(&mut predicate, &expr)?;
     }
@@ -158,29 +173,25 @@ pub fn compile(
         limit: limit as usize,
         offset: offset as usize,
         deadline: Instant::now() + timeout,
+        aggregation,
     })
 }
 
-/// Parses `q`; aggregate queries are refused until the engine runs them.
+/// Parses `q`.
 fn parse_q(q: &str) -> Result<Statement, PlanError> {
     let now_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
-    let statement =
-        parse(q, now_ns).map_err(|error| PlanError::BadRequest(format!("q: {error}")))?;
-    if statement.is_aggregate() {
-        return Err(PlanError::BadRequest(
-            "q: aggregations (count, min, max, avg, sum, GROUP BY, bucket) are parsed but not executed yet; \
-             select entries with SELECT * and count them with limit 0 (total_count)"
-                .into(),
-        ));
-    }
-    Ok(statement)
+    parse(q, now_ns).map_err(|error| PlanError::BadRequest(format!("q: {error}")))
 }
 
 /// The q text's `ORDER BY timestamp [ASC|DESC]`, if it has one (the parser
 /// allows only `timestamp` for entry queries).
 fn q_order(statement: &Statement) -> Option<bool> {
+    if statement.is_aggregate() {
+        // An aggregating query orders its rows itself.
+        return None;
+    }
     statement.order_by.first().map(|key| key.descending)
 }
 

@@ -3,12 +3,15 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use super::aggregate::{AggregationPlan, Groups};
 use super::execute::{order, FoundEntry, ScanStats, ShardResult};
 use super::request::QueryPlan;
 use crate::ingest::timestamp::format_rfc3339_nanos;
 
 pub struct Merged {
     pub entries: Vec<FoundEntry>,
+    /// An aggregating query's groups, merged over the shards.
+    pub groups: Option<Groups>,
     pub total_count: u64,
     pub stats: ScanStats,
     pub timed_out: bool,
@@ -21,6 +24,7 @@ pub fn merge(plan: &QueryPlan, results: Vec<ShardResult>) -> Merged {
     let shards = results.len();
     let mut merged = Merged {
         entries: Vec::new(),
+        groups: None,
         total_count: 0,
         stats: ScanStats::default(),
         timed_out: false,
@@ -33,6 +37,12 @@ pub fn merge(plan: &QueryPlan, results: Vec<ShardResult>) -> Merged {
         merged.stats.entries_scanned += result.stats.entries_scanned;
         merged.timed_out |= result.timed_out;
         merged.entries.extend(result.entries);
+        if let Some(groups) = result.groups {
+            match &mut merged.groups {
+                Some(all) => all.merge(groups),
+                None => merged.groups = Some(groups),
+            }
+        }
     }
     merged
         .entries
@@ -80,7 +90,65 @@ struct ResponseJson<'a> {
     stats: StatsJson,
 }
 
+#[derive(Serialize)]
+struct AggregateJson<'a> {
+    columns: Vec<&'a str>,
+    rows: Vec<Vec<serde_json::Value>>,
+    /// Entries that matched the filter (and were folded into groups).
+    total_count: u64,
+    returned_count: usize,
+    group_count: usize,
+    execution_time_ms: f64,
+    partitions_searched: usize,
+    truncated: bool,
+    timed_out: bool,
+    /// Groups or distinct values were dropped at the per-query bounds.
+    groups_truncated: bool,
+    stats: StatsJson,
+}
+
+fn stats_json(merged: &Merged) -> StatsJson {
+    StatsJson {
+        shards: merged.shards,
+        blocks_scanned: merged.stats.blocks_scanned,
+        blocks_skipped: merged.stats.blocks_skipped,
+        entries_scanned: merged.stats.entries_scanned,
+    }
+}
+
+fn render_aggregate(
+    plan: &QueryPlan,
+    aggregation: &AggregationPlan,
+    merged: &Merged,
+    execution_time_ms: f64,
+) -> Vec<u8> {
+    let empty = Groups::default();
+    let groups = merged.groups.as_ref().unwrap_or(&empty);
+    let rows = groups.rows(aggregation, plan.offset, plan.limit);
+    let response = AggregateJson {
+        columns: aggregation
+            .columns
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect(),
+        returned_count: rows.len(),
+        truncated: groups.len() > plan.offset + rows.len(),
+        rows,
+        total_count: merged.total_count,
+        group_count: groups.len(),
+        execution_time_ms,
+        partitions_searched: plan.partitions.len(),
+        timed_out: merged.timed_out,
+        groups_truncated: groups.truncated,
+        stats: stats_json(merged),
+    };
+    serde_json::to_vec(&response).expect("response serialises")
+}
+
 pub fn render(plan: &QueryPlan, merged: &Merged, execution_time_ms: f64) -> Vec<u8> {
+    if let Some(aggregation) = &plan.aggregation {
+        return render_aggregate(plan, aggregation, merged, execution_time_ms);
+    }
     let entries: Vec<EntryJson<'_>> = merged.entries.iter().map(entry_json).collect();
     let returned_count = entries.len();
     let response = ResponseJson {
@@ -91,12 +159,7 @@ pub fn render(plan: &QueryPlan, merged: &Merged, execution_time_ms: f64) -> Vec<
         partitions_searched: plan.partitions.len(),
         truncated: merged.total_count > (plan.offset + returned_count) as u64,
         timed_out: merged.timed_out,
-        stats: StatsJson {
-            shards: merged.shards,
-            blocks_scanned: merged.stats.blocks_scanned,
-            blocks_skipped: merged.stats.blocks_skipped,
-            entries_scanned: merged.stats.entries_scanned,
-        },
+        stats: stats_json(merged),
     };
     serde_json::to_vec(&response).expect("response serialises")
 }
