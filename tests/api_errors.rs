@@ -20,8 +20,12 @@ fn wrong_method_is_405_with_allow() {
     assert_eq!(response.status, 405);
     assert_eq!(response.header("allow"), Some("GET, POST"));
     assert_eq!(response.error_code(), "method_not_allowed");
+    let query_delete = server.request("DELETE", "/api/v1/query/execute", None, b"");
+    assert_eq!(query_delete.status, 405);
+    assert_eq!(query_delete.header("allow"), Some("GET, POST"));
+    // GET takes the query language and needs a q.
     let query_get = server.get("/api/v1/query/execute");
-    assert_eq!(query_get.status, 405);
+    assert_eq!(query_get.status, 400);
 }
 
 #[test]

@@ -15,6 +15,20 @@
 use std::fmt;
 use std::io::Write as _;
 
+/// Top-level keys TimberDB's ingest gives a meaning of their own (`msg` and
+/// `ts` stand in for `message` and `timestamp`): a field with one of these
+/// names would be read as that key, so encoders leave such fields out and
+/// the replayer does not take them as fields.
+pub const NAMED_KEYS: [&str; 7] = [
+    "message",
+    "msg",
+    "timestamp",
+    "ts",
+    "source",
+    "level",
+    "tags",
+];
+
 /// A log level, as TimberDB normalises it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {

@@ -197,22 +197,28 @@ impl ColumnBatch {
         self.truncate(0);
     }
 
+    /// The variable-length columns, for sums over all of them.
+    fn string_columns(&self) -> [&StrColumn; 5] {
+        [
+            &self.sources,
+            &self.messages,
+            &self.tag_keys,
+            &self.tag_values,
+            &self.fields,
+        ]
+    }
+
     /// Bytes held by the columns (not capacity): what a block of this batch
     /// costs before compression.
     pub fn payload_bytes(&self) -> usize {
         self.timestamps_ns.len() * 8
             + self.levels.len()
             + self.tag_ends.len() * 4
-            + [
-                &self.sources,
-                &self.messages,
-                &self.tag_keys,
-                &self.tag_values,
-                &self.fields,
-            ]
-            .iter()
-            .map(|column| column.bytes.len() + column.ends.len() * 4)
-            .sum::<usize>()
+            + self
+                .string_columns()
+                .iter()
+                .map(|column| column.bytes.len() + column.ends.len() * 4)
+                .sum::<usize>()
     }
 
     /// Reserves room for as many entries and bytes as `other` holds, column
@@ -239,16 +245,11 @@ impl ColumnBatch {
         self.timestamps_ns.capacity() * 8
             + self.levels.capacity()
             + self.tag_ends.capacity() * 4
-            + [
-                &self.sources,
-                &self.messages,
-                &self.tag_keys,
-                &self.tag_values,
-                &self.fields,
-            ]
-            .iter()
-            .map(|column| column.bytes.capacity() + column.ends.capacity() * 4)
-            .sum::<usize>()
+            + self
+                .string_columns()
+                .iter()
+                .map(|column| column.bytes.capacity() + column.ends.capacity() * 4)
+                .sum::<usize>()
     }
 
     /// Tags of entry `index` as (key, value) pairs.

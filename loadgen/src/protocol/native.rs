@@ -12,18 +12,7 @@
 //! so they are left out. `tags` is omitted when a line has none.
 
 use super::{write_field_value, write_key};
-use crate::line::{write_i64, write_json_string, LogLine};
-
-/// Top-level keys TimberDB's ingest gives a meaning of their own.
-const NAMED_KEYS: [&str; 7] = [
-    "message",
-    "msg",
-    "timestamp",
-    "ts",
-    "source",
-    "level",
-    "tags",
-];
+use crate::line::{write_i64, write_json_string, LogLine, NAMED_KEYS};
 
 pub(super) fn ingest_path(partition: &str) -> String {
     let mut path = String::from("/api/v1/partitions/");

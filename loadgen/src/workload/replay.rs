@@ -25,22 +25,12 @@ use std::path::Path;
 use anyhow::{bail, Context as _};
 use serde_json::{Map, Value};
 
-use crate::line::{Level, LogLine};
+// JSON keys that are not fields: the ones read into the line's slots, and
+// the timestamps the sender replaces (TimberDB's own named keys).
+use crate::line::{Level, LogLine, NAMED_KEYS};
 
 /// The source of replayed lines that do not name one.
 pub const REPLAY_SOURCE_DEFAULT: &str = "replay";
-
-/// JSON keys that are not fields: the ones read into the line's slots,
-/// and the timestamps the sender replaces.
-const NAMED_KEYS: [&str; 7] = [
-    "message",
-    "msg",
-    "timestamp",
-    "ts",
-    "source",
-    "level",
-    "tags",
-];
 
 pub struct Replay {
     /// Never empty.
