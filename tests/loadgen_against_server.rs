@@ -241,3 +241,135 @@ fn reused_bodies_are_sent_in_turn_and_counted() {
     let message = format!("{:#}", verify_refused.expect_err("refused"));
     assert!(message.contains("--reuse-bodies"), "{message}");
 }
+
+#[test]
+fn query_mode_runs_every_kind_of_query_against_loaded_data() {
+    let server = server();
+    let load = args_for(
+        &server,
+        &["--lines", "20000", "--batch", "1000", "--partition", "q"],
+    );
+    loadgen::ingest(&load).expect("load");
+    let target = format!("http://{}", server.addr);
+    let argv = [
+        "loadgen",
+        "query",
+        "--target",
+        &target,
+        "--partition",
+        "q",
+        "--duration",
+        "1s",
+        "--rate",
+        "40",
+        "--quiet",
+    ];
+    let Some(loadgen::cli::Command::Query(query_args)) =
+        Cli::try_parse_from(argv).expect("valid").command
+    else {
+        panic!("not a query command");
+    };
+    let report = loadgen::query::run_queries(&query_args).expect("queries");
+    assert_eq!(report.lines_in_partition, 20_000);
+    assert_eq!(report.errors(), 0, "{}", report.text());
+    let kinds: Vec<String> = report
+        .kinds
+        .iter()
+        .map(|k| format!("{:?}", k.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Needle", "Level", "Tag", "Range", "Count"],
+        "{}",
+        report.text()
+    );
+    for kind in &report.kinds {
+        assert!(kind.queries >= 5, "{}", report.text());
+        assert!(kind.latency.count == kind.queries);
+    }
+    // The needle word of line 0 is in exactly that line; the others find
+    // what the generator's level skew and the time windows promise.
+    let needle = report
+        .kinds
+        .iter()
+        .find(|k| format!("{:?}", k.kind) == "Needle")
+        .unwrap();
+    assert!(
+        (needle.mean_total_count - 1.0).abs() < 1e-9,
+        "{}",
+        report.text()
+    );
+    let count = report
+        .kinds
+        .iter()
+        .find(|k| format!("{:?}", k.kind) == "Count")
+        .unwrap();
+    assert!(
+        (count.mean_total_count - 20_000.0).abs() < 1e-9,
+        "{}",
+        report.text()
+    );
+}
+
+#[test]
+fn sweep_starts_a_server_per_configuration_and_writes_its_tables() {
+    let out = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server_bin = env!("CARGO_BIN_EXE_timberdb");
+    let out_arg = out.path().to_str().unwrap();
+    let data_arg = data.path().to_str().unwrap();
+    let argv = [
+        "loadgen",
+        "sweep",
+        "--server-bin",
+        server_bin,
+        "--out",
+        out_arg,
+        "--data-root",
+        data_arg,
+        "--batch",
+        "100",
+        "--codec",
+        "lz4,none",
+        "--duration",
+        "1s",
+        "--warmup",
+        "0s",
+        "--server-cpus",
+        "0-1",
+        "--client-cpus",
+        "0-1",
+        "--connections",
+        "2",
+    ];
+    let Some(loadgen::cli::Command::Sweep(sweep_args)) =
+        Cli::try_parse_from(argv).expect("valid").command
+    else {
+        panic!("not a sweep command");
+    };
+    let rows = loadgen::sweep::run(&sweep_args).expect("sweep");
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert!(row.lines_per_sec > 0.0, "{row:?}");
+        assert_eq!(row.errors, 0, "{row:?}");
+        let ratio = row
+            .compression_ratio
+            .expect("blocks were sealed at shutdown");
+        assert!(ratio > 1.0, "{row:?}");
+    }
+    assert!(
+        rows[0].compression_ratio > rows[1].compression_ratio,
+        "LZ4 compresses better than none"
+    );
+    let csv = std::fs::read_to_string(out.path().join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(std::fs::read_to_string(out.path().join("chart.svg"))
+        .unwrap()
+        .starts_with("<svg"));
+    assert!(out
+        .path()
+        .join("shards1-batch100-synctrue-lz4.json")
+        .exists());
+    // Each configuration's data directory is removed afterwards.
+    assert_eq!(std::fs::read_dir(data.path()).unwrap().count(), 0);
+}
