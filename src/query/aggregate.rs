@@ -226,17 +226,37 @@ impl Groups {
         self.groups.len()
     }
 
+    /// Groups the answer has: at least one when there are no group keys.
+    pub fn row_count(&self, plan: &AggregationPlan) -> usize {
+        if plan.keys.is_empty() {
+            self.groups.len().max(1)
+        } else {
+            self.groups.len()
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
 
     /// The finished rows, ordered, after `offset`, at most `limit`.
     pub fn rows(&self, plan: &AggregationPlan, offset: usize, limit: usize) -> Vec<Vec<Json>> {
+        let no_key = Vec::new();
         let mut rows: Vec<(&Vec<KeyValue>, Vec<Json>)> = self
             .groups
             .iter()
             .map(|(key, states)| (key, states.iter().map(finish).collect()))
             .collect();
+        if rows.is_empty() && plan.keys.is_empty() {
+            // Without GROUP BY there is always exactly one group, as in
+            // SQL: `SELECT count(*) ... WHERE <nothing matches>` is 0.
+            let empty = plan
+                .aggregates
+                .iter()
+                .map(|a| finish(&State::new(a)))
+                .collect();
+            rows.push((&no_key, empty));
+        }
         rows.sort_by(|a, b| compare_rows(plan, a, b));
         rows.into_iter()
             .skip(offset)

@@ -132,10 +132,10 @@ fn render_aggregate(
             .map(|(name, _)| name.as_str())
             .collect(),
         returned_count: rows.len(),
-        truncated: groups.len() > plan.offset + rows.len(),
+        truncated: groups.row_count(aggregation) > plan.offset + rows.len(),
         rows,
         total_count: merged.total_count,
-        group_count: groups.len(),
+        group_count: groups.row_count(aggregation),
         execution_time_ms,
         partitions_searched: plan.partitions.len(),
         timed_out: merged.timed_out,
