@@ -280,3 +280,40 @@ fn aggregations_match_a_brute_force_count_before_and_after_restart() {
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.json()["rows"][0], json!(["debug", 48]));
 }
+
+#[test]
+fn level_queries_skip_blocks_without_those_levels() {
+    let mut server = Server::builder()
+        .env("TIMBERDB_BLOCK_ROTATION", "count:40")
+        .start();
+    server.create_partition("lv");
+    // Each request fills exactly one block on the shard that takes it.
+    for level in ["info", "info", "warn", "error"] {
+        let lines: Vec<Value> = (0..40)
+            .map(|i| json!({"message": format!("m{i}"), "level": level}))
+            .collect();
+        assert_eq!(server.ingest_ndjson("lv", &lines).status, 200);
+    }
+    common::eventually(std::time::Duration::from_secs(30), || {
+        let stored = server.get("/api/v1/partitions/lv").json();
+        (stored["blocks"] == 4).then_some(())
+    });
+    for _ in 0..2 {
+        for query in [
+            json!({"q": "SELECT * FROM lv WHERE level = 'error'", "limit": 0}),
+            json!({"q": "level:error", "partitions": ["lv"], "limit": 0}),
+            json!({"partitions": ["lv"], "filter": {"level": "error"}, "limit": 0}),
+        ] {
+            let answer = server.query(&query);
+            assert_eq!(answer["total_count"], 40, "{query}");
+            assert_eq!(answer["stats"]["blocks_scanned"], 1, "{query}: {answer}");
+            assert_eq!(answer["stats"]["blocks_skipped"], 3, "{query}: {answer}");
+        }
+        let warn_or_worse =
+            server.query(&json!({"q": "SELECT count(*) FROM lv WHERE level >= 'warn'"}));
+        assert_eq!(warn_or_worse["rows"], json!([[80]]));
+        assert_eq!(warn_or_worse["stats"]["blocks_skipped"], 2);
+        // The masks are in the block headers, so they survive a restart.
+        server.restart();
+    }
+}

@@ -214,6 +214,7 @@ mod tests {
             payload_bytes_compressed: payload.len() as u32,
             payload_bytes_uncompressed: archive.len() as u32,
             payload_crc32: crc32fast::hash(&payload),
+            level_mask: 1,
         };
         (header, payload)
     }

@@ -90,6 +90,10 @@ pub fn encode_block(
         payload_bytes_compressed: compressed_bytes as u32,
         payload_bytes_uncompressed: uncompressed_bytes as u32,
         payload_crc32: crc32fast::hash(&out[payload_start..]),
+        level_mask: batch
+            .levels
+            .iter()
+            .fold(0u8, |mask, level| mask | 1 << (level & 7)),
     };
     // The same checks a reader applies, before the block ever reaches disk.
     assert!(

@@ -9,11 +9,14 @@
 //! always comes with a version bump and is never silently misread.
 //!
 //! Layout (all little-endian; `docs/FORMAT.md` has the table):
-//! `0 magic "TBLK" | 4 version u16 | 6 codec_id u8 | 7 reserved u8 |
+//! `0 magic "TBLK" | 4 version u16 | 6 codec_id u8 | 7 level_mask u8 |
 //! 8 entry_count u32 | 12 payload_bytes_compressed u32 |
 //! 16 payload_bytes_uncompressed u32 | 20 payload_crc32 u32 |
 //! 24 min_timestamp_ns i64 | 32 max_timestamp_ns i64 | 40 first_seq u64 |
 //! 48 reserved [12] | 60 header_crc32 u32 over bytes 0..60`.
+//!
+//! Version 2 added `level_mask` in what version 1 reserved (and wrote as
+//! zero); version-1 blocks still decode, with a mask of 0, "not recorded".
 
 use super::{
     block_bytes_on_disk, BlockError, ChecksumRegion, Codec, Result, BLOCK_COMPRESSED_BYTES_MAX,
@@ -23,8 +26,12 @@ use super::{
 /// The first four bytes of every block.
 pub const BLOCK_MAGIC: [u8; 4] = *b"TBLK";
 
-/// The header layout this build writes and reads.
-pub const BLOCK_FORMAT_VERSION: u16 = 1;
+/// The header layout this build writes. It also reads version 1, which had
+/// no level mask.
+pub const BLOCK_FORMAT_VERSION: u16 = 2;
+
+/// The first version; its byte 7 is reserved (zero).
+const BLOCK_FORMAT_VERSION_1: u16 = 1;
 
 /// Offset of the header crc32; it covers every byte before it.
 const HEADER_CRC_OFFSET: usize = BLOCK_HEADER_BYTES - 4;
@@ -55,6 +62,11 @@ pub struct BlockHeader {
     pub payload_bytes_uncompressed: u32,
     /// crc32 of the compressed payload bytes.
     pub payload_crc32: u32,
+    /// Bit `1 << level` (`Level::as_byte`) for every level an entry of the
+    /// block has; bit 0 for entries without a level. A query for levels the
+    /// mask lacks skips the block unread. 0 means "not recorded" (a
+    /// version-1 block) and never skips.
+    pub level_mask: u8,
 }
 
 impl BlockHeader {
@@ -63,6 +75,7 @@ impl BlockHeader {
         bytes[0..4].copy_from_slice(&BLOCK_MAGIC);
         bytes[4..6].copy_from_slice(&BLOCK_FORMAT_VERSION.to_le_bytes());
         bytes[6] = self.codec_id;
+        bytes[7] = self.level_mask;
         bytes[8..12].copy_from_slice(&self.entry_count.to_le_bytes());
         bytes[12..16].copy_from_slice(&self.payload_bytes_compressed.to_le_bytes());
         bytes[16..20].copy_from_slice(&self.payload_bytes_uncompressed.to_le_bytes());
@@ -89,7 +102,7 @@ impl BlockHeader {
             return Err(BlockError::BadMagic { got: magic });
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != BLOCK_FORMAT_VERSION {
+        if version != BLOCK_FORMAT_VERSION && version != BLOCK_FORMAT_VERSION_1 {
             return Err(BlockError::UnsupportedVersion { got: version });
         }
         let crc_stored = read_u32(bytes, HEADER_CRC_OFFSET);
@@ -102,10 +115,20 @@ impl BlockHeader {
                 expected: crc_stored,
             });
         }
-        if bytes[7] != 0
-            || bytes[FIELDS_END_OFFSET..HEADER_CRC_OFFSET]
-                .iter()
-                .any(|b| *b != 0)
+        let level_mask = bytes[7];
+        let mask_wrong = match version {
+            BLOCK_FORMAT_VERSION_1 => level_mask != 0,
+            // At least one entry, so at least one bit; seven levels.
+            _ => level_mask == 0 || level_mask & 0x80 != 0,
+        };
+        if mask_wrong {
+            return Err(implausible(format!(
+                "level mask {level_mask:#04x} is not valid for version {version}"
+            )));
+        }
+        if bytes[FIELDS_END_OFFSET..HEADER_CRC_OFFSET]
+            .iter()
+            .any(|b| *b != 0)
         {
             return Err(implausible("reserved bytes are not zero".to_string()));
         }
@@ -118,6 +141,7 @@ impl BlockHeader {
             min_timestamp_ns: read_i64(bytes, 24),
             max_timestamp_ns: read_i64(bytes, 32),
             first_seq: read_u64(bytes, 40),
+            level_mask,
         };
         header.check_plausible()?;
         Ok(header)
@@ -206,7 +230,38 @@ mod tests {
             payload_bytes_compressed: 1234,
             payload_bytes_uncompressed: 9999,
             payload_crc32: 0xdead_beef,
+            level_mask: 0b0010_1000,
         }
+    }
+
+    /// Re-seals a modified header with a valid crc.
+    fn with_crc(mut bytes: [u8; BLOCK_HEADER_BYTES]) -> [u8; BLOCK_HEADER_BYTES] {
+        let crc = crc32fast::hash(&bytes[..HEADER_CRC_OFFSET]);
+        bytes[HEADER_CRC_OFFSET..].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn version_1_headers_decode_without_a_level_mask() {
+        let mut bytes = sample().encode();
+        bytes[4..6].copy_from_slice(&1u16.to_le_bytes());
+        bytes[7] = 0;
+        let header = BlockHeader::decode(&with_crc(bytes)).unwrap();
+        assert_eq!(
+            header,
+            BlockHeader {
+                level_mask: 0,
+                ..sample()
+            }
+        );
+        // Version 1 reserved byte 7; version 2 needs a non-empty mask.
+        bytes[7] = 1;
+        assert!(BlockHeader::decode(&with_crc(bytes)).is_err());
+        let mut v2 = sample().encode();
+        v2[7] = 0;
+        assert!(BlockHeader::decode(&with_crc(v2)).is_err());
+        v2[7] = 0x80;
+        assert!(BlockHeader::decode(&with_crc(v2)).is_err());
     }
 
     #[test]
@@ -214,8 +269,9 @@ mod tests {
         let header = sample();
         let bytes = header.encode();
         assert_eq!(&bytes[..4], b"TBLK");
-        assert_eq!(&bytes[4..6], &[1, 0]);
+        assert_eq!(&bytes[4..6], &[2, 0]);
         assert_eq!(bytes[6], 2);
+        assert_eq!(bytes[7], 0b0010_1000);
         assert_eq!(&bytes[8..12], &1000u32.to_le_bytes());
         assert_eq!(&bytes[40..48], &42u64.to_le_bytes());
         assert!(bytes[48..60].iter().all(|b| *b == 0));

@@ -251,7 +251,10 @@ fn scan_memory_and_list_blocks(
     }
     let mut candidates: Vec<Rc<BlockRef>> = Vec::new();
     for block in &slice.blocks {
-        if predicate.overlaps(block.header.min_timestamp_ns, block.header.max_timestamp_ns) {
+        let header = &block.header;
+        if predicate.overlaps(header.min_timestamp_ns, header.max_timestamp_ns)
+            && predicate.may_match_levels(header.level_mask)
+        {
             candidates.push(block.clone());
         } else {
             scan.stats.blocks_skipped += 1;

@@ -227,6 +227,34 @@ fn ordered_f64(x: f64, y: f64, op: CmpOp) -> bool {
         .is_some_and(|ordering| ordered(ordering, op))
 }
 
+/// The levels every entry the expression matches must have (bit
+/// `1 << Level::as_byte`), from the `level` conditions that must all hold;
+/// `None` when they do not narrow it. Lets blocks whose level mask lacks
+/// them be skipped unread.
+pub fn level_mask(expr: &Expr) -> Option<u8> {
+    match expr {
+        Expr::And(children) => children.iter().filter_map(level_mask).reduce(|a, b| a & b),
+        Expr::Compare {
+            field: Field::Level,
+            op,
+            value: Value::Level(wanted),
+        } => Some(
+            Level::ALL
+                .iter()
+                .filter(|&&level| level != Level::Unset && ordered(level.cmp(wanted), *op))
+                .fold(0u8, |mask, level| mask | 1 << level.as_byte()),
+        ),
+        Expr::In {
+            field: Field::Level,
+            values,
+        } => Some(values.iter().fold(0u8, |mask, value| match value {
+            Value::Level(level) => mask | 1 << level.as_byte(),
+            _ => mask,
+        })),
+        _ => None,
+    }
+}
+
 /// The `[start, end)` range every entry the expression matches must fall
 /// in, from the `timestamp` comparisons that must all hold (those at the
 /// top level or under `AND`). `(i64::MIN, i64::MAX)` when none.
@@ -408,6 +436,26 @@ mod tests {
             .err()
             .unwrap();
         assert!(error.contains("FROM"), "{error}");
+    }
+
+    #[test]
+    fn level_masks_come_from_conjunctions_only() {
+        let mask = |q: &str| level_mask(&parse(q, 0).unwrap().filter.unwrap());
+        let bit = |level: Level| 1u8 << level.as_byte();
+        assert_eq!(
+            mask("SELECT * WHERE level = 'error'"),
+            Some(bit(Level::Error))
+        );
+        assert_eq!(
+            mask("SELECT * WHERE level >= 'error' AND source = 'x'"),
+            Some(bit(Level::Error) | bit(Level::Fatal))
+        );
+        assert_eq!(
+            mask("SELECT * WHERE level IN ('info', 'warn') AND level != 'info'"),
+            Some(bit(Level::Warn))
+        );
+        assert_eq!(mask("SELECT * WHERE level = 'error' OR source = 'x'"), None);
+        assert_eq!(mask("SELECT * WHERE NOT level = 'error'"), None);
     }
 
     #[test]

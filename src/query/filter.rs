@@ -84,6 +84,15 @@ impl Predicate {
             && (min_timestamp_ns < self.time_end_ns || self.time_end_ns == i64::MAX)
     }
 
+    /// Whether a block whose entries have the levels in `block_mask` (see
+    /// `BlockHeader::level_mask`; 0 = not recorded) can hold a match.
+    pub fn may_match_levels(&self, block_mask: u8) -> bool {
+        block_mask == 0
+            || self
+                .level_mask
+                .is_none_or(|wanted| wanted & block_mask != 0)
+    }
+
     pub fn in_time(&self, timestamp_ns: i64) -> bool {
         timestamp_ns >= self.time_start_ns
             && (timestamp_ns < self.time_end_ns || self.time_end_ns == i64::MAX)

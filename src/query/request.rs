@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aggregate::AggregationPlan;
-use super::expr::{time_bounds, CompiledExpr};
+use super::expr::{level_mask as required_levels, time_bounds, CompiledExpr};
 use super::filter::{Needle, Predicate};
 use super::lang::ast::{Expr, Statement};
 use super::lang::parse;
@@ -200,6 +200,11 @@ fn q_order(statement: &Statement) -> Option<bool> {
 fn add_q_filter(predicate: &mut Predicate, expr: &Expr) -> Result<(), PlanError> {
     let compiled = CompiledExpr::compile(expr)
         .map_err(|error| PlanError::BadRequest(format!("q: {error}")))?;
+    if let Some(mask) = required_levels(expr) {
+        // Implied by the q filter, so the exact result is the same; it lets
+        // the shard skip blocks that hold none of these levels.
+        predicate.level_mask = Some(predicate.level_mask.map_or(mask, |given| given & mask));
+    }
     let (start, end) = time_bounds(expr);
     predicate.time_start_ns = predicate.time_start_ns.max(start);
     predicate.time_end_ns = predicate.time_end_ns.min(end);
