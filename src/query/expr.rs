@@ -106,19 +106,6 @@ fn filterable(field: &Field) -> Result<Field, String> {
     }
 }
 
-/// The entry's value of a tag (the first with that key).
-fn tag_value<B: BatchView + ?Sized>(batch: &B, index: usize, key: &str) -> Option<String> {
-    let mut found = None;
-    batch.for_each_tag(index, &mut |k, v| {
-        if k == key {
-            found = Some(v.to_string());
-            return true;
-        }
-        false
-    });
-    found
-}
-
 /// The entry's value of a field as text: a JSON string unescaped, anything
 /// else as its JSON text (`42`, `true`, `{"a":1}`).
 fn field_value<B: BatchView + ?Sized>(batch: &B, index: usize, key: &str) -> Option<String> {
@@ -162,7 +149,17 @@ fn with_text<B: BatchView + ?Sized>(
             let level = batch.level(index);
             level != Level::Unset && check(level.as_str())
         }
-        Field::Tag(key) => tag_value(batch, index, key).is_some_and(|v| check(&v)),
+        Field::Tag(key) => {
+            // The first tag with this key, checked in place: no copy per entry.
+            let mut matched = false;
+            batch.for_each_tag(index, &mut |k, v| {
+                if k == key {
+                    matched = check(v);
+                }
+                k == key
+            });
+            matched
+        }
         Field::Field(key) => field_value(batch, index, key).is_some_and(|v| check(&v)),
         Field::Timestamp | Field::Id | Field::Partition => false,
     }
