@@ -7,6 +7,7 @@ pub mod check;
 pub mod config;
 pub mod entry;
 pub mod http;
+pub mod index;
 pub mod ingest;
 pub mod query;
 pub mod shard;

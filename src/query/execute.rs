@@ -12,10 +12,11 @@ use std::time::Instant;
 
 use super::aggregate::Groups;
 use super::filter::Predicate;
+use super::prune::Pruned;
 use super::request::QueryPlan;
 use super::view::BatchView;
 use crate::entry::{EntryId, Level};
-use crate::shard::slice::BlockRef;
+use crate::shard::slice::{BlockRef, TimeMap};
 use crate::shard::store::ShardStore;
 use crate::storage::catalog::PartitionMeta;
 use crate::storage::StorageError;
@@ -51,8 +52,49 @@ impl FoundEntry {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ScanStats {
     pub blocks_scanned: u64,
+    /// Blocks not read: the sum of the `pruned_*` stages.
     pub blocks_skipped: u64,
     pub entries_scanned: u64,
+    /// Blocks (sealed, or in memory awaiting their seal) outside the time range.
+    pub pruned_by_time: u64,
+    /// Sealed blocks without any of the wanted levels.
+    pub pruned_by_level: u64,
+    /// Sealed blocks whose source and tag sets rule out a match.
+    pub pruned_by_sets: u64,
+    /// Sealed blocks whose word filter lacks a required word.
+    pub pruned_by_words: u64,
+}
+
+impl ScanStats {
+    pub fn add(&mut self, other: &ScanStats) {
+        self.blocks_scanned += other.blocks_scanned;
+        self.blocks_skipped += other.blocks_skipped;
+        self.entries_scanned += other.entries_scanned;
+        self.pruned_by_time += other.pruned_by_time;
+        self.pruned_by_level += other.pruned_by_level;
+        self.pruned_by_sets += other.pruned_by_sets;
+        self.pruned_by_words += other.pruned_by_words;
+    }
+
+    /// Counts `blocks` skipped by `stage`.
+    fn skipped(&mut self, stage: Stage, blocks: u64) {
+        let counter = match stage {
+            Stage::Time => &mut self.pruned_by_time,
+            Stage::Level => &mut self.pruned_by_level,
+            Stage::Pruned(Pruned::Sets) => &mut self.pruned_by_sets,
+            Stage::Pruned(Pruned::Words) => &mut self.pruned_by_words,
+        };
+        *counter += blocks;
+        self.blocks_skipped += blocks;
+    }
+}
+
+/// The pruning stage that skipped a block.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Time,
+    Level,
+    Pruned(Pruned),
 }
 
 #[derive(Debug, Default)]
@@ -246,24 +288,43 @@ fn scan_memory_and_list_blocks(
         if predicate.overlaps(sealing.min_timestamp_ns, sealing.max_timestamp_ns) {
             scan.batch(&sealing.batch, sealing.first_seq, store.shard_id, meta);
         } else {
-            scan.stats.blocks_skipped += 1;
+            scan.stats.skipped(Stage::Time, 1);
         }
     }
-    let mut candidates: Vec<Rc<BlockRef>> = Vec::new();
-    for block in &slice.blocks {
-        let header = &block.header;
-        if predicate.overlaps(header.min_timestamp_ns, header.max_timestamp_ns)
-            && predicate.may_match_levels(header.level_mask)
-        {
-            candidates.push(block.clone());
-        } else {
-            scan.stats.blocks_skipped += 1;
-        }
-    }
-    if scan.plan.descending {
-        candidates.sort_by_key(|block| std::cmp::Reverse(block.header.max_timestamp_ns));
-    } else {
+    let mut candidates = candidate_blocks(&slice.blocks, scan.plan, &mut scan.stats);
+    if !scan.plan.descending {
         candidates.sort_by_key(|block| block.header.min_timestamp_ns);
     }
+    candidates
+}
+
+/// The sealed blocks of a slice a query must read, newest first (by their
+/// newest entry), after the pruning stages of `query::prune`; counts the
+/// rest in `stats` by the stage that skipped them.
+fn candidate_blocks(
+    blocks: &TimeMap,
+    plan: &QueryPlan,
+    stats: &mut ScanStats,
+) -> Vec<Rc<BlockRef>> {
+    let predicate = &plan.predicate;
+    let mut candidates = Vec::new();
+    let mut visited = 0;
+    for block in blocks.newest_first(predicate.time_start_ns) {
+        visited += 1;
+        let header = &block.header;
+        let stage = if !predicate.overlaps(header.min_timestamp_ns, header.max_timestamp_ns) {
+            Stage::Time
+        } else if !predicate.may_match_levels(header.level_mask) {
+            Stage::Level
+        } else if let Some(pruned) = plan.block_test.prune(block.summary.get()) {
+            Stage::Pruned(pruned)
+        } else {
+            candidates.push(block.clone());
+            continue;
+        };
+        stats.skipped(stage, 1);
+    }
+    // Blocks that end before the time range were never visited.
+    stats.skipped(Stage::Time, (blocks.len() - visited) as u64);
     candidates
 }

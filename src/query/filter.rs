@@ -11,6 +11,7 @@
 use memchr::memmem::Finder;
 
 use super::expr::CompiledExpr;
+use super::lang::text::complete_words;
 use super::view::BatchView;
 use crate::entry::Level;
 
@@ -36,6 +37,8 @@ pub struct Needle {
     finder: Finder<'static>,
     /// Non-ASCII needles need full Unicode lowercasing of each message.
     ascii: bool,
+    /// Lowercased words every message holding the needle contains.
+    required_words: Vec<String>,
 }
 
 impl Needle {
@@ -44,7 +47,14 @@ impl Needle {
         Needle {
             ascii: lower.is_ascii(),
             finder: Finder::new(lower.as_bytes()).into_owned(),
+            required_words: complete_words(text, true, true),
         }
+    }
+
+    /// Whole words every match contains (for the word filter): those of the
+    /// needle not cut off at its ends, where the message may run on.
+    pub fn required_words(&self) -> &[String] {
+        &self.required_words
     }
 
     pub fn is_in(&self, haystack: &str, scratch: &mut Vec<u8>) -> bool {

@@ -11,6 +11,7 @@ pub mod execute;
 pub mod expr;
 pub mod filter;
 pub mod lang;
+pub mod prune;
 pub mod request;
 pub mod response;
 pub mod view;

@@ -18,6 +18,7 @@ use super::expr::{level_mask as required_levels, time_bounds, CompiledExpr};
 use super::filter::{Needle, Predicate};
 use super::lang::ast::{Expr, Statement};
 use super::lang::parse;
+use super::prune::BlockTest;
 use crate::config::QueryConfig;
 use crate::entry::Level;
 use crate::storage::catalog::{Catalog, PartitionMeta};
@@ -78,6 +79,8 @@ pub struct QueryPlan {
     /// Set for an aggregating `q` (counts, min/max/avg/sum, GROUP BY,
     /// buckets): the answer is rows of groups instead of entries.
     pub aggregation: Option<AggregationPlan>,
+    /// What a block's summary must show for the block to be read.
+    pub block_test: BlockTest,
 }
 
 impl QueryPlan {
@@ -168,6 +171,7 @@ pub fn compile(
     }
     Ok(QueryPlan {
         partitions,
+        block_test: BlockTest::of(&predicate),
         predicate,
         descending,
         limit: limit as usize,

@@ -32,9 +32,7 @@ pub fn merge(plan: &QueryPlan, results: Vec<ShardResult>) -> Merged {
     };
     for result in results {
         merged.total_count += result.total_count;
-        merged.stats.blocks_scanned += result.stats.blocks_scanned;
-        merged.stats.blocks_skipped += result.stats.blocks_skipped;
-        merged.stats.entries_scanned += result.stats.entries_scanned;
+        merged.stats.add(&result.stats);
         merged.timed_out |= result.timed_out;
         merged.entries.extend(result.entries);
         if let Some(groups) = result.groups {
@@ -76,6 +74,16 @@ struct StatsJson {
     blocks_scanned: u64,
     blocks_skipped: u64,
     entries_scanned: u64,
+    /// `blocks_skipped` by the stage that skipped them.
+    blocks_pruned: PrunedJson,
+}
+
+#[derive(Serialize)]
+struct PrunedJson {
+    time: u64,
+    level: u64,
+    sets: u64,
+    words: u64,
 }
 
 #[derive(Serialize)]
@@ -113,6 +121,12 @@ fn stats_json(merged: &Merged) -> StatsJson {
         blocks_scanned: merged.stats.blocks_scanned,
         blocks_skipped: merged.stats.blocks_skipped,
         entries_scanned: merged.stats.entries_scanned,
+        blocks_pruned: PrunedJson {
+            time: merged.stats.pruned_by_time,
+            level: merged.stats.pruned_by_level,
+            sets: merged.stats.pruned_by_sets,
+            words: merged.stats.pruned_by_words,
+        },
     }
 }
 

@@ -13,8 +13,11 @@
 
 use std::rc::Rc;
 
+use crate::block::BlockHeader;
 use crate::entry::{ColumnBatch, EntryRef};
+use crate::index::{BlockSummary, SummaryRef, SummaryScratch};
 use crate::storage::catalog::Catalog;
+use crate::storage::index_file::{encode_record, index_file_name, parse_records, IndexFile};
 use crate::storage::layout::ShardPaths;
 use crate::storage::manifest::ShardManifest;
 use crate::storage::segment::SegmentFile;
@@ -81,20 +84,73 @@ async fn load_slice(
     let dir = paths.slice_dir(manifest.partition_key);
     for segment in &manifest.segments {
         let file = SegmentFile::open(&dir, &segment.file_name, false).await?;
-        for (offset, header) in file.scan_headers(segment.committed_bytes).await? {
-            slice.blocks.push(Rc::new(BlockRef {
+        let blocks = file.scan_headers(segment.committed_bytes).await?;
+        let index = IndexFile::open(&dir, &index_file_name(&segment.file_name)).await?;
+        let (summaries, index_end) = load_summaries(&file, &index, &blocks).await?;
+        for ((offset, header), summary) in blocks.into_iter().zip(summaries) {
+            slice.blocks.insert(Rc::new(BlockRef {
                 segment: file.clone(),
                 offset,
                 header,
+                summary,
             }));
         }
         slice.segments.push(SegmentState {
             file,
             committed_bytes: segment.committed_bytes,
             block_count: segment.block_count,
+            index,
+            index_end,
         });
     }
     Ok(slice)
+}
+
+/// The summaries of a segment's blocks, from its index file (one DMA read,
+/// used in place); records that are missing or damaged are rebuilt from
+/// the blocks, written back, and the rebuild is logged. Returns them and
+/// where the index's next record goes.
+async fn load_summaries(
+    segment: &SegmentFile,
+    index: &IndexFile,
+    blocks: &[(u64, BlockHeader)],
+) -> Result<(Vec<SummaryRef>, u64)> {
+    let parsed = parse_records(Rc::new(index.read_all().await?), blocks);
+    let mut summaries = parsed.summaries;
+    let Some(reason) = parsed.stopped_because else {
+        return Ok((summaries, parsed.end_offset));
+    };
+    let started = std::time::Instant::now();
+    let first = summaries.len();
+    let mut records = Vec::new();
+    let mut scratch = SummaryScratch::default();
+    let mut unreadable = 0;
+    for (offset, header) in &blocks[first..] {
+        let summary = match segment.read_block(*offset, header).await {
+            Ok(decoded) => BlockSummary::build(decoded.batch(), header, *offset, &mut scratch),
+            Err(error) => {
+                // Start-up goes on: queries read this block and report it.
+                tracing::error!(%error, "a block could not be read to rebuild its index record; queries will read it unpruned");
+                unreadable += 1;
+                BlockSummary::unknown_contents(header, *offset)
+            }
+        };
+        let archive =
+            rkyv::to_bytes::<rkyv::rancor::Error>(&summary).expect("a summary always archives");
+        encode_record(&archive, &mut records);
+        summaries
+            .push(SummaryRef::from_archive(archive).expect("an archive just written validates"));
+    }
+    index.append(parsed.end_offset, &records).await?;
+    tracing::warn!(
+        index = %index.path.display(),
+        reason,
+        blocks_rebuilt = blocks.len() - first,
+        blocks_unreadable = unreadable,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "rebuilt index records from the segment's blocks"
+    );
+    Ok((summaries, parsed.end_offset + records.len() as u64))
 }
 
 /// A crash between the catalog losing a partition and every shard removing

@@ -6,20 +6,25 @@
 //! (published in a segment file and the manifest). Sequence numbers are
 //! contiguous across the stages: active holds `active_first_seq..next_seq`.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::block::BlockHeader;
 use crate::entry::ColumnBatch;
+use crate::index::SummaryRef;
+use crate::storage::index_file::IndexFile;
 use crate::storage::manifest::{SegmentManifest, SliceManifest};
 use crate::storage::segment::SegmentFile;
 
-/// A sealed block's location. Immutable once published.
+/// A sealed block's location and summary. Immutable once published.
 pub struct BlockRef {
     pub segment: Rc<SegmentFile>,
     pub offset: u64,
     pub header: BlockHeader,
+    /// What queries test before reading the block (see `query::prune`).
+    pub summary: SummaryRef,
 }
 
 /// A block handed to the seal worker; queries read it from memory meanwhile.
@@ -36,10 +41,48 @@ impl SealingBlock {
     }
 }
 
+/// A slice's sealed blocks ordered by their newest entry (the role
+/// TimberLog gives a B+ tree): a newest-first query walks it from the end
+/// and never visits blocks that end before its time range starts.
+/// Entries arrive out of time order, so blocks' ranges overlap; keying by
+/// the maximum timestamp is what makes "no later block can hold a newer
+/// entry" true when walking it (see `query::execute`).
+#[derive(Default)]
+pub struct TimeMap {
+    /// Keyed by (max_timestamp_ns, first_seq): unique, since first_seq is.
+    by_max_time: BTreeMap<(i64, u64), Rc<BlockRef>>,
+}
+
+impl TimeMap {
+    pub fn insert(&mut self, block: Rc<BlockRef>) {
+        let key = (block.header.max_timestamp_ns, block.header.first_seq);
+        self.by_max_time.insert(key, block);
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_max_time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_max_time.is_empty()
+    }
+
+    /// Blocks whose newest entry is at or after `start_ns`, newest first.
+    pub fn newest_first(&self, start_ns: i64) -> impl Iterator<Item = &Rc<BlockRef>> {
+        self.by_max_time
+            .range((start_ns, 0)..)
+            .rev()
+            .map(|(_, block)| block)
+    }
+}
+
 pub struct SegmentState {
     pub file: Rc<SegmentFile>,
     pub committed_bytes: u64,
     pub block_count: u64,
+    /// The segment's index file and where its next record goes.
+    pub index: Rc<IndexFile>,
+    pub index_end: u64,
 }
 
 pub struct Slice {
@@ -61,7 +104,7 @@ pub struct Slice {
     /// When the first entry of the active block arrived (time rotation).
     pub active_opened_at: Instant,
     pub sealing: Vec<Arc<SealingBlock>>,
-    pub blocks: Vec<Rc<BlockRef>>,
+    pub blocks: TimeMap,
     pub segments: Vec<SegmentState>,
 }
 
@@ -79,7 +122,7 @@ impl Slice {
             active_max_timestamp_ns: i64::MIN,
             active_opened_at: Instant::now(),
             sealing: Vec::new(),
-            blocks: Vec::new(),
+            blocks: TimeMap::default(),
             segments: Vec::new(),
         }
     }
@@ -130,7 +173,7 @@ impl Slice {
     pub fn entry_count(&self) -> u64 {
         let sealed: u64 = self
             .blocks
-            .iter()
+            .newest_first(i64::MIN)
             .map(|b| b.header.entry_count as u64)
             .sum();
         let sealing: u64 = self.sealing.iter().map(|b| b.batch.len() as u64).sum();

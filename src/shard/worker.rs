@@ -12,9 +12,10 @@ use std::sync::Arc;
 use glommio::channels::local_channel::LocalReceiver;
 
 use crate::block::{encode_block, EncodeScratch};
+use crate::index::{BlockSummary, SummaryScratch};
 
 use super::slice::SealingBlock;
-use super::store::ShardStore;
+use super::store::{SealedBlock, ShardStore};
 
 /// Seal jobs waiting for the worker. Each holds one active block (at most
 /// `ACTIVE_BLOCK_BYTES_MAX`), so this bounds sealing memory per shard.
@@ -36,15 +37,14 @@ pub enum StoreJob {
 }
 
 pub async fn run_store_worker(store: Rc<ShardStore>, queue: LocalReceiver<StoreJob>) {
-    let mut scratch = EncodeScratch::default();
-    let mut encoded = Vec::new();
+    let mut scratch = SealScratch::default();
     while let Some(job) = queue.recv().await {
         match job {
             StoreJob::Seal {
                 partition_key,
                 block,
             } => {
-                seal(&store, partition_key, &block, &mut scratch, &mut encoded).await;
+                seal(&store, partition_key, &block, &mut scratch).await;
             }
             StoreJob::Barrier { reply } => {
                 let _ = reply.send(());
@@ -63,29 +63,35 @@ pub async fn run_store_worker(store: Rc<ShardStore>, queue: LocalReceiver<StoreJ
     }
 }
 
+/// Buffers a seal reuses: encoding scratch and summary scratch. They move
+/// to the blocking thread for each seal and come back.
+#[derive(Default)]
+struct SealScratch {
+    encode: EncodeScratch,
+    summary: SummaryScratch,
+    encoded: Vec<u8>,
+}
+
 async fn seal(
     store: &ShardStore,
     partition_key: u64,
     block: &Arc<SealingBlock>,
-    scratch: &mut EncodeScratch,
-    encoded: &mut Vec<u8>,
+    scratch: &mut SealScratch,
 ) {
     if store.check_writable().is_err() {
         return;
     }
-    let header = match encode_off_the_reactor(store, block, scratch, encoded).await {
-        Ok(header) => header,
+    let sealed = match encode_off_the_reactor(store, block, scratch).await {
+        Ok(sealed) => sealed,
         Err(error) => {
             tracing::error!(%error, partition_key, "could not encode a block; it stays in memory and in the WAL");
             return;
         }
     };
-    if retry_while_disk_full(store, || {
-        store.write_block(partition_key, block, header, encoded)
-    })
-    .await
-    .is_ok()
-    {
+    let written =
+        retry_while_disk_full(store, || store.write_block(partition_key, block, &sealed)).await;
+    scratch.encoded = sealed.encoded;
+    if written.is_ok() {
         let _ = retry_while_disk_full(store, || store.commit_manifest()).await;
     }
 }
@@ -98,31 +104,36 @@ async fn seal(
 /// without compression). On its own thread the kernel time-slices it with
 /// the reactor, so acknowledgements keep flowing while a block compresses;
 /// the work stays on the shard's core.
+/// The block's summary (sets and word filter) is built there too: hashing
+/// every word of an 8 MiB block is work of the same order as compressing it.
 async fn encode_off_the_reactor(
     store: &ShardStore,
     block: &Arc<SealingBlock>,
-    scratch: &mut EncodeScratch,
-    encoded: &mut Vec<u8>,
-) -> Result<crate::block::BlockHeader, crate::block::BlockError> {
+    scratch: &mut SealScratch,
+) -> Result<SealedBlock, crate::block::BlockError> {
     let block = Arc::clone(block);
     let codec = store.codec;
-    let mut own_scratch = std::mem::take(scratch);
-    let mut out = std::mem::take(encoded);
-    let (result, own_scratch, out) = glommio::executor()
+    let mut own = std::mem::take(scratch);
+    let (result, own) = glommio::executor()
         .spawn_blocking(move || {
-            out.clear();
+            let mut encoded = std::mem::take(&mut own.encoded);
+            encoded.clear();
             let result = encode_block(
                 &block.batch,
                 block.first_seq,
                 codec,
-                &mut own_scratch,
-                &mut out,
-            );
-            (result, own_scratch, out)
+                &mut own.encode,
+                &mut encoded,
+            )
+            .map(|header| SealedBlock {
+                summary: BlockSummary::build(&block.batch, &header, 0, &mut own.summary),
+                header,
+                encoded,
+            });
+            (result, own)
         })
         .await;
-    *scratch = own_scratch;
-    *encoded = out;
+    *scratch = own;
     result
 }
 

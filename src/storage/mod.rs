@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod catalog;
 pub mod dma_probe;
 pub mod error;
+pub mod index_file;
 pub mod layout;
 pub mod manifest;
 pub mod segment;

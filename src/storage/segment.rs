@@ -52,51 +52,18 @@ impl SegmentFile {
     /// Writes one encoded block (a multiple of 4096 bytes) at `offset` and
     /// makes it durable.
     pub async fn append_block(&self, offset: u64, encoded: &[u8]) -> Result<()> {
-        assert_eq!(
-            offset % BLOCK_ALIGN_BYTES as u64,
-            0,
-            "blocks start on a block boundary"
-        );
-        assert_eq!(
-            encoded.len() % BLOCK_ALIGN_BYTES,
-            0,
-            "encoded blocks are padded"
-        );
-        let end = offset + encoded.len() as u64;
-        if end > self.preallocated_bytes.get() {
-            let target = end.div_ceil(SEGMENT_PREALLOCATE_BYTES) * SEGMENT_PREALLOCATE_BYTES;
-            // Preallocation is an optimisation: with less than a step of
-            // space left, write what fits instead of failing early.
-            match self.file.pre_allocate(target, false).await {
-                Ok(()) => self.preallocated_bytes.set(target),
-                Err(error) => {
-                    let error = std::io::Error::from(error);
-                    if !super::error::io_is_disk_full(&error) {
-                        return Err(StorageError::io("preallocate", &self.path, offset, error));
-                    }
-                }
-            }
-        }
-        let mut buffer = self.file.alloc_dma_buffer(encoded.len());
-        buffer.as_bytes_mut().copy_from_slice(encoded);
-        let written =
-            self.file
-                .write_at(buffer, offset)
-                .await
-                .ctx("write block", &self.path, offset)?;
-        if written != encoded.len() {
-            return Err(StorageError::short_write(
-                "write block",
-                &self.path,
-                offset,
-                written,
-                encoded.len(),
-            ));
-        }
-        self.file
-            .fdatasync()
-            .await
-            .ctx("fdatasync segment", &self.path, offset)
+        write_aligned_durably(
+            AlignedAppend {
+                file: &self.file,
+                path: &self.path,
+                preallocated_bytes: &self.preallocated_bytes,
+                preallocate_step: SEGMENT_PREALLOCATE_BYTES,
+                what: "write block",
+            },
+            offset,
+            encoded,
+        )
+        .await
     }
 
     /// Reads and verifies the block at `offset`. `expected` is the header the
@@ -170,4 +137,64 @@ impl SegmentFile {
 pub fn block_span_bytes(header: &BlockHeader) -> u64 {
     let unpadded = (BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize) as u64;
     unpadded.div_ceil(BLOCK_ALIGN_BYTES as u64) * BLOCK_ALIGN_BYTES as u64
+}
+
+/// An append-only O_DIRECT file that grows its preallocation in steps, so
+/// most fdatasyncs do not also commit a file-size change.
+pub(crate) struct AlignedAppend<'a> {
+    pub file: &'a DmaFile,
+    pub path: &'a Path,
+    pub preallocated_bytes: &'a std::cell::Cell<u64>,
+    pub preallocate_step: u64,
+    pub what: &'static str,
+}
+
+/// Writes `bytes` (a multiple of 4096, at a 4096-aligned `offset`) and
+/// fdatasyncs. Segment files and index files append this way.
+pub(crate) async fn write_aligned_durably(
+    target: AlignedAppend<'_>,
+    offset: u64,
+    bytes: &[u8],
+) -> Result<()> {
+    let align = BLOCK_ALIGN_BYTES as u64;
+    assert_eq!(offset % align, 0, "appends start on a 4096-byte boundary");
+    assert_eq!(bytes.len() as u64 % align, 0, "appends are padded");
+    let end = offset + bytes.len() as u64;
+    if end > target.preallocated_bytes.get() {
+        let step = target.preallocate_step;
+        let wanted = end.div_ceil(step) * step;
+        // Preallocation is an optimisation: with less than a step of space
+        // left, write what fits instead of failing early.
+        match target.file.pre_allocate(wanted, false).await {
+            Ok(()) => target.preallocated_bytes.set(wanted),
+            Err(error) => {
+                let error = std::io::Error::from(error);
+                if !super::error::io_is_disk_full(&error) {
+                    return Err(StorageError::io("preallocate", target.path, offset, error));
+                }
+            }
+        }
+    }
+    let mut buffer = target.file.alloc_dma_buffer(bytes.len());
+    buffer.as_bytes_mut().copy_from_slice(bytes);
+    let written =
+        target
+            .file
+            .write_at(buffer, offset)
+            .await
+            .ctx(target.what, target.path, offset)?;
+    if written != bytes.len() {
+        return Err(StorageError::short_write(
+            target.what,
+            target.path,
+            offset,
+            written,
+            bytes.len(),
+        ));
+    }
+    target
+        .file
+        .fdatasync()
+        .await
+        .ctx("fdatasync", target.path, offset)
 }
