@@ -47,6 +47,11 @@ impl StrColumn {
         str_at(&self.ends, &self.bytes, index)
     }
 
+    /// Value `index` as bytes, without the UTF-8 check of `get`.
+    pub fn get_bytes(&self, index: usize) -> &[u8] {
+        &self.bytes[value_range(&self.ends, index)]
+    }
+
     pub fn clear(&mut self) {
         self.ends.clear();
         self.bytes.clear();
@@ -84,16 +89,30 @@ impl ArchivedStrColumn {
         // Archives are validated (`check_archived`) before use, which includes UTF-8.
         std::str::from_utf8(&self.bytes[start..end]).unwrap_or("")
     }
+
+    /// Value `index` as bytes, without the UTF-8 check of `get`.
+    pub fn get_bytes(&self, index: usize) -> &[u8] {
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1].to_native() as usize
+        };
+        &self.bytes[start..self.ends[index].to_native() as usize]
+    }
 }
 
 fn str_at<'a>(ends: &[u32], bytes: &'a [u8], index: usize) -> &'a str {
+    std::str::from_utf8(&bytes[value_range(ends, index)])
+        .expect("StrColumn holds only UTF-8 pushed from &str")
+}
+
+fn value_range(ends: &[u32], index: usize) -> std::ops::Range<usize> {
     let start = if index == 0 {
         0
     } else {
         ends[index - 1] as usize
     };
-    let end = ends[index] as usize;
-    std::str::from_utf8(&bytes[start..end]).expect("StrColumn holds only UTF-8 pushed from &str")
+    start..ends[index] as usize
 }
 
 /// A batch of log entries in columns. See the module docs for invariants.

@@ -36,18 +36,28 @@ pub enum ItemKind {
     Source = 2,
 }
 
-/// The hash of a message word (already lowercased).
-pub fn word_hash(lowercased_word: &str) -> u64 {
-    XxHash3_64::oneshot_with_seed(ItemKind::Word as u64, lowercased_word.as_bytes())
+/// The hash of a message word's key (`index::words::index_word`).
+pub fn word_hash(key: &str) -> u64 {
+    word_hash_bytes(key.as_bytes())
+}
+
+/// `word_hash` of a key's UTF-8 bytes.
+pub fn word_hash_bytes(key: &[u8]) -> u64 {
+    XxHash3_64::oneshot_with_seed(ItemKind::Word as u64, key)
 }
 
 /// The hash of a tag pair or a source, as `kind` says.
 pub fn keyed_hash(kind: ItemKind, key: &str, value: &str) -> u64 {
-    let mut text = Vec::with_capacity(key.len() + 1 + value.len());
-    text.extend_from_slice(key.as_bytes());
-    text.push(0);
-    text.extend_from_slice(value.as_bytes());
-    XxHash3_64::oneshot_with_seed(kind as u64, &text)
+    keyed_hash_in(kind, key, value, &mut Vec::new())
+}
+
+/// `keyed_hash`, forming the hashed bytes in `buffer`.
+pub fn keyed_hash_in(kind: ItemKind, key: &str, value: &str, buffer: &mut Vec<u8>) -> u64 {
+    buffer.clear();
+    buffer.extend_from_slice(key.as_bytes());
+    buffer.push(0);
+    buffer.extend_from_slice(value.as_bytes());
+    XxHash3_64::oneshot_with_seed(kind as u64, buffer)
 }
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]

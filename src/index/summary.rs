@@ -11,11 +11,12 @@
 //! marked `overflow` and its values go into the word filter instead, so a
 //! query on them still prunes, at the filter's false-positive rate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::filter::{keyed_hash, word_hash, ItemKind, WordFilter};
+use super::filter::{keyed_hash, keyed_hash_in, word_hash, word_hash_bytes, ItemKind, WordFilter};
 use super::words::index_word;
 use crate::block::BlockHeader;
 use crate::query::lang::text::word_spans;
@@ -23,6 +24,35 @@ use crate::query::view::BatchView;
 
 /// Most values a set lists exactly; more and it overflows into the filter.
 pub const SET_VALUES_MAX: usize = 64;
+
+/// Sets while a summary is built hold at most `SET_VALUES_MAX + 1` values
+/// and keys come from our own blocks, so a fast non-keyed hash is safe.
+type FxHashSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
+type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The Fx hash (as in rustc): one multiply per 8 bytes.
+#[derive(Default)]
+struct FxHasher {
+    hash: u64,
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        for &byte in chunks.remainder() {
+            self.hash = (self.hash.rotate_left(5) ^ byte as u64).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
 
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct BlockSummary {
@@ -66,34 +96,36 @@ impl BlockSummary {
         block_offset: u64,
         scratch: &mut SummaryScratch,
     ) -> BlockSummary {
-        scratch.hashes.clear();
+        scratch.hashes.reset();
+        scratch.seen_pairs.fill(0);
         let mut sources = SetBuilder::default();
-        let mut tags: BTreeMap<String, SetBuilder> = BTreeMap::new();
+        let mut tags = TagSetsBuilder::default();
         for index in 0..batch.entry_count() {
-            sources.add(batch.source(index), &mut scratch.hashes, |value| {
-                keyed_hash(ItemKind::Source, "", value)
-            });
-            let hashes = &mut scratch.hashes;
-            batch.for_each_tag(index, &mut |key, value| {
-                if !tags.contains_key(key) {
-                    tags.insert(key.to_string(), SetBuilder::default());
+            let source = batch.source_bytes(index);
+            if first_sighting(&mut scratch.seen_pairs, b"", source, &mut scratch.pair) {
+                sources.add(utf8(source), &mut scratch.hashes, ItemKind::Source, "");
+            }
+            let (hashes, seen, pair) = (
+                &mut scratch.hashes,
+                &mut scratch.seen_pairs,
+                &mut scratch.pair,
+            );
+            let mut position = 0;
+            batch.for_each_tag_bytes(index, &mut |key, value| {
+                if first_sighting(seen, key, value, pair) {
+                    tags.add(position, utf8(key), utf8(value), hashes);
                 }
-                let set = tags.get_mut(key).expect("inserted above");
-                set.add(value, hashes, |value| {
-                    keyed_hash(ItemKind::TagPair, key, value)
-                });
-                false
+                position += 1;
             });
-            hash_words(batch.message(index), scratch);
+            let message = batch.message_bytes(index);
+            if message.is_ascii() {
+                hash_ascii_words(message, &mut scratch.hashes);
+            } else {
+                hash_words(batch.message(index), scratch);
+            }
         }
+        let tags = tags.finish();
         let sources = sources.finish();
-        let tags = tags
-            .into_iter()
-            .map(|(key, values)| TagSet {
-                key,
-                values: values.finish(),
-            })
-            .collect();
         BlockSummary {
             block_offset,
             first_seq: header.first_seq,
@@ -105,7 +137,7 @@ impl BlockSummary {
             contents_unknown: false,
             sources,
             tags,
-            filter: WordFilter::build(&mut scratch.hashes),
+            filter: WordFilter::build(&mut scratch.hashes.distinct),
         }
     }
 
@@ -129,20 +161,205 @@ impl BlockSummary {
 }
 
 /// Buffers `BlockSummary::build` reuses.
-#[derive(Default)]
 pub struct SummaryScratch {
-    hashes: Vec<u64>,
+    hashes: FilterHashes,
     word: String,
+    /// Direct-mapped hashes of (key, value) pairs (sources with key "")
+    /// already added to the sets: most entries repeat the sources and tag
+    /// values of recent ones, and this skips them before any string work.
+    seen_pairs: Box<[u64; SEEN_PAIR_SLOTS]>,
+    /// Bytes a pair is hashed from.
+    pair: Vec<u8>,
+}
+
+impl Default for SummaryScratch {
+    fn default() -> Self {
+        SummaryScratch {
+            hashes: FilterHashes::default(),
+            word: String::new(),
+            seen_pairs: Box::new([0; SEEN_PAIR_SLOTS]),
+            pair: Vec::new(),
+        }
+    }
+}
+
+const SEEN_PAIR_SLOTS: usize = 4096;
+
+/// False if the pair `key`, `value` is known to be added already (its
+/// 64-bit hash is in `seen`; a different pair with the same XXH3 hash, and
+/// so a value left out, has probability about 2^-64). True, and remembered,
+/// otherwise.
+fn first_sighting(
+    seen: &mut [u64; SEEN_PAIR_SLOTS],
+    key: &[u8],
+    value: &[u8],
+    pair: &mut Vec<u8>,
+) -> bool {
+    pair.clear();
+    pair.extend_from_slice(key);
+    pair.push(0);
+    pair.extend_from_slice(value);
+    // Seed 3: unrelated to the filter's item hashes. Never 0, the empty slot.
+    let hash = twox_hash::XxHash3_64::oneshot_with_seed(3, pair) | 1;
+    let slot = &mut seen[(hash >> 52) as usize % SEEN_PAIR_SLOTS];
+    if *slot == hash {
+        return false;
+    }
+    *slot = hash;
+    true
+}
+
+/// Text of a batch's column: UTF-8 by the batch's invariants (pushed from
+/// `&str`, or validated when the archive was read).
+fn utf8(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).expect("batch columns hold UTF-8")
+}
+
+/// The hashes bound for a block's filter. Log text repeats the same words
+/// line after line, so a small direct-mapped table of recent hashes drops
+/// most repeats before they are stored (and sorted, to size the filter by
+/// distinct items): the list keeps every distinct hash, and some repeats.
+struct FilterHashes {
+    recent: Box<[u64; RECENT_SLOTS]>,
+    distinct: Vec<u64>,
+    /// Bytes `keyed` hashes are formed in.
+    buffer: Vec<u8>,
+}
+
+const RECENT_SLOTS: usize = 8192;
+
+impl Default for FilterHashes {
+    fn default() -> Self {
+        FilterHashes {
+            recent: Box::new([0; RECENT_SLOTS]),
+            distinct: Vec::new(),
+            buffer: Vec::new(),
+        }
+    }
+}
+
+impl FilterHashes {
+    fn reset(&mut self) {
+        self.recent.fill(0);
+        self.distinct.clear();
+    }
+
+    fn push(&mut self, hash: u64) {
+        let slot = (hash >> 51) as usize % RECENT_SLOTS;
+        // 0 is the empty slot's value, so a hash of 0 is always kept.
+        if self.recent[slot] != hash || hash == 0 {
+            self.recent[slot] = hash;
+            self.distinct.push(hash);
+        }
+    }
+
+    fn push_keyed(&mut self, kind: ItemKind, key: &str, value: &str) {
+        let hash = keyed_hash_in(kind, key, value, &mut self.buffer);
+        self.push(hash);
+    }
 }
 
 /// Adds the hash of every word of `message` (by the tokenizer every word
 /// matcher uses, so the filter holds exactly the words they see), keyed by
 /// `words::index_word`.
 fn hash_words(message: &str, scratch: &mut SummaryScratch) {
+    if message.is_ascii() {
+        return hash_ascii_words(message.as_bytes(), &mut scratch.hashes);
+    }
     for (start, end) in word_spans(message) {
         index_word(&message[start..end], &mut scratch.word);
         scratch.hashes.push(word_hash(&scratch.word));
     }
+}
+
+/// Tag sets by key while a summary is built. Entries of one block mostly
+/// carry the same keys in the same order, so the key at each position of
+/// the previous entry is tried before a lookup.
+#[derive(Default)]
+struct TagSetsBuilder {
+    sets: Vec<(String, SetBuilder)>,
+    by_key: FxHashMap<String, usize>,
+    /// `sets` index of the key seen at each tag position last time.
+    at_position: Vec<usize>,
+}
+
+impl TagSetsBuilder {
+    fn add(&mut self, position: usize, key: &str, value: &str, hashes: &mut FilterHashes) {
+        let cached = self
+            .at_position
+            .get(position)
+            .copied()
+            .filter(|&set| self.sets[set].0 == key);
+        let set = match cached {
+            Some(set) => set,
+            None => {
+                let set = self.set_of(key);
+                if position < self.at_position.len() {
+                    self.at_position[position] = set;
+                } else {
+                    self.at_position.push(set);
+                }
+                set
+            }
+        };
+        self.sets[set].1.add(value, hashes, ItemKind::TagPair, key);
+    }
+
+    fn set_of(&mut self, key: &str) -> usize {
+        if let Some(&set) = self.by_key.get(key) {
+            return set;
+        }
+        self.sets.push((key.to_string(), SetBuilder::default()));
+        self.by_key.insert(key.to_string(), self.sets.len() - 1);
+        self.sets.len() - 1
+    }
+
+    /// Sorted by key.
+    fn finish(self) -> Vec<TagSet> {
+        let mut tags: Vec<TagSet> = self
+            .sets
+            .into_iter()
+            .map(|(key, values)| TagSet {
+                key,
+                values: values.finish(),
+            })
+            .collect();
+        tags.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        tags
+    }
+}
+
+/// `hash_words` for ASCII text, byte by byte: in ASCII the tokenizer's word
+/// characters are exactly `[A-Za-z0-9_]`, and a word's key is its ASCII
+/// lowercase. Several times faster than the general path, and most log
+/// text is ASCII.
+fn hash_ascii_words(text: &[u8], hashes: &mut FilterHashes) {
+    let mut lowered = [0u8; 64];
+    let mut position = 0;
+    while position < text.len() {
+        if !is_ascii_word_byte(text[position]) {
+            position += 1;
+            continue;
+        }
+        let start = position;
+        while position < text.len() && is_ascii_word_byte(text[position]) {
+            position += 1;
+        }
+        let word = &text[start..position];
+        let hash = if word.len() <= lowered.len() {
+            let lowered = &mut lowered[..word.len()];
+            lowered.copy_from_slice(word);
+            lowered.make_ascii_lowercase();
+            word_hash_bytes(lowered)
+        } else {
+            word_hash_bytes(&word.to_ascii_lowercase())
+        };
+        hashes.push(hash);
+    }
+}
+
+fn is_ascii_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
 /// Collects a set's distinct values until it passes `SET_VALUES_MAX`; from
@@ -150,14 +367,26 @@ fn hash_words(message: &str, scratch: &mut SummaryScratch) {
 /// bounded however many distinct values a block has.
 #[derive(Default)]
 struct SetBuilder {
-    values: BTreeSet<String>,
+    values: FxHashSet<String>,
     overflow: bool,
+    /// The value added last (`None` before the first): consecutive entries
+    /// often repeat it.
+    last: Option<String>,
 }
 
 impl SetBuilder {
-    fn add(&mut self, value: &str, filter_hashes: &mut Vec<u64>, hash: impl Fn(&str) -> u64) {
+    /// Adds `value`; once overflowed, as the filter item `kind` `key=value`.
+    fn add(&mut self, value: &str, hashes: &mut FilterHashes, kind: ItemKind, key: &str) {
+        match &mut self.last {
+            Some(last) if last == value => return,
+            Some(last) => {
+                last.clear();
+                last.push_str(value);
+            }
+            None => self.last = Some(value.to_string()),
+        }
         if self.overflow {
-            filter_hashes.push(hash(value));
+            hashes.push_keyed(kind, key, value);
             return;
         }
         if self.values.contains(value) {
@@ -165,15 +394,18 @@ impl SetBuilder {
         }
         self.values.insert(value.to_string());
         if self.values.len() > SET_VALUES_MAX {
-            filter_hashes.extend(self.values.iter().map(|value| hash(value)));
-            self.values.clear();
+            for value in self.values.drain() {
+                hashes.push_keyed(kind, key, &value);
+            }
             self.overflow = true;
         }
     }
 
     fn finish(self) -> ValueSet {
+        let mut values: Vec<String> = self.values.into_iter().collect();
+        values.sort_unstable();
         ValueSet {
-            values: self.values.into_iter().collect(),
+            values,
             overflow: self.overflow,
         }
     }
@@ -305,6 +537,24 @@ mod tests {
     }
 
     #[test]
+    fn empty_values_are_listed_too() {
+        let mut batch = ColumnBatch::default();
+        batch.push(
+            &EntryRef {
+                timestamp_ns: 5,
+                level: Level::Info,
+                source: "",
+                message: "",
+                fields_json: "",
+            },
+            &[("k", "")],
+        );
+        let summary = BlockSummary::build(&batch, &header(&batch), 0, &mut Default::default());
+        assert_eq!(summary.sources.values, vec![""]);
+        assert_eq!(summary.tags[0].values.values, vec![""]);
+    }
+
+    #[test]
     fn sets_list_small_value_sets_and_overflow_large_ones() {
         let batch = batch();
         let summary = BlockSummary::build(&batch, &header(&batch), 4096, &mut Default::default());
@@ -360,6 +610,29 @@ mod tests {
             ..header
         };
         assert!(!summary.describes(8192, &other));
+    }
+
+    #[test]
+    fn ascii_fast_path_hashes_what_the_general_path_does() {
+        let texts = [
+            "GET /api/v1/users?id=42 -> 200 OK in 3ms",
+            "a_b __x__ 9Z, trailing-dash- ",
+            "a-very-long-token-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA end",
+            "",
+        ];
+        for text in texts {
+            let mut fast = FilterHashes::default();
+            hash_ascii_words(text.as_bytes(), &mut fast);
+            let mut general: Vec<u64> = word_spans(text)
+                .map(|(start, end)| {
+                    word_hash(&crate::index::words::index_word_owned(&text[start..end]))
+                })
+                .collect();
+            general.sort_unstable();
+            general.dedup();
+            fast.distinct.sort_unstable();
+            assert_eq!(fast.distinct, general, "{text}");
+        }
     }
 
     #[test]

@@ -10,6 +10,14 @@ pub trait BatchView {
     fn level(&self, index: usize) -> Level;
     fn source(&self, index: usize) -> &str;
     fn message(&self, index: usize) -> &str;
+    /// The message's bytes, without `message`'s UTF-8 check: for scans
+    /// that only need to know whether it is ASCII before reading it.
+    fn message_bytes(&self, index: usize) -> &[u8];
+    /// The source's bytes, without `source`'s UTF-8 check.
+    fn source_bytes(&self, index: usize) -> &[u8];
+    /// Calls `visit` with each tag's key and value bytes, without the UTF-8
+    /// checks of `for_each_tag`.
+    fn for_each_tag_bytes(&self, index: usize, visit: &mut dyn FnMut(&[u8], &[u8]));
     fn fields_json(&self, index: usize) -> &str;
     fn for_each_tag(&self, index: usize, visit: &mut dyn FnMut(&str, &str) -> bool) -> bool;
 }
@@ -29,6 +37,22 @@ impl BatchView for ColumnBatch {
     }
     fn message(&self, index: usize) -> &str {
         self.messages.get(index)
+    }
+    fn message_bytes(&self, index: usize) -> &[u8] {
+        self.messages.get_bytes(index)
+    }
+    fn source_bytes(&self, index: usize) -> &[u8] {
+        self.sources.get_bytes(index)
+    }
+    fn for_each_tag_bytes(&self, index: usize, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        let start = if index == 0 {
+            0
+        } else {
+            self.tag_ends[index - 1] as usize
+        };
+        for tag in start..self.tag_ends[index] as usize {
+            visit(self.tag_keys.get_bytes(tag), self.tag_values.get_bytes(tag));
+        }
     }
     fn fields_json(&self, index: usize) -> &str {
         self.fields.get(index)
@@ -54,6 +78,17 @@ impl BatchView for ArchivedColumnBatch {
     }
     fn message(&self, index: usize) -> &str {
         self.messages.get(index)
+    }
+    fn message_bytes(&self, index: usize) -> &[u8] {
+        self.messages.get_bytes(index)
+    }
+    fn source_bytes(&self, index: usize) -> &[u8] {
+        self.sources.get_bytes(index)
+    }
+    fn for_each_tag_bytes(&self, index: usize, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        for tag in self.tag_range(index) {
+            visit(self.tag_keys.get_bytes(tag), self.tag_values.get_bytes(tag));
+        }
     }
     fn fields_json(&self, index: usize) -> &str {
         self.fields.get(index)
