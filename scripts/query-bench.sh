@@ -42,6 +42,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 mkdir -p "$out_dir"
 data_dir=${DATA_DIR:-$(mktemp -d /tmp/timberdb-query-bench.XXXXXX)}
+# Created now, so the setup notes can name its filesystem.
+mkdir -p "$data_dir"
 target="http://127.0.0.1:$port"
 server_pid=
 
