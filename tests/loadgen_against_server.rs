@@ -242,73 +242,152 @@ fn reused_bodies_are_sent_in_turn_and_counted() {
     assert!(message.contains("--reuse-bodies"), "{message}");
 }
 
-#[test]
-fn query_mode_runs_every_kind_of_query_against_loaded_data() {
-    let server = server();
-    let load = args_for(
-        &server,
-        &["--lines", "20000", "--batch", "1000", "--partition", "q"],
-    );
-    loadgen::ingest(&load).expect("load");
+fn query_report(server: &Server, extra: &[&str]) -> loadgen::query::QueryReport {
     let target = format!("http://{}", server.addr);
-    let argv = [
+    let mut argv = vec![
         "loadgen",
         "query",
         "--target",
         &target,
         "--partition",
         "q",
-        "--duration",
-        "1s",
-        "--rate",
-        "40",
         "--quiet",
     ];
+    argv.extend_from_slice(extra);
     let Some(loadgen::cli::Command::Query(query_args)) =
         Cli::try_parse_from(argv).expect("valid").command
     else {
         panic!("not a query command");
     };
-    let report = loadgen::query::run_queries(&query_args).expect("queries");
-    assert_eq!(report.lines_in_partition, 20_000);
-    assert_eq!(report.errors(), 0, "{}", report.text());
-    let kinds: Vec<String> = report
+    loadgen::query::run_queries(&query_args).expect("queries")
+}
+
+fn kind<'a>(
+    report: &'a loadgen::query::QueryReport,
+    name: &str,
+) -> &'a loadgen::query::KindResults {
+    report
         .kinds
         .iter()
-        .map(|k| format!("{:?}", k.kind))
-        .collect();
+        .find(|k| k.kind.name() == name)
+        .unwrap_or_else(|| panic!("no {name} results: {}", report.text()))
+}
+
+#[test]
+fn query_mode_runs_every_kind_of_query_against_loaded_data() {
+    let mut server = server();
+    let load = args_for(
+        &server,
+        &["--lines", "20000", "--batch", "1000", "--partition", "q"],
+    );
+    loadgen::ingest(&load).expect("load");
+    // A graceful restart seals the active block, so every line is in a
+    // sealed block, as in the query benchmark.
+    assert!(server.terminate().success());
+    server.start_again();
+    let report = query_report(&server, &["--duration", "10s", "--queries", "60"]);
+    assert_eq!(report.lines_in_partition, 20_000);
+    assert!(
+        report.blocks_in_partition.unwrap() >= 6,
+        "{}",
+        report.text()
+    );
+    assert_eq!(report.errors(), 0, "{}", report.text());
+    let kinds: Vec<&str> = report.kinds.iter().map(|k| k.kind.name()).collect();
     assert_eq!(
         kinds,
-        ["Needle", "Level", "Tag", "Range", "Count"],
+        ["needle", "level", "tag", "range", "count", "regex"],
         "{}",
         report.text()
     );
-    for kind in &report.kinds {
-        assert!(kind.queries >= 5, "{}", report.text());
-        assert!(kind.latency.count == kind.queries);
+    for k in &report.kinds {
+        assert_eq!(k.queries, 10, "{}", report.text());
+        assert!(k.latency.count == k.queries);
+        // Every answer's stats are summed: a full scan looks at all 20 000
+        // lines; the fraction skipped is a fraction.
+        let stats = &k.server_stats;
+        assert_eq!(stats.answers, k.queries, "{}", report.text());
+        assert!(
+            stats.mean_entries_scanned.unwrap() > 0.0,
+            "{}",
+            report.text()
+        );
+        let skipped = stats.mean_blocks_skipped_fraction.unwrap();
+        assert!((0.0..=1.0).contains(&skipped), "{}", report.text());
+        assert!(
+            stats.mean.contains_key("blocks_scanned"),
+            "{:?}",
+            stats.mean
+        );
+        assert!(
+            stats.mean.contains_key("blocks_skipped"),
+            "{:?}",
+            stats.mean
+        );
     }
-    // The needle word of line 0 is in exactly that line; the others find
-    // what the generator's level skew and the time windows promise.
-    let needle = report
-        .kinds
-        .iter()
-        .find(|k| format!("{:?}", k.kind) == "Needle")
-        .unwrap();
+    // The needle word of line 0 is in exactly that line; the count groups
+    // all lines; the regex finds the generator's connection errors.
+    assert!((kind(&report, "needle").mean_total_count - 1.0).abs() < 1e-9);
+    assert!((kind(&report, "count").mean_total_count - 20_000.0).abs() < 1e-9);
     assert!(
-        (needle.mean_total_count - 1.0).abs() < 1e-9,
+        kind(&report, "regex").mean_total_count > 0.0,
         "{}",
         report.text()
     );
-    let count = report
-        .kinds
-        .iter()
-        .find(|k| format!("{:?}", k.kind) == "Count")
-        .unwrap();
     assert!(
-        (count.mean_total_count - 20_000.0).abs() < 1e-9,
+        report.text().contains("blocks skipped"),
         "{}",
         report.text()
     );
+}
+
+#[test]
+fn query_windows_can_end_at_the_newest_line_of_a_corpus_loaded_earlier() {
+    let server = server();
+    let load = args_for(
+        &server,
+        &["--lines", "20000", "--batch", "1000", "--partition", "q"],
+    );
+    loadgen::ingest(&load).expect("load");
+    let newest = server.post_json(
+        "/api/v1/query",
+        &serde_json::json!({"partitions": ["q"], "limit": 1}),
+    );
+    let newest_ns = newest.json()["entries"][0]["timestamp_ns"]
+        .as_i64()
+        .unwrap();
+    // A 1 ns window ending at the newest line holds just that line
+    // (timestamps are distinct), and most blocks lie outside it.
+    let report = query_report(
+        &server,
+        &[
+            "--mix",
+            "range,tag",
+            "--queries",
+            "4",
+            "--time-base",
+            "data",
+            "--window",
+            "1ns",
+        ],
+    );
+    assert_eq!(report.time_base_ns, Some(newest_ns));
+    let range = kind(&report, "range");
+    assert!(
+        (range.mean_total_count - 1.0).abs() < 1e-9,
+        "{}",
+        report.text()
+    );
+    let skipped = range.server_stats.mean_blocks_skipped_fraction.unwrap();
+    assert!(skipped > 0.5, "{}", report.text());
+    assert!(kind(&report, "tag").mean_total_count <= 1.0);
+    // The same window ending now (a moment after the load) is empty.
+    let report = query_report(
+        &server,
+        &["--mix", "range", "--queries", "2", "--window", "1ns"],
+    );
+    assert_eq!(report.time_base_ns, None);
+    assert_eq!(kind(&report, "range").mean_total_count, 0.0);
 }
 
 #[test]

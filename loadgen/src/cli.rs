@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::plan::PlanArgs;
 use crate::protocol::Protocol;
+use crate::query::time_base::TimeBase;
 use crate::sweep::SweepArgs;
 use crate::units::{parse_cpu_list, parse_duration, CpuList};
 
@@ -56,6 +57,10 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
 
 fn cpus_arg(text: &str) -> Result<CpuList, String> {
     parse_cpu_list(text).map(CpuList).map_err(|e| e.to_string())
+}
+
+fn time_base_arg(text: &str) -> Result<TimeBase, String> {
+    TimeBase::parse(text).map_err(|e| e.to_string())
 }
 
 fn positive_rate(text: &str) -> Result<f64, String> {
@@ -188,14 +193,16 @@ pub struct QueryArgs {
     #[arg(long, default_value = "loadgen", value_name = "NAME")]
     pub partition: String,
 
-    /// Query kinds to run, round-robin: needle (a word in one line of
-    /// 100 000), level (errors, limit 100), tag (one service's lines of the
-    /// last 5 minutes, limit 100), range (the last minute, limit 100), count
-    /// (all lines of the last 10 minutes, limit 0).
+    /// Query kinds to run, round-robin: needle (full-text search for a
+    /// word in one line of 100 000, limit 100), level (errors, limit 100),
+    /// tag (one host's lines in the --window, limit 100), range (all lines
+    /// in the --window, limit 100), count (lines per level over the whole
+    /// partition: SELECT level, count(*) GROUP BY level), regex (message
+    /// MATCHES 'conn(ection)? (reset|refused)', limit 100).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "needle,level,tag,range,count",
+        default_value = "needle,level,tag,range,count,regex",
         value_name = "LIST"
     )]
     pub mix: Vec<String>,
@@ -204,6 +211,24 @@ pub struct QueryArgs {
     #[arg(long, value_parser = duration_arg, default_value = "10s", value_name = "DURATION")]
     #[serde(serialize_with = "crate::report::ser_duration")]
     pub duration: Duration,
+
+    /// Stop after this many queries in total (or at --duration, whichever
+    /// comes first). Default: run for --duration.
+    #[arg(long, value_name = "N")]
+    pub queries: Option<u64>,
+
+    /// Length of the tag and range queries' time window, which ends at the
+    /// --time-base.
+    #[arg(long, value_parser = duration_arg, default_value = "1m", value_name = "DURATION")]
+    #[serde(serialize_with = "crate::report::ser_duration")]
+    pub window: Duration,
+
+    /// Where time windows end: now (the clock at each query; load just
+    /// before, since lines carry their send time), data (the partition's
+    /// newest line, found with one query before the run: for a corpus
+    /// loaded earlier), or a time as unix seconds or RFC 3339.
+    #[arg(long, value_parser = time_base_arg, default_value = "now", value_name = "BASE")]
+    pub time_base: TimeBase,
 
     /// Open loop: queries per second in total, latency measured from each
     /// query's due time. Absent: closed loop.
@@ -275,8 +300,34 @@ mod tests {
         assert!(Cli::try_parse_from(["loadgen", "--rate", "0"]).is_err());
         let cli = Cli::try_parse_from(["loadgen", "query", "--mix", "needle,level"]).unwrap();
         match cli.command {
-            Some(Command::Query(q)) => assert_eq!(q.mix, vec!["needle", "level"]),
+            Some(Command::Query(q)) => {
+                assert_eq!(q.mix, vec!["needle", "level"]);
+                assert_eq!(q.time_base, TimeBase::Now);
+                assert_eq!(q.window, Duration::from_secs(60));
+                assert_eq!(q.queries, None);
+            }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn query_windows_and_stop() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["loadgen", "query"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|cli| cli.command) {
+                Ok(Some(Command::Query(q))) => Ok(q),
+                Ok(other) => panic!("{other:?}"),
+                Err(error) => Err(error),
+            }
+        };
+        let q = parse(&["--time-base", "data", "--window", "5s", "--queries", "200"]).unwrap();
+        assert_eq!(q.time_base, TimeBase::Data);
+        assert_eq!(q.window, Duration::from_secs(5));
+        assert_eq!(q.queries, Some(200));
+        let q = parse(&["--time-base", "2023-11-14T22:13:20Z"]).unwrap();
+        assert_eq!(q.time_base, TimeBase::At(1_700_000_000_000_000_000));
+        assert!(parse(&["--time-base", "soon"]).is_err());
+        assert!(parse(&["--window", "fast"]).is_err());
     }
 }

@@ -1,21 +1,28 @@
 //! `loadgen query`: a mix of queries against TimberDB at a fixed rate or
 //! flat out, with latency per kind of query.
 //!
-//! The kinds are the questions users ask of a log store: a rare word (the
-//! generator's needle words, each in one line of its period), the latest
-//! errors, one host's recent lines, the last minute, and a count over ten
-//! minutes. Time windows are relative to now, so load the partition shortly
-//! before (its lines are stamped with their send time).
+//! The kinds (see [`kind`]) are the questions users ask of a log store: a
+//! rare word, the latest errors, one host's lines in a time window, a time
+//! window, a count by level and a regular expression. Time windows end at
+//! now or, with `--time-base data`, at the partition's newest line (see
+//! [`time_base`]), so a corpus loaded once can be queried any time later.
+//! Besides latency, each kind reports the means of the server's `stats`
+//! (see [`server_stats`]): the fraction of blocks skipped and the entries
+//! scanned are what tell an index's effect from a faster scan.
+
+pub mod kind;
+pub mod server_stats;
+pub mod time_base;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::cli::QueryArgs;
 use crate::http::{Client, Target};
@@ -25,43 +32,9 @@ use crate::schedule::{drive, Connection, Pace, RealClock, Schedule, Stop, Timing
 use crate::stats::{new_histogram, Latencies, LatencySummary};
 use crate::timberdb::{self, ServerInfo};
 use crate::units::{si, thousands};
-use crate::workload::{Generator, GeneratorConfig, NEEDLE_PERIOD};
-
-/// The kinds of query `--mix` can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QueryKind {
-    Needle,
-    Level,
-    Tag,
-    Range,
-    Count,
-}
-
-impl QueryKind {
-    fn parse(name: &str) -> anyhow::Result<QueryKind> {
-        Ok(match name.trim() {
-            "needle" => QueryKind::Needle,
-            "level" => QueryKind::Level,
-            "tag" => QueryKind::Tag,
-            "range" => QueryKind::Range,
-            "count" => QueryKind::Count,
-            other => {
-                bail!("--mix: unknown query kind {other:?} (use needle, level, tag, range, count)")
-            }
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            QueryKind::Needle => "needle",
-            QueryKind::Level => "level",
-            QueryKind::Tag => "tag",
-            QueryKind::Range => "range",
-            QueryKind::Count => "count",
-        }
-    }
-}
+use crate::workload::{Generator, GeneratorConfig};
+use kind::{QueryKind, Questions};
+use server_stats::{StatsSummary, StatsSums};
 
 /// Results of one kind of query.
 #[derive(Clone, Debug, Serialize)]
@@ -73,6 +46,9 @@ pub struct KindResults {
     pub mean_entries_returned: f64,
     pub mean_total_count: f64,
     pub latency: LatencySummary,
+    /// Means of the answers' `stats`: blocks skipped, entries scanned and
+    /// every other numeric key the server reports.
+    pub server_stats: StatsSummary,
 }
 
 /// The `--json` document of `loadgen query`.
@@ -82,6 +58,12 @@ pub struct QueryReport {
     pub config: QueryArgs,
     pub server: ServerInfo,
     pub lines_in_partition: u64,
+    /// Sealed blocks in the partition before the run, as the server counts
+    /// them (a skipped fraction means more over many blocks).
+    pub blocks_in_partition: Option<u64>,
+    /// Where the time windows ended, in ns since the epoch; `None`: at
+    /// each query's send time (`--time-base now`).
+    pub time_base_ns: Option<i64>,
     pub measured_seconds: f64,
     pub kinds: Vec<KindResults>,
     pub error_samples: Vec<String>,
@@ -94,39 +76,92 @@ struct KindStats {
     errors: u64,
     entries: u64,
     total_count: u64,
+    server: StatsSums,
 }
 
 struct Shared {
     args: QueryArgs,
     mix: Vec<QueryKind>,
-    generator: Generator,
-    lines: u64,
+    questions: Questions,
+    blocks: Option<u64>,
     target: Target,
     schedule: Schedule,
     start: Instant,
     stats: Mutex<BTreeMap<QueryKind, KindStats>>,
     error_samples: Mutex<Vec<String>>,
     finished_ns: AtomicU64,
+    /// Cleared when the last query thread ends, which stops the progress
+    /// line before `--duration` when `--queries` ends the run.
+    running: AtomicBool,
 }
 
 pub fn run_queries(args: &QueryArgs) -> anyhow::Result<QueryReport> {
-    let mix = args
-        .mix
-        .iter()
-        .map(|m| QueryKind::parse(m))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if mix.is_empty() {
-        bail!("--mix names no query kind");
-    }
+    let mix = parse_mix(&args.mix)?;
     if args.connections == 0 || args.connections > 1024 {
         bail!("--connections {}: expected 1 to 1024", args.connections);
     }
     let target = Target::parse(&args.target)?;
     let mut admin = Client::new(target.clone(), args.timeout);
     let server = timberdb::server_info(&mut admin);
+    let (lines, blocks) = partition_size(&mut admin, args)?;
+    let base_ns = args.time_base.resolve(&mut admin, &args.partition)?;
+    let pace = match args.rate {
+        Some(rate) => Pace::open(rate, 1),
+        None => Pace::Closed,
+    };
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        mix,
+        questions: Questions {
+            partition: args.partition.clone(),
+            generator: Generator::new(GeneratorConfig {
+                seed: args.seed,
+                ..GeneratorConfig::default()
+            }),
+            lines,
+            seed: args.seed,
+            window: args.window,
+            base_ns,
+        },
+        blocks,
+        target,
+        schedule: Schedule::new(
+            pace,
+            Stop {
+                after: Some(args.duration),
+                batches: args.queries,
+            },
+        ),
+        start: Instant::now(),
+        stats: Mutex::new(BTreeMap::new()),
+        error_samples: Mutex::new(Vec::new()),
+        finished_ns: AtomicU64::new(0),
+        running: AtomicBool::new(true),
+    });
+    run_threads(&shared)?;
+    Ok(report(&shared, server))
+}
+
+fn parse_mix(names: &[String]) -> anyhow::Result<Vec<QueryKind>> {
+    let mix = names
+        .iter()
+        .map(|name| QueryKind::parse(name))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if mix.is_empty() {
+        bail!("--mix names no query kind");
+    }
+    Ok(mix)
+}
+
+/// Lines (from `--lines` or the partition's entry count) and sealed
+/// blocks of the partition; an empty partition is an error, since every
+/// query would find nothing.
+fn partition_size(admin: &mut Client, args: &QueryArgs) -> anyhow::Result<(u64, Option<u64>)> {
+    let partition = timberdb::partition(admin, &args.partition)?;
+    let blocks = partition["blocks"].as_u64();
     let lines = match args.lines {
         Some(lines) => lines,
-        None => timberdb::partition(&mut admin, &args.partition)?["entry_count"]
+        None => partition["entry_count"]
             .as_u64()
             .context("partition without entry_count")?,
     };
@@ -137,47 +172,29 @@ pub fn run_queries(args: &QueryArgs) -> anyhow::Result<QueryReport> {
             args.partition
         );
     }
-    let pace = match args.rate {
-        Some(rate) => Pace::open(rate, 1),
-        None => Pace::Closed,
-    };
-    let shared = Arc::new(Shared {
-        args: args.clone(),
-        mix,
-        generator: Generator::new(GeneratorConfig {
-            seed: args.seed,
-            ..GeneratorConfig::default()
-        }),
-        lines,
-        target,
-        schedule: Schedule::new(
-            pace,
-            Stop {
-                after: Some(args.duration),
-                batches: None,
-            },
-        ),
-        start: Instant::now(),
-        stats: Mutex::new(BTreeMap::new()),
-        error_samples: Mutex::new(Vec::new()),
-        finished_ns: AtomicU64::new(0),
-    });
-    let workers: Vec<_> = (0..args.connections)
+    Ok((lines, blocks))
+}
+
+fn run_threads(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let workers: Vec<_> = (0..shared.args.connections)
         .map(|connection| {
-            let shared = Arc::clone(&shared);
+            let shared = Arc::clone(shared);
             std::thread::spawn(move || query_loop(&shared, connection))
         })
         .collect();
-    let progress = (!args.quiet).then(|| spawn_progress(Arc::clone(&shared)));
+    let progress = (!shared.args.quiet).then(|| spawn_progress(Arc::clone(shared)));
+    let mut panicked = false;
     for worker in workers {
-        worker
-            .join()
-            .map_err(|_| anyhow::anyhow!("a query thread panicked"))?;
+        panicked |= worker.join().is_err();
     }
+    shared.running.store(false, Ordering::Relaxed);
     if let Some(progress) = progress {
         let _ = progress.join();
     }
-    Ok(report(&shared, server))
+    if panicked {
+        bail!("a query thread panicked");
+    }
+    Ok(())
 }
 
 fn query_loop(shared: &Shared, connection: usize) {
@@ -209,7 +226,7 @@ impl Connection for QueryConnection<'_> {
     fn prepare(&mut self, n: u64) {
         let shared = self.shared;
         self.kind = shared.mix[(n % shared.mix.len() as u64) as usize];
-        self.body = query_body(shared, self.kind, n, &mut self.line);
+        self.body = shared.questions.body(self.kind, n, &mut self.line);
     }
 
     fn send(&mut self, _n: u64) -> Self::Result {
@@ -226,62 +243,6 @@ impl Connection for QueryConnection<'_> {
     }
 }
 
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as i64
-}
-
-/// A deterministic pseudo-random number for query `n` (which needle, which
-/// host), so two runs ask the same questions.
-fn pick(shared: &Shared, n: u64, bound: u64) -> u64 {
-    let mut x = n
-        .wrapping_add(shared.args.seed)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    x ^= x >> 29;
-    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    (x ^ (x >> 32)) % bound.max(1)
-}
-
-fn query_body(shared: &Shared, kind: QueryKind, n: u64, line: &mut LogLine) -> Value {
-    let partition = &shared.args.partition;
-    let minutes_ago = |m: i64| now_ns() - m * 60_000_000_000;
-    match kind {
-        QueryKind::Needle => {
-            let needles = (shared.lines / NEEDLE_PERIOD).max(1);
-            let word = shared.generator.needle_word(pick(shared, n, needles));
-            json!({ "partitions": [partition], "filter": { "message_contains": word }, "limit": 100 })
-        }
-        QueryKind::Level => {
-            json!({ "partitions": [partition], "filter": { "level": "error" }, "limit": 100 })
-        }
-        QueryKind::Tag => {
-            shared.generator.fill(pick(shared, n, shared.lines), line);
-            let (key, value) = line
-                .tags()
-                .next()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .unwrap_or_default();
-            json!({
-                "partitions": [partition],
-                "filter": { "tags": { key: value }, "time_range": { "start": minutes_ago(5) } },
-                "limit": 100
-            })
-        }
-        QueryKind::Range => json!({
-            "partitions": [partition],
-            "filter": { "time_range": { "start": minutes_ago(1) } },
-            "limit": 100
-        }),
-        QueryKind::Count => json!({
-            "partitions": [partition],
-            "filter": { "time_range": { "start": minutes_ago(10) } },
-            "limit": 0
-        }),
-    }
-}
-
 fn record(shared: &Shared, kind: QueryKind, latency: Duration, result: anyhow::Result<Value>) {
     let mut stats = shared.stats.lock().expect("stats lock");
     let entry = stats.entry(kind).or_default();
@@ -292,6 +253,7 @@ fn record(shared: &Shared, kind: QueryKind, latency: Duration, result: anyhow::R
         Ok(answer) => {
             entry.entries += answer["entries"].as_array().map_or(0, |e| e.len() as u64);
             entry.total_count += answer["total_count"].as_u64().unwrap_or(0);
+            entry.server.add(&answer["stats"]);
         }
         Err(error) => {
             entry.errors += 1;
@@ -307,7 +269,9 @@ fn spawn_progress(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut previous = 0;
         let mut second = 1;
-        while shared.start.elapsed() < shared.args.duration {
+        while shared.running.load(Ordering::Relaxed)
+            && shared.start.elapsed() < shared.args.duration
+        {
             std::thread::sleep(Duration::from_secs(second).saturating_sub(shared.start.elapsed()));
             let stats = shared.stats.lock().expect("stats lock");
             let queries: u64 = stats.values().map(|s| s.queries).sum();
@@ -353,6 +317,7 @@ fn report(shared: &Shared, server: ServerInfo) -> QueryReport {
                     .as_ref()
                     .map(LatencySummary::of)
                     .unwrap_or_default(),
+                server_stats: s.server.summary(),
             }
         })
         .collect();
@@ -360,7 +325,9 @@ fn report(shared: &Shared, server: ServerInfo) -> QueryReport {
         loadgen_version: env!("CARGO_PKG_VERSION"),
         config: shared.args.clone(),
         server,
-        lines_in_partition: shared.lines,
+        lines_in_partition: shared.questions.lines,
+        blocks_in_partition: shared.blocks,
+        time_base_ns: shared.questions.base_ns,
         measured_seconds: seconds,
         kinds,
         error_samples: shared.error_samples.lock().expect("sample lock").clone(),
@@ -388,6 +355,10 @@ impl QueryReport {
                 k.mean_total_count
             );
             write_latency(&mut out, &title, &k.latency);
+            write_server_stats(&mut out, &k.server_stats);
+        }
+        if !self.kinds.is_empty() {
+            self.write_table(&mut out);
         }
         for sample in &self.error_samples {
             let _ = writeln!(out, "  e.g. {sample}");
@@ -395,7 +366,55 @@ impl QueryReport {
         out
     }
 
+    /// One Markdown row per kind: the numbers docs/BENCHMARKS.md records.
+    fn write_table(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n| kind | queries | p50 ms | p99 ms | blocks skipped | entries scanned / query | matches / query |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        for k in &self.kinds {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} | {:.2} | {} | {} | {:.0} |",
+                k.kind.name(),
+                thousands(k.queries),
+                k.latency.p50_ms,
+                k.latency.p99_ms,
+                percent(k.server_stats.mean_blocks_skipped_fraction),
+                k.server_stats
+                    .mean_entries_scanned
+                    .map_or("–".to_string(), |e| thousands(e.round() as u64)),
+                k.mean_total_count
+            );
+        }
+    }
+
     pub fn errors(&self) -> u64 {
         self.kinds.iter().map(|k| k.errors).sum()
     }
+}
+
+/// The server's side of a kind: blocks skipped, entries scanned, and the
+/// mean of every numeric `stats` key.
+fn write_server_stats(out: &mut String, stats: &StatsSummary) {
+    if stats.answers == 0 {
+        return;
+    }
+    let means: Vec<String> = stats
+        .mean
+        .iter()
+        .map(|(key, mean)| format!("{key} {mean:.1}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  blocks skipped {} (mean per query); per query: {}",
+        percent(stats.mean_blocks_skipped_fraction),
+        means.join(", ")
+    );
+}
+
+/// `12.34%`, or `–` when there is no fraction (no block looked at).
+fn percent(fraction: Option<f64>) -> String {
+    fraction.map_or("–".to_string(), |f| format!("{:.2}%", f * 100.0))
 }
