@@ -141,7 +141,11 @@ async fn load_summaries(
         summaries
             .push(SummaryRef::from_archive(archive).expect("an archive just written validates"));
     }
-    index.append(parsed.end_offset, &records).await?;
+    if let Err(error) = index.append(parsed.end_offset, &records).await {
+        // The summaries are in memory and queries use them; the next start
+        // finds the records missing again and rebuilds them again.
+        tracing::error!(%error, index = %index.path.display(), "could not write rebuilt index records back");
+    }
     tracing::warn!(
         index = %index.path.display(),
         reason,
