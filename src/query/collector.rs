@@ -83,10 +83,10 @@ impl<T: Sorted> Collector<T> {
         }
         self.entries.push(make());
         let timestamp_ns = key.0;
-        if !self
+        let new_best = self
             .best_timestamp_ns
-            .is_some_and(|best| !beats_watermark(timestamp_ns, Some(best), self.descending))
-        {
+            .is_none_or(|best| beats_watermark(timestamp_ns, Some(best), self.descending));
+        if new_best {
             self.best_timestamp_ns = Some(timestamp_ns);
         }
         if self.entries.len() >= self.wanted.saturating_mul(2).max(64) {

@@ -74,7 +74,7 @@ impl<T: Sorted> Merger<T> {
         self.shards[shard].bound = Bound::Finished;
     }
 
-    pub fn next(&mut self) -> Next<T> {
+    pub fn next_step(&mut self) -> Next<T> {
         let best = self.best_head();
         let best_timestamp_ns = best.map(|shard| {
             self.shards[shard]
@@ -144,7 +144,7 @@ mod tests {
         let mut merger = Merger::new(batches.len(), descending);
         let mut out = Vec::new();
         loop {
-            match merger.next() {
+            match merger.next_step() {
                 Next::Entry(key) => out.push(key),
                 Next::Exhausted => return out,
                 Next::Need(shard) => match batches[shard].pop_front() {
@@ -248,26 +248,26 @@ mod tests {
     fn an_equal_timestamp_waits_for_the_other_shard() {
         let mut merger: Merger<SortKey> = Merger::new(2, true);
         merger.push(0, vec![(10, 1, 0, 0)], Some(5));
-        assert_eq!(merger.next(), Next::Need(1), "shard 1 is unheard");
+        assert_eq!(merger.next_step(), Next::Need(1), "shard 1 is unheard");
         merger.push(1, vec![], Some(10));
         assert_eq!(
-            merger.next(),
+            merger.next_step(),
             Next::Need(1),
             "shard 1 may still send timestamp 10 with a better tie-break"
         );
         merger.push(1, vec![(10, 1, 1, 0)], Some(9));
-        assert_eq!(merger.next(), Next::Entry((10, 1, 1, 0)));
-        assert_eq!(merger.next(), Next::Entry((10, 1, 0, 0)));
-        assert_eq!(merger.next(), Next::Need(0));
+        assert_eq!(merger.next_step(), Next::Entry((10, 1, 1, 0)));
+        assert_eq!(merger.next_step(), Next::Entry((10, 1, 0, 0)));
+        assert_eq!(merger.next_step(), Next::Need(0));
         merger.finish(0);
-        assert_eq!(merger.next(), Next::Need(1));
+        assert_eq!(merger.next_step(), Next::Need(1));
         merger.push(1, vec![], None);
         assert_eq!(
-            merger.next(),
+            merger.next_step(),
             Next::Need(1),
             "the end of its stream (and its summary) is still to come"
         );
         merger.finish(1);
-        assert_eq!(merger.next(), Next::Exhausted);
+        assert_eq!(merger.next_step(), Next::Exhausted);
     }
 }

@@ -135,7 +135,7 @@ impl ResultStream {
             if self.remaining_count == 0 {
                 return Ok(None);
             }
-            match self.merger.next() {
+            match self.merger.next_step() {
                 Next::Entry(entry) if self.skip_count > 0 => {
                     self.skip_count -= 1;
                     drop(entry);
