@@ -53,6 +53,13 @@ pub const QUERY_TIMEOUT_SECONDS_RANGE: RangeInclusive<u64> = 1..=86_400;
 pub const QUERY_MAX_CONCURRENT_DEFAULT: usize = 50;
 /// Each running query holds up to `max_results` entries; this bounds their product.
 pub const QUERY_MAX_CONCURRENT_RANGE: RangeInclusive<usize> = 1..=10_000;
+/// Bytes one non-streamed (JSON) query response may buffer: 64 MiB. The body is built whole
+/// before it is sent, so this times `max_concurrent_queries` bounds query response memory
+/// (3.2 GiB at the defaults); NDJSON streaming is not subject to it.
+pub const QUERY_MAX_RESULT_BYTES_DEFAULT: usize = 64 * MIB as usize;
+/// Below 1 KiB not even a page of ten entries fits; above 4 GiB one response stalls its shard
+/// for seconds and streaming is the better answer.
+pub const QUERY_MAX_RESULT_BYTES_RANGE: RangeInclusive<usize> = KIB as usize..=4 * GIB as usize;
 
 /// Default block rotation: seal at 8 MiB of uncompressed entries.
 pub const BLOCK_ROTATION_DEFAULT: BlockRotation = BlockRotation::Size { bytes: 8 * MIB };
@@ -130,6 +137,10 @@ const _: () = assert!(in_range(
 ));
 const _: () = assert!(QUERY_TIMEOUT_SECONDS_DEFAULT <= QUERY_MAX_TIMEOUT_SECONDS_DEFAULT);
 const _: () = assert!(QUERY_DEFAULT_LIMIT_DEFAULT <= QUERY_MAX_RESULTS_DEFAULT);
+const _: () = assert!(in_range(
+    QUERY_MAX_RESULT_BYTES_DEFAULT as u64,
+    &(*QUERY_MAX_RESULT_BYTES_RANGE.start() as u64..=*QUERY_MAX_RESULT_BYTES_RANGE.end() as u64)
+));
 const _: () = assert!(COMPRESSION_LEVEL_DEFAULT >= *ZSTD_LEVEL_RANGE.start());
 const _: () = assert!(COMPRESSION_LEVEL_DEFAULT <= *GZIP_LEVEL_RANGE.end());
 
@@ -170,6 +181,7 @@ impl Default for Config {
                 timeout_seconds: QUERY_TIMEOUT_SECONDS_DEFAULT,
                 max_timeout_seconds: QUERY_MAX_TIMEOUT_SECONDS_DEFAULT,
                 max_concurrent_queries: QUERY_MAX_CONCURRENT_DEFAULT,
+                max_result_bytes: QUERY_MAX_RESULT_BYTES_DEFAULT,
             },
             logging: LoggingConfig {
                 level: LOG_LEVEL_DEFAULT.to_string(),

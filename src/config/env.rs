@@ -14,7 +14,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 15] = [
+pub const VARIABLES: [(&str, Key); 16] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_LISTEN", Key::ListenAddr),
@@ -26,6 +26,7 @@ pub const VARIABLES: [(&str, Key); 15] = [
     ("TIMBERDB_COMPRESSION", Key::Compression),
     ("TIMBERDB_COMPRESSION_LEVEL", Key::CompressionLevel),
     ("TIMBERDB_MAX_REQUEST_SIZE", Key::MaxRequestSize),
+    ("TIMBERDB_QUERY_MAX_RESULT_BYTES", Key::QueryMaxResultBytes),
     ("TIMBERDB_LOG_LEVEL", Key::LogLevel),
     ("TIMBERDB_LOG_FORMAT", Key::LogFormat),
     ("TIMBERDB_BLOCK_ROTATION", Key::BlockRotation),
@@ -147,6 +148,16 @@ fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()
     )?;
     if let Some(bytes) = request_bytes {
         config.api.max_request_size_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    let mut result_bytes = None;
+    layer.set(
+        &mut result_bytes,
+        "TIMBERDB_QUERY_MAX_RESULT_BYTES",
+        Key::QueryMaxResultBytes,
+        |text| value::size_bytes(text).map(Some),
+    )?;
+    if let Some(bytes) = result_bytes {
+        config.query.max_result_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
     let logging = &mut config.logging;
     layer.set(

@@ -222,6 +222,10 @@ impl FileLayer<'_> {
                     query.max_concurrent_queries =
                         to_usize(self.take(Key::QueryMaxConcurrent, &full, item, whole)?);
                 }
+                "max_result_bytes" => {
+                    query.max_result_bytes =
+                        to_usize(self.take(Key::QueryMaxResultBytes, &full, item, size)?);
+                }
                 _ => self.unknown(&full, item),
             }
         }

@@ -137,8 +137,11 @@ pub struct QueryConfig {
     pub timeout_seconds: u64,
     /// Largest timeout in seconds a query may ask for.
     pub max_timeout_seconds: u64,
-    /// Queries executing at once across the node; more get 503.
+    /// Queries executing at once across the node; more get 429.
     pub max_concurrent_queries: usize,
+    /// Bytes a JSON (non-streamed) query response may buffer before it is refused with 413
+    /// `result_too_large`; NDJSON streaming responses are not subject to it.
+    pub max_result_bytes: usize,
 }
 
 /// How the server logs.

@@ -53,6 +53,7 @@ impl Config {
                 "query.max_concurrent_queries",
                 query.max_concurrent_queries.to_string(),
             ),
+            ("query.max_result_bytes", query.max_result_bytes.to_string()),
             ("logging.level", quoted(&self.logging.level)),
             ("logging.format", quoted(&self.logging.format.to_string())),
         ]

@@ -93,6 +93,7 @@ fn defaults_when_nothing_is_given() {
         (query.max_timeout_seconds, query.max_concurrent_queries),
         (300, 50)
     );
+    assert_eq!(query.max_result_bytes, 64 * MIB as usize);
     let storage = &config.storage;
     assert_eq!(storage.data_dir, Path::new("./timberdb-data"));
     assert_eq!(storage.wal_dir, Path::new("./timberdb-data/wal"));
@@ -564,6 +565,29 @@ fn other_invalid_values_name_their_key() {
         message.contains("TIMBERDB_MAX_REQUEST_SIZE = 2147483648"),
         "{message}"
     );
+}
+
+#[test]
+fn max_result_bytes_from_file_and_environment() {
+    let file = toml_file("[query]\nmax_result_bytes = \"8MiB\"\n");
+    let path = file.path.to_str().expect("utf-8");
+    let from_file = load_config(&["--config", path], &[]);
+    assert_eq!(from_file.query.max_result_bytes, 8 * MIB as usize);
+    let env_wins = load_config(
+        &["--config", path],
+        &[("TIMBERDB_QUERY_MAX_RESULT_BYTES", "4096")],
+    );
+    assert_eq!(env_wins.query.max_result_bytes, 4096);
+    let (message, _) = file_error("[query]\nmax_result_bytes = 10\n");
+    assert!(message.contains("query.max_result_bytes = 10"), "{message}");
+    let message = env_error(&[("TIMBERDB_QUERY_MAX_RESULT_BYTES", "8GiB")]);
+    assert!(
+        message.contains("TIMBERDB_QUERY_MAX_RESULT_BYTES = 8589934592"),
+        "{message}"
+    );
+    assert!(from_file
+        .to_toml_summary()
+        .contains("query.max_result_bytes = 8388608"));
 }
 
 #[test]

@@ -92,6 +92,12 @@ fn validate_query(config: &Config, origins: &Origins) -> Result<()> {
         Key::QueryMaxConcurrent,
         concurrent,
         &d::QUERY_MAX_CONCURRENT_RANGE,
+    )?;
+    within(
+        origins,
+        Key::QueryMaxResultBytes,
+        query.max_result_bytes,
+        &d::QUERY_MAX_RESULT_BYTES_RANGE,
     )
 }
 

@@ -2,9 +2,7 @@
 //! status that fits. `ErrorKind::status` is the one place that maps errors
 //! to status codes.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde_json::json;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +82,7 @@ impl ApiError {
         ApiError::new(ErrorKind::Internal, "internal_error", message)
     }
 
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> super::response::HttpResponse {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
         let mut response = super::response::json_bytes(
             self.kind.status(),

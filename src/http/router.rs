@@ -100,7 +100,7 @@ async fn route(
             ingest::ingest(ctx, &id, request).await
         }
         (&Method::POST, Route::Query) => query::execute(ctx, request).await,
-        (&Method::GET, Route::Query) => query::execute_get(ctx, request.uri().query()).await,
+        (&Method::GET, Route::Query) => query::execute_get(ctx, &request).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -1,19 +1,29 @@
 //! Running a query plan on one shard: prune blocks by time, read and verify
 //! the candidates, apply the exact predicate, keep the best `offset + limit`
-//! entries in the requested order, and count every match.
+//! entries in the requested order, count the matches, and stream the
+//! entries that are final to the front end (see `collector` and `stream`).
 //!
 //! In-memory stages (active and sealing blocks) are scanned inside one
 //! `RefCell` borrow with no await; sealed blocks are listed in that borrow
-//! and read afterwards, so no borrow is held across I/O.
+//! and read afterwards, so no borrow is held across I/O. The sealed
+//! candidates of every partition are read in one order (newest
+//! `max_timestamp` first when descending, oldest `min_timestamp` first when
+//! ascending), so the next unread block bounds everything still to come:
+//! once this shard's share of the page is final, the remaining blocks cannot
+//! change it and are left unread (`blocks_not_read_after_limit`). Counting
+//! stops with them, so `total_count` is then a lower bound. Aggregations and
+//! count-only queries (limit 0) always read every candidate.
 
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::aggregate::Groups;
+use super::collector::{Collector, Sorted};
 use super::filter::Predicate;
 use super::prune::Pruned;
 use super::request::QueryPlan;
+use super::stream::{ShardChunk, ShardSummary, CHUNK_ENTRIES_MAX};
 use super::view::BatchView;
 use crate::entry::{EntryId, Level};
 use crate::shard::slice::{BlockRef, TimeMap};
@@ -49,11 +59,22 @@ impl FoundEntry {
     }
 }
 
+impl Sorted for FoundEntry {
+    fn sort_key(&self) -> SortKey {
+        FoundEntry::sort_key(self)
+    }
+}
+
+/// How a query ran on one shard; summed over shards for the response.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ScanStats {
+    /// Blocks (in-memory stages and sealed blocks) whose entries were read.
     pub blocks_scanned: u64,
-    /// Blocks not read: the sum of the `pruned_*` stages.
+    /// Blocks not read because they cannot hold a match: the sum of the
+    /// `pruned_*` stages.
     pub blocks_skipped: u64,
+    /// Candidate blocks left unread because the page was already final.
+    pub blocks_not_read_after_limit: u64,
     pub entries_scanned: u64,
     /// Blocks (sealed, or in memory awaiting their seal) outside the time range.
     pub pruned_by_time: u64,
@@ -69,6 +90,7 @@ impl ScanStats {
     pub fn add(&mut self, other: &ScanStats) {
         self.blocks_scanned += other.blocks_scanned;
         self.blocks_skipped += other.blocks_skipped;
+        self.blocks_not_read_after_limit += other.blocks_not_read_after_limit;
         self.entries_scanned += other.entries_scanned;
         self.pruned_by_time += other.pruned_by_time;
         self.pruned_by_level += other.pruned_by_level;
@@ -97,57 +119,6 @@ enum Stage {
     Pruned(Pruned),
 }
 
-#[derive(Debug, Default)]
-pub struct ShardResult {
-    pub entries: Vec<FoundEntry>,
-    /// An aggregating query's groups on this shard.
-    pub groups: Option<Groups>,
-    pub total_count: u64,
-    pub stats: ScanStats,
-    pub timed_out: bool,
-}
-
-/// Keeps the best `wanted` entries seen, in amortised O(1) per entry.
-struct Collector {
-    wanted: usize,
-    descending: bool,
-    entries: Vec<FoundEntry>,
-    /// The worst key still kept after the last compaction.
-    threshold: Option<SortKey>,
-    total: u64,
-}
-
-impl Collector {
-    fn better(&self, a: SortKey, b: SortKey) -> bool {
-        if self.descending {
-            a > b
-        } else {
-            a < b
-        }
-    }
-
-    fn offer(&mut self, key: SortKey, make: impl FnOnce() -> FoundEntry) {
-        self.total += 1;
-        if self.wanted == 0 || self.threshold.is_some_and(|worst| !self.better(key, worst)) {
-            return;
-        }
-        self.entries.push(make());
-        if self.entries.len() >= self.wanted.saturating_mul(2).max(64) {
-            self.compact();
-        }
-    }
-
-    fn compact(&mut self) {
-        let descending = self.descending;
-        self.entries
-            .sort_unstable_by(|a, b| order(a.sort_key(), b.sort_key(), descending));
-        self.entries.truncate(self.wanted);
-        if self.entries.len() == self.wanted {
-            self.threshold = self.entries.last().map(FoundEntry::sort_key);
-        }
-    }
-}
-
 pub fn order(a: SortKey, b: SortKey, descending: bool) -> std::cmp::Ordering {
     if descending {
         b.cmp(&a)
@@ -158,7 +129,7 @@ pub fn order(a: SortKey, b: SortKey, descending: bool) -> std::cmp::Ordering {
 
 struct Scan<'a> {
     plan: &'a QueryPlan,
-    collector: Collector,
+    collector: Collector<FoundEntry>,
     groups: Option<Groups>,
     stats: ScanStats,
     scratch: Vec<u8>,
@@ -218,57 +189,180 @@ fn materialise<B: BatchView + ?Sized>(
     }
 }
 
+/// A sealed block to read, with the partition it belongs to.
+struct Candidate<'a> {
+    block: Rc<BlockRef>,
+    meta: &'a Arc<PartitionMeta>,
+}
+
+/// Why a shard stopped before reading every candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// This shard's share of the page is final.
+    PageFinal,
+    /// The front end dropped the stream: its page is complete, it gave up
+    /// (result too large), or the client left.
+    Cancelled,
+    TimedOut,
+}
+
+/// Sends final entries to the front end, in chunks, with their watermark.
+struct Emitter<'a> {
+    chunks: &'a flume::Sender<ShardChunk>,
+    /// The watermark the front end last heard, to skip repeating it.
+    sent_watermark_ns: Option<Option<i64>>,
+    cancelled: bool,
+}
+
+impl Emitter<'_> {
+    /// Sends `entries` (final, in order) and `watermark_ns`. Returns false
+    /// once the front end has dropped its end.
+    async fn emit(&mut self, mut entries: Vec<FoundEntry>, watermark_ns: Option<i64>) -> bool {
+        if self.cancelled || self.chunks.is_disconnected() {
+            self.cancelled = true;
+            return false;
+        }
+        if entries.is_empty() {
+            return self.emit_watermark(watermark_ns);
+        }
+        while !entries.is_empty() {
+            let rest = entries.split_off(entries.len().min(CHUNK_ENTRIES_MAX));
+            // Inside one emission the later chunks hold final entries too;
+            // each chunk's own last timestamp bounds what follows it.
+            let chunk_watermark_ns = if rest.is_empty() {
+                watermark_ns
+            } else {
+                entries.last().map(|entry| entry.timestamp_ns)
+            };
+            let chunk = ShardChunk {
+                entries,
+                watermark_ns: chunk_watermark_ns,
+            };
+            if self.chunks.send_async(chunk).await.is_err() {
+                self.cancelled = true;
+                return false;
+            }
+            entries = rest;
+        }
+        self.sent_watermark_ns = Some(watermark_ns);
+        true
+    }
+
+    /// A lower watermark with no entries lets the front end release other
+    /// shards' entries sooner; it is worth sending only if there is room
+    /// (a full channel means the front end has entries from us to merge).
+    fn emit_watermark(&mut self, watermark_ns: Option<i64>) -> bool {
+        if self.sent_watermark_ns == Some(watermark_ns) {
+            return true;
+        }
+        let chunk = ShardChunk {
+            entries: Vec::new(),
+            watermark_ns,
+        };
+        match self.chunks.try_send(chunk) {
+            Ok(()) => self.sent_watermark_ns = Some(watermark_ns),
+            Err(flume::TrySendError::Full(_)) => {}
+            Err(flume::TrySendError::Disconnected(_)) => self.cancelled = true,
+        }
+        !self.cancelled
+    }
+}
+
+/// Runs `plan` on this shard, streaming final entries into `chunks`, and
+/// returns the summary the front end sums over shards.
 pub async fn run_on_shard(
     store: &ShardStore,
     plan: &QueryPlan,
-) -> Result<ShardResult, StorageError> {
-    let collector = Collector {
-        wanted: plan.per_shard_wanted(),
-        descending: plan.descending,
-        entries: Vec::new(),
-        threshold: None,
-        total: 0,
-    };
+    chunks: &flume::Sender<ShardChunk>,
+) -> Result<ShardSummary, StorageError> {
+    let wanted = plan.per_shard_wanted();
     let mut scan = Scan {
         plan,
-        collector,
+        collector: Collector::new(wanted, plan.descending),
         groups: plan.aggregation.as_ref().map(|_| Groups::default()),
         stats: ScanStats::default(),
         scratch: Vec::new(),
     };
-    let mut timed_out = false;
-    'partitions: for meta in &plan.partitions {
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
+    for meta in &plan.partitions {
         let blocks = scan_memory_and_list_blocks(store, meta, &mut scan);
-        for block in blocks {
-            if Instant::now() >= plan.deadline {
-                timed_out = true;
-                break 'partitions;
-            }
-            let decoded = block
-                .segment
-                .read_block(block.offset, &block.header)
-                .await?;
-            scan.batch(
-                decoded.batch(),
-                block.header.first_seq,
-                store.shard_id,
-                meta,
-            );
-            glommio::yield_if_needed().await;
-        }
+        candidates.extend(blocks.into_iter().map(|block| Candidate { block, meta }));
     }
-    scan.collector.compact();
-    Ok(ShardResult {
-        entries: scan.collector.entries,
-        groups: scan.groups,
+    sort_candidates(&mut candidates, plan.descending);
+    let mut emitter = Emitter {
+        chunks,
+        sent_watermark_ns: None,
+        cancelled: false,
+    };
+    let mut stop = None;
+    for (index, candidate) in candidates.iter().enumerate() {
+        let watermark_ns = Some(read_bound_ns(&candidate.block, plan.descending));
+        let final_entries = scan.collector.take_final(watermark_ns);
+        stop = if !emitter.emit(final_entries, watermark_ns).await {
+            Some(Stop::Cancelled)
+        } else if wanted > 0 && scan.collector.wanted() == 0 {
+            Some(Stop::PageFinal)
+        } else if Instant::now() >= plan.deadline {
+            Some(Stop::TimedOut)
+        } else {
+            None
+        };
+        if let Some(reason) = stop {
+            if reason != Stop::TimedOut {
+                scan.stats.blocks_not_read_after_limit += (candidates.len() - index) as u64;
+            }
+            break;
+        }
+        let block = &candidate.block;
+        let decoded = block
+            .segment
+            .read_block(block.offset, &block.header)
+            .await?;
+        scan.batch(
+            decoded.batch(),
+            block.header.first_seq,
+            store.shard_id,
+            candidate.meta,
+        );
+        glommio::yield_if_needed().await;
+    }
+    if stop != Some(Stop::Cancelled) {
+        // Nothing more will be read: whatever is kept is final.
+        let rest = scan.collector.take_final(None);
+        emitter.emit(rest, None).await;
+    }
+    Ok(ShardSummary {
         total_count: scan.collector.total,
         stats: scan.stats,
-        timed_out,
+        timed_out: stop == Some(Stop::TimedOut),
+        scanned_all: stop.is_none(),
+        groups: scan.groups,
     })
 }
 
+/// The block's time bound in the read order: nothing it holds sorts before
+/// it, so it is the watermark while the block is unread.
+fn read_bound_ns(block: &BlockRef, descending: bool) -> i64 {
+    if descending {
+        block.header.max_timestamp_ns
+    } else {
+        block.header.min_timestamp_ns
+    }
+}
+
+/// One read order over every partition's candidates, so the next unread
+/// block bounds all that remain.
+fn sort_candidates(candidates: &mut [Candidate<'_>], descending: bool) {
+    if descending {
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.block.header.max_timestamp_ns));
+    } else {
+        candidates.sort_by_key(|c| c.block.header.min_timestamp_ns);
+    }
+}
+
 /// Scans a slice's in-memory stages and returns the sealed blocks worth
-/// reading (newest first for a descending query), counting the rest skipped.
+/// reading, counting the rest skipped. The caller orders the candidates of
+/// every partition together.
 fn scan_memory_and_list_blocks(
     store: &ShardStore,
     meta: &Arc<PartitionMeta>,
@@ -291,11 +385,7 @@ fn scan_memory_and_list_blocks(
             scan.stats.skipped(Stage::Time, 1);
         }
     }
-    let mut candidates = candidate_blocks(&slice.blocks, scan.plan, &mut scan.stats);
-    if !scan.plan.descending {
-        candidates.sort_by_key(|block| block.header.min_timestamp_ns);
-    }
-    candidates
+    candidate_blocks(&slice.blocks, scan.plan, &mut scan.stats)
 }
 
 /// The sealed blocks of a slice a query must read, newest first (by their

@@ -1,20 +1,26 @@
 //! query/: "which entries match, and how was the answer found?"
 //!
 //! `request` turns a request body into a `QueryPlan`; `execute` runs the
-//! plan on one shard (time pruning, block reads, exact filter, top-k);
-//! `response` merges the shards' results and renders the body. `filter` is
+//! plan on one shard (time pruning, block reads, exact filter, top-k) and
+//! `collector` decides which of its entries are final; `stream` carries them
+//! to the front end, where `merge` interleaves the shards' streams lazily;
+//! `response` renders the JSON body or NDJSON lines. `filter` is
 //! the predicate; `view` lets it read owned and archived batches alike.
 //! `lang` parses the `q` query language; `expr` evaluates its filters.
 
 pub mod aggregate;
+pub mod collector;
 pub mod execute;
 pub mod expr;
 pub mod filter;
 pub mod lang;
+pub mod merge;
 pub mod prune;
 pub mod request;
 pub mod response;
+pub mod stream;
 pub mod view;
 
-pub use execute::{run_on_shard, FoundEntry, ShardResult};
+pub use execute::{run_on_shard, FoundEntry};
 pub use request::{compile, PlanError, QueryBody, QueryPlan};
+pub use stream::{QuerySummary, ResultStream, ShardChunk, ShardReceivers, ShardSummary};

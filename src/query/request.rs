@@ -57,6 +57,9 @@ pub struct QueryBody {
     pub order: Option<String>,
     pub sort_desc: Option<bool>,
     pub timeout_seconds: Option<f64>,
+    /// `"json"` (the default) or `"ndjson"` (streamed, one entry per line);
+    /// read by the HTTP handler, which also honours `Accept`.
+    pub format: Option<String>,
     // The seed code's top-level filter fields.
     pub tags: Option<BTreeMap<String, Value>>,
     pub tag_exists: Option<Vec<String>>,
@@ -84,10 +87,12 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
-    /// How many entries each shard must return for the merge to be exact.
+    /// How many entries each shard must return for the merge to be exact
+    /// (0: none, the query only counts or aggregates).
     pub fn per_shard_wanted(&self) -> usize {
-        if self.aggregation.is_some() {
-            // Groups, not entries, are what an aggregating query keeps.
+        if self.aggregation.is_some() || self.limit == 0 {
+            // Groups, not entries, are what an aggregating query keeps; a
+            // limit of 0 asks only for the counts.
             return 0;
         }
         self.offset.saturating_add(self.limit)

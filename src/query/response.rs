@@ -1,56 +1,18 @@
-//! Merging the shards' results and rendering the response body.
+//! Rendering a query's answer: the JSON body, or NDJSON lines.
+//!
+//! Entries are rendered one at a time as the merge hands them out
+//! (`write_entry`), so neither form holds the page as `FoundEntry`s; the
+//! JSON body splices the rendered entries in front of the metadata, and the
+//! NDJSON stream ends with the same metadata as its own line.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::aggregate::{AggregationPlan, Groups};
-use super::execute::{order, FoundEntry, ScanStats, ShardResult};
+use super::execute::FoundEntry;
 use super::request::QueryPlan;
+use super::stream::QuerySummary;
 use crate::ingest::timestamp::format_rfc3339_nanos;
-
-pub struct Merged {
-    pub entries: Vec<FoundEntry>,
-    /// An aggregating query's groups, merged over the shards.
-    pub groups: Option<Groups>,
-    pub total_count: u64,
-    pub stats: ScanStats,
-    pub timed_out: bool,
-    pub shards: usize,
-}
-
-/// Merges per-shard results (each already holding its best offset+limit)
-/// into the page the client asked for.
-pub fn merge(plan: &QueryPlan, results: Vec<ShardResult>) -> Merged {
-    let shards = results.len();
-    let mut merged = Merged {
-        entries: Vec::new(),
-        groups: None,
-        total_count: 0,
-        stats: ScanStats::default(),
-        timed_out: false,
-        shards,
-    };
-    for result in results {
-        merged.total_count += result.total_count;
-        merged.stats.add(&result.stats);
-        merged.timed_out |= result.timed_out;
-        merged.entries.extend(result.entries);
-        if let Some(groups) = result.groups {
-            match &mut merged.groups {
-                Some(all) => all.merge(groups),
-                None => merged.groups = Some(groups),
-            }
-        }
-    }
-    merged
-        .entries
-        .sort_unstable_by(|a, b| order(a.sort_key(), b.sort_key(), plan.descending));
-    merged.entries.truncate(plan.per_shard_wanted());
-    merged
-        .entries
-        .drain(..plan.offset.min(merged.entries.len()));
-    merged
-}
 
 #[derive(Serialize)]
 struct EntryJson<'a> {
@@ -73,6 +35,7 @@ struct StatsJson {
     shards: usize,
     blocks_scanned: u64,
     blocks_skipped: u64,
+    blocks_not_read_after_limit: u64,
     entries_scanned: u64,
     /// `blocks_skipped` by the stage that skipped them.
     blocks_pruned: PrunedJson,
@@ -86,10 +49,11 @@ struct PrunedJson {
     words: u64,
 }
 
+/// Everything in an entry query's answer but the entries.
 #[derive(Serialize)]
-struct ResponseJson<'a> {
-    entries: Vec<EntryJson<'a>>,
+struct MetadataJson {
     total_count: u64,
+    total_count_exact: bool,
     returned_count: usize,
     execution_time_ms: f64,
     partitions_searched: usize,
@@ -104,6 +68,7 @@ struct AggregateJson<'a> {
     rows: Vec<Vec<serde_json::Value>>,
     /// Entries that matched the filter (and were folded into groups).
     total_count: u64,
+    total_count_exact: bool,
     returned_count: usize,
     group_count: usize,
     execution_time_ms: f64,
@@ -115,29 +80,31 @@ struct AggregateJson<'a> {
     stats: StatsJson,
 }
 
-fn stats_json(merged: &Merged) -> StatsJson {
+fn stats_json(summary: &QuerySummary) -> StatsJson {
     StatsJson {
-        shards: merged.shards,
-        blocks_scanned: merged.stats.blocks_scanned,
-        blocks_skipped: merged.stats.blocks_skipped,
-        entries_scanned: merged.stats.entries_scanned,
+        shards: summary.shards,
+        blocks_scanned: summary.stats.blocks_scanned,
+        blocks_skipped: summary.stats.blocks_skipped,
+        blocks_not_read_after_limit: summary.stats.blocks_not_read_after_limit,
+        entries_scanned: summary.stats.entries_scanned,
         blocks_pruned: PrunedJson {
-            time: merged.stats.pruned_by_time,
-            level: merged.stats.pruned_by_level,
-            sets: merged.stats.pruned_by_sets,
-            words: merged.stats.pruned_by_words,
+            time: summary.stats.pruned_by_time,
+            level: summary.stats.pruned_by_level,
+            sets: summary.stats.pruned_by_sets,
+            words: summary.stats.pruned_by_words,
         },
     }
 }
 
-fn render_aggregate(
+/// An aggregating query's whole JSON body.
+pub fn render_aggregate(
     plan: &QueryPlan,
     aggregation: &AggregationPlan,
-    merged: &Merged,
+    summary: &QuerySummary,
     execution_time_ms: f64,
 ) -> Vec<u8> {
     let empty = Groups::default();
-    let groups = merged.groups.as_ref().unwrap_or(&empty);
+    let groups = summary.groups.as_ref().unwrap_or(&empty);
     let rows = groups.rows(aggregation, plan.offset, plan.limit);
     let response = AggregateJson {
         columns: aggregation
@@ -148,34 +115,84 @@ fn render_aggregate(
         returned_count: rows.len(),
         truncated: groups.row_count(aggregation) > plan.offset + rows.len(),
         rows,
-        total_count: merged.total_count,
+        total_count: summary.total_count,
+        total_count_exact: summary.total_count_exact,
         group_count: groups.row_count(aggregation),
         execution_time_ms,
         partitions_searched: plan.partitions.len(),
-        timed_out: merged.timed_out,
+        timed_out: summary.timed_out,
         groups_truncated: groups.truncated,
-        stats: stats_json(merged),
+        stats: stats_json(summary),
     };
     serde_json::to_vec(&response).expect("response serialises")
 }
 
-pub fn render(plan: &QueryPlan, merged: &Merged, execution_time_ms: f64) -> Vec<u8> {
-    if let Some(aggregation) = &plan.aggregation {
-        return render_aggregate(plan, aggregation, merged, execution_time_ms);
-    }
-    let entries: Vec<EntryJson<'_>> = merged.entries.iter().map(entry_json).collect();
-    let returned_count = entries.len();
-    let response = ResponseJson {
-        entries,
-        total_count: merged.total_count,
+fn metadata_json(
+    plan: &QueryPlan,
+    returned_count: usize,
+    summary: &QuerySummary,
+    execution_time_ms: f64,
+) -> MetadataJson {
+    let shown = (plan.offset + returned_count) as u64;
+    // More matches are known to exist past this page, or counting stopped
+    // early with the page full (more are then likely, and total_count is
+    // only a lower bound).
+    let page_full = plan.limit > 0 && returned_count == plan.limit;
+    let truncated = summary.total_count > shown || (!summary.total_count_exact && page_full);
+    MetadataJson {
+        total_count: summary.total_count,
+        total_count_exact: summary.total_count_exact,
         returned_count,
         execution_time_ms,
         partitions_searched: plan.partitions.len(),
-        truncated: merged.total_count > (plan.offset + returned_count) as u64,
-        timed_out: merged.timed_out,
-        stats: stats_json(merged),
+        truncated,
+        timed_out: summary.timed_out,
+        stats: stats_json(summary),
+    }
+}
+
+/// An entry query's JSON body: `entries_json` is the rendered entries,
+/// comma-separated (see `write_entry`).
+pub fn render_page(
+    plan: &QueryPlan,
+    entries_json: &[u8],
+    returned_count: usize,
+    summary: &QuerySummary,
+    execution_time_ms: f64,
+) -> Vec<u8> {
+    let metadata = metadata_json(plan, returned_count, summary, execution_time_ms);
+    let metadata = serde_json::to_vec(&metadata).expect("metadata serialises");
+    debug_assert_eq!(metadata.first(), Some(&b'{'));
+    let mut body = Vec::with_capacity(entries_json.len() + metadata.len() + 16);
+    body.extend_from_slice(b"{\"entries\":[");
+    body.extend_from_slice(entries_json);
+    body.extend_from_slice(b"],");
+    body.extend_from_slice(&metadata[1..]);
+    body
+}
+
+/// The last line of an NDJSON answer: `{"metadata": {...}}` and a newline.
+pub fn render_metadata_line(
+    plan: &QueryPlan,
+    returned_count: usize,
+    summary: &QuerySummary,
+    execution_time_ms: f64,
+) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Line {
+        metadata: MetadataJson,
+    }
+    let line = Line {
+        metadata: metadata_json(plan, returned_count, summary, execution_time_ms),
     };
-    serde_json::to_vec(&response).expect("response serialises")
+    let mut bytes = serde_json::to_vec(&line).expect("metadata serialises");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Appends one entry as a JSON object (the shape of an `entries` item).
+pub fn write_entry(out: &mut Vec<u8>, entry: &FoundEntry) {
+    serde_json::to_writer(out, &entry_json(entry)).expect("an entry serialises");
 }
 
 fn entry_json(entry: &FoundEntry) -> EntryJson<'_> {

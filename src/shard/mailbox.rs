@@ -9,7 +9,8 @@ use super::commit::CommitItem;
 use super::context::{ShardContext, ShardCounters};
 use super::partitions::{self, AdminError, CreateRequest, SliceStats};
 use super::worker::StoreJob;
-use crate::query::{run_on_shard, QueryPlan, ShardResult};
+use crate::query::stream::CHUNKS_IN_FLIGHT_MAX;
+use crate::query::{run_on_shard, QueryPlan, ShardChunk, ShardReceivers, ShardSummary};
 use crate::storage::catalog::PartitionMeta;
 
 /// Requests queued per shard mailbox; a full mailbox makes senders wait.
@@ -38,9 +39,12 @@ pub enum PeerRequest {
         key: u64,
         reply: Reply<Result<(), String>>,
     },
+    /// Run a query here: final entries stream into `chunks` (the front end
+    /// drops its end to stop the query), then the summary goes to `reply`.
     Query {
         plan: Arc<QueryPlan>,
-        reply: Reply<Result<ShardResult, String>>,
+        chunks: flume::Sender<ShardChunk>,
+        reply: Reply<Result<ShardSummary, String>>,
     },
     SliceStats {
         key: Option<u64>,
@@ -84,11 +88,18 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         PeerRequest::CatalogRemove { key, reply } => {
             let _ = reply.send(forget_partition(&ctx, key).await);
         }
-        PeerRequest::Query { plan, reply } => {
-            let result = run_on_shard(&ctx.store, &plan)
+        PeerRequest::Query {
+            plan,
+            chunks,
+            reply,
+        } => {
+            let result = run_on_shard(&ctx.store, &plan, &chunks)
                 .await
                 .map_err(|error| error.to_string());
+            // The summary goes first: the front end reads it as soon as it
+            // sees the chunk channel end.
             let _ = reply.send(result);
+            drop(chunks);
         }
         PeerRequest::SliceStats { key, reply } => {
             let _ = reply.send(partitions::local_slice_stats(&ctx, key));
@@ -171,6 +182,32 @@ pub async fn call_all<T>(
         );
     }
     Ok(results)
+}
+
+/// Starts `plan` on every shard (this one included) and returns the front
+/// end's ends of their result channels, in shard order.
+pub async fn start_query(
+    ctx: &ShardContext,
+    plan: &Arc<QueryPlan>,
+) -> Result<Vec<ShardReceivers>, String> {
+    let mut shards = Vec::with_capacity(ctx.shard_count as usize);
+    for shard in 0..ctx.shard_count {
+        let (chunks, chunks_rx) = flume::bounded(CHUNKS_IN_FLIGHT_MAX);
+        let (reply, summary) = flume::bounded(1);
+        ctx.peers[shard as usize]
+            .send_async(PeerRequest::Query {
+                plan: plan.clone(),
+                chunks,
+                reply,
+            })
+            .await
+            .map_err(|_| format!("shard {shard} is not running"))?;
+        shards.push(ShardReceivers {
+            chunks: chunks_rx,
+            summary,
+        });
+    }
+    Ok(shards)
 }
 
 async fn shut_down(ctx: &ShardContext) {

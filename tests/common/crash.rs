@@ -84,11 +84,16 @@ impl Workload {
 
     /// How often each key is stored in the partition.
     pub fn stored_keys(&self, server: &Server) -> HashMap<String, usize> {
-        let result = server.query(&json!({"partitions": [self.partition], "limit": 1_000_000}));
-        let entries = result["entries"].as_array().unwrap();
+        // Streamed: a million entries are past the JSON max_result_bytes.
+        let query = json!({"partitions": [self.partition], "limit": 1_000_000});
+        let (status, _, mut lines) = super::ndjson_query(server, &query);
+        assert_eq!(status, 200);
+        let metadata = lines.pop().expect("a metadata line")["metadata"].clone();
+        let entries = &lines;
         assert_eq!(
-            result["total_count"].as_u64().unwrap() as usize,
-            entries.len()
+            metadata["total_count"].as_u64().unwrap() as usize,
+            entries.len(),
+            "{metadata}"
         );
         let mut keys = HashMap::new();
         for entry in entries {

@@ -353,6 +353,83 @@ pub fn read_response(stream: &mut TcpStream) -> Response {
     }
 }
 
+// NDJSON (streamed) query answers.
+
+/// Sends a query asking for NDJSON and reads the whole chunked answer:
+/// the status, the Content-Type and the lines as JSON.
+pub fn ndjson_query(server: &Server, body: &Value) -> (u16, String, Vec<Value>) {
+    let mut stream = open_ndjson_query(server, body);
+    let mut reader = BufReader::new(&mut stream);
+    let (status, headers) = read_head(&mut reader);
+    let content_type = header(&headers, "content-type");
+    assert_eq!(header(&headers, "transfer-encoding"), "chunked");
+    let mut body = Vec::new();
+    loop {
+        let mut size_line = String::new();
+        reader.read_line(&mut size_line).unwrap();
+        let size = usize::from_str_radix(size_line.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).unwrap();
+        let mut crlf = [0u8; 2];
+        reader.read_exact(&mut crlf).unwrap();
+    }
+    let lines = body
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect();
+    (status, content_type, lines)
+}
+
+pub fn open_ndjson_query(server: &Server, body: &Value) -> TcpStream {
+    let body = body.to_string();
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/query/execute HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAccept: application/x-ndjson\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    stream
+}
+
+pub fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            return (status, headers);
+        }
+        let (key, value) = line.split_once(':').unwrap();
+        headers.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+}
+
+pub fn header(headers: &[(String, String)], name: &str) -> String {
+    headers
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default()
+}
+
 /// Polls `check` until it returns Some or the deadline passes.
 pub fn eventually<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

@@ -4,3 +4,4 @@ pub mod ingest;
 pub mod ops;
 pub mod partitions;
 pub mod query;
+pub mod query_ndjson;

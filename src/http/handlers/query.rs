@@ -1,27 +1,45 @@
-//! `POST /api/v1/query/execute`: compile, fan out to every shard, merge.
+//! `POST /api/v1/query/execute`: compile, start on every shard, merge the
+//! shards' streams as they arrive, and answer JSON (the page buffered, at
+//! most `query.max_result_bytes`) or NDJSON (streamed, see `query_ndjson`).
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
+use hyper::header::ACCEPT;
 use hyper::{Request, StatusCode};
 
+use super::query_ndjson;
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::response::{json_bytes, HttpResponse};
-use crate::query::response::{merge, render};
-use crate::query::{compile, PlanError, QueryBody};
-use crate::shard::mailbox::{call_all, PeerRequest};
+use crate::query::response::{render_aggregate, render_page, write_entry};
+use crate::query::{compile, PlanError, QueryBody, QueryPlan, ResultStream};
+use crate::shard::mailbox::start_query;
 use crate::shard::ShardContext;
+
+/// The media type of a streamed answer, in `Accept` or `Content-Type`.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// How the client wants the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// One JSON body, built whole (bounded by `max_result_bytes`).
+    Json,
+    /// One line per entry as the merge produces it, then a metadata line.
+    Ndjson,
+}
 
 /// Query bodies are small; this bounds what we buffer for one.
 const QUERY_BODY_BYTES_MAX: usize = 1 << 20;
 
 pub async fn execute(
-    ctx: &ShardContext,
+    ctx: &Rc<ShardContext>,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
+    let accepts_ndjson = accepts_ndjson(&request);
     let body = read_limited(
         request,
         BodyLimit {
@@ -40,20 +58,51 @@ pub async fn execute(
             )
         })?
     };
-    run(ctx, body, started).await
+    run(ctx, body, accepts_ndjson, started).await
 }
 
 /// `GET /api/v1/query?q=...`: the query language for curl users. The URL
 /// parameters are `q`, `limit`, `offset`, `order`, `partitions` (names or
-/// ids, comma-separated) and `timeout_seconds`.
+/// ids, comma-separated), `timeout_seconds` and `format`.
 pub async fn execute_get(
-    ctx: &ShardContext,
-    query: Option<&str>,
+    ctx: &Rc<ShardContext>,
+    request: &Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let body = body_from_url(query.unwrap_or(""))
+    let body = body_from_url(request.uri().query().unwrap_or(""))
         .map_err(|message| ApiError::bad_request("invalid_query", message))?;
-    run(ctx, body, started).await
+    run(ctx, body, accepts_ndjson(request), started).await
+}
+
+/// Whether `Accept` names NDJSON (a client asking for it gets it, whatever
+/// else the header lists).
+fn accepts_ndjson<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            item.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(NDJSON)
+        })
+}
+
+/// The answer's format: the body's or URL's `format`, else `Accept`.
+fn format_of(format: Option<&str>, accepts_ndjson: bool) -> Result<Format, ApiError> {
+    match format.map(str::to_ascii_lowercase).as_deref() {
+        None if accepts_ndjson => Ok(Format::Ndjson),
+        None | Some("json") => Ok(Format::Json),
+        Some("ndjson") => Ok(Format::Ndjson),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("format {other:?} is not one of \"json\", \"ndjson\""),
+        )),
+    }
 }
 
 fn body_from_url(query: &str) -> Result<QueryBody, String> {
@@ -75,6 +124,7 @@ fn body_from_url(query: &str) -> Result<QueryBody, String> {
             "partitions" | "partition" => {
                 body.partitions.extend(value.split(',').filter(|p| !p.is_empty()).map(str::to_string));
             }
+            "format" => body.format = Some(value),
             "timeout_seconds" => {
                 let seconds = value
                     .parse::<f64>()
@@ -83,7 +133,7 @@ fn body_from_url(query: &str) -> Result<QueryBody, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown URL parameter {other:?}; use q, limit, offset, order, partitions or timeout_seconds"
+                    "unknown URL parameter {other:?}; use q, limit, offset, order, partitions, timeout_seconds or format"
                 ))
             }
         }
@@ -121,10 +171,12 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 async fn run(
-    ctx: &ShardContext,
+    ctx: &Rc<ShardContext>,
     body: QueryBody,
+    accepts_ndjson: bool,
     started: Instant,
 ) -> Result<HttpResponse, ApiError> {
+    let format = format_of(body.format.as_deref(), accepts_ndjson)?;
     let plan = {
         let catalog = ctx.catalog.borrow();
         compile(body, &catalog, &ctx.config.query).map_err(|error| match error {
@@ -132,36 +184,89 @@ async fn run(
             PlanError::UnknownPartition(name) => ApiError::partition_not_found(&name),
         })?
     };
-    let _slot = QuerySlot::take(ctx)?;
+    let slot = QuerySlot::take(ctx)?;
     let plan = Arc::new(plan);
-    let results = call_all(ctx, |reply| PeerRequest::Query {
-        plan: plan.clone(),
-        reply,
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .into_iter()
-    .collect::<Result<Vec<_>, String>>()
-    .map_err(ApiError::internal)?;
-    let merged = merge(&plan, results);
+    let shards = start_query(ctx, &plan).await.map_err(ApiError::internal)?;
+    let stream = ResultStream::new(&plan, shards);
+    if let Some(aggregation) = &plan.aggregation {
+        // Rows of groups are few (bounded per query), so an aggregation
+        // answers one JSON body even when NDJSON was asked for.
+        let summary = stream.finish().await.map_err(ApiError::internal)?;
+        count_query(ctx, summary.timed_out);
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let body = render_aggregate(&plan, aggregation, &summary, elapsed_ms);
+        return Ok(json_bytes(StatusCode::OK, body));
+    }
+    match format {
+        Format::Ndjson => Ok(query_ndjson::respond(
+            ctx.clone(),
+            slot,
+            plan,
+            stream,
+            started,
+        )),
+        Format::Json => json_page(ctx, &plan, stream, started).await,
+    }
+}
+
+/// Buffers the page as rendered JSON, refusing it with 413 once it passes
+/// `max_result_bytes` (dropping the stream then stops every shard).
+async fn json_page(
+    ctx: &ShardContext,
+    plan: &QueryPlan,
+    mut stream: ResultStream,
+    started: Instant,
+) -> Result<HttpResponse, ApiError> {
+    let max_result_bytes = ctx.config.query.max_result_bytes;
+    let mut entries_json = Vec::new();
+    let mut returned_count = 0;
+    while let Some(entry) = stream
+        .next_entry(&|| false)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        if returned_count > 0 {
+            entries_json.push(b',');
+        }
+        write_entry(&mut entries_json, &entry);
+        returned_count += 1;
+        if entries_json.len() > max_result_bytes {
+            return Err(result_too_large(max_result_bytes));
+        }
+    }
+    let summary = stream.finish().await.map_err(ApiError::internal)?;
+    count_query(ctx, summary.timed_out);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let body = render_page(plan, &entries_json, returned_count, &summary, elapsed_ms);
+    Ok(json_bytes(StatusCode::OK, body))
+}
+
+fn result_too_large(max_result_bytes: usize) -> ApiError {
+    ApiError::new(
+        ErrorKind::PayloadTooLarge,
+        "result_too_large",
+        format!(
+            "the result is larger than query.max_result_bytes ({max_result_bytes} bytes); lower `limit`, or stream it as NDJSON (send `Accept: {NDJSON}` or `format=ndjson`), which has no such limit"
+        ),
+    )
+}
+
+/// Counts a finished query for `/metrics`.
+pub(super) fn count_query(ctx: &ShardContext, timed_out: bool) {
     ctx.count(|c| {
         c.query_requests += 1;
-        c.queries_timed_out += merged.timed_out as u64;
+        c.queries_timed_out += timed_out as u64;
     });
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    Ok(json_bytes(
-        StatusCode::OK,
-        render(&plan, &merged, elapsed_ms),
-    ))
 }
 
-/// One of this shard's share of `max_concurrent_queries`, released on drop.
-struct QuerySlot<'a> {
-    ctx: &'a ShardContext,
+/// One of this shard's share of `max_concurrent_queries`, released on drop
+/// (for a streamed answer, when its feeding task ends).
+pub(super) struct QuerySlot {
+    ctx: Rc<ShardContext>,
 }
 
-impl<'a> QuerySlot<'a> {
-    fn take(ctx: &'a ShardContext) -> Result<QuerySlot<'a>, ApiError> {
+impl QuerySlot {
+    fn take(ctx: &Rc<ShardContext>) -> Result<QuerySlot, ApiError> {
         let per_shard = (ctx.config.query.max_concurrent_queries / ctx.shard_count as usize).max(1);
         if ctx.queries_running.get() >= per_shard {
             return Err(ApiError::new(
@@ -172,11 +277,11 @@ impl<'a> QuerySlot<'a> {
             .retry_after(1));
         }
         ctx.queries_running.set(ctx.queries_running.get() + 1);
-        Ok(QuerySlot { ctx })
+        Ok(QuerySlot { ctx: ctx.clone() })
     }
 }
 
-impl Drop for QuerySlot<'_> {
+impl Drop for QuerySlot {
     fn drop(&mut self) {
         self.ctx
             .queries_running
@@ -208,5 +313,21 @@ mod tests {
             .unwrap_err()
             .contains("percent-encoding"));
         assert_eq!(percent_decode("%C3%BCber").as_deref(), Some("über"));
+    }
+
+    #[test]
+    fn format_from_parameter_or_accept() {
+        assert_eq!(format_of(None, false).unwrap(), Format::Json);
+        assert_eq!(format_of(None, true).unwrap(), Format::Ndjson);
+        assert_eq!(format_of(Some("NDJSON"), false).unwrap(), Format::Ndjson);
+        assert_eq!(format_of(Some("json"), true).unwrap(), Format::Json);
+        assert!(format_of(Some("csv"), false).is_err());
+        let request = Request::builder()
+            .header(ACCEPT, "application/json;q=0.5, application/x-ndjson")
+            .body(())
+            .unwrap();
+        assert!(accepts_ndjson(&request));
+        let request = Request::builder().header(ACCEPT, "*/*").body(()).unwrap();
+        assert!(!accepts_ndjson(&request));
     }
 }
