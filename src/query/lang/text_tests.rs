@@ -290,3 +290,15 @@ fn matchers_are_shareable_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<TextMatcher>();
 }
+
+#[test]
+fn the_prefilter_never_rejects_a_match() {
+    // The Kelvin sign lowercases to ASCII `k`; the prefilter must fold it too.
+    assert!(matches(word("kelvin"), "500 \u{212A}elvin reached"));
+    assert!(matches(TextQuery::Prefix("kel".into()), "\u{212A}ELVIN"));
+    assert!(matches(phrase(&["disk", "full"]), "DISK: Full!"));
+    assert!(!matches(word("disk"), "diskette full"));
+    assert!(!matches(word("disk"), "no match here"));
+    // Non-ASCII words are matched without a prefilter.
+    assert!(matches(word("straße"), "STRAẞE gesperrt"));
+}
