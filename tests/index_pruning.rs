@@ -163,6 +163,18 @@ fn summaries_prune_blocks_and_answers_stay_exact() {
         "{}",
         stats[6]
     );
+    // The summaries' memory is reported per shard.
+    let metrics = server.get("/metrics").text();
+    for shard in 0..2 {
+        let prefix = format!("timberdb_block_summary_bytes{{shard=\"{shard}\"}} ");
+        let bytes: u64 = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {metrics}"))
+            .parse()
+            .unwrap();
+        assert!(bytes > 0, "{metrics}");
+    }
 }
 
 fn index_files(data_dir: &Path) -> Vec<PathBuf> {

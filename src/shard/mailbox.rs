@@ -64,6 +64,8 @@ pub struct ShardHealth {
     pub writes_stopped: Option<String>,
     pub active_bytes: usize,
     pub commit_queue_len: usize,
+    /// Bytes of block summaries held in memory for pruning.
+    pub summary_bytes: usize,
 }
 
 pub async fn run_mailbox(ctx: Rc<ShardContext>, inbox: flume::Receiver<PeerRequest>) {
@@ -113,6 +115,7 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
                 writes_stopped: ctx.store.writes_stopped.borrow().clone(),
                 active_bytes: ctx.store.active_bytes(),
                 commit_queue_len: ctx.commit_tx.len(),
+                summary_bytes: ctx.store.summary_bytes(),
             };
             let _ = reply.send((ctx.counters.get(), health));
         }

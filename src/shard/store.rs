@@ -170,6 +170,16 @@ impl ShardStore {
             .sum()
     }
 
+    /// Bytes of the block summaries queries test, held in memory.
+    pub fn summary_bytes(&self) -> usize {
+        self.slices
+            .borrow()
+            .values()
+            .flat_map(|slice| slice.blocks.newest_first(i64::MIN))
+            .map(|block| block.summary.archive_bytes())
+            .sum()
+    }
+
     /// The watermark the WAL may reclaim up to (`None`: no such slice).
     pub fn durable_sealed_seq(&self, partition_key: u64) -> Option<u64> {
         self.slices

@@ -195,8 +195,9 @@ impl IndexFile {
         .await
     }
 
-    /// The whole file in one DMA read, in a buffer aligned for rkyv. The
-    /// zeros of the preallocated tail are dropped (they hold no record).
+    /// The whole file in one DMA read, in a buffer aligned for rkyv. What
+    /// follows the last record that starts with the magic (the zeros of
+    /// the preallocated tail) is dropped.
     pub async fn read_all(&self) -> Result<AlignedVec> {
         let size = self
             .file
@@ -215,12 +216,23 @@ impl IndexFile {
     }
 }
 
-/// Length up to the end of the last 4096-byte page that is not all zeros.
+/// Length of the run of records from the start of `bytes`, each stepped
+/// over by its length field (checked later, by `parse_records`): a
+/// record's last page may hold nothing but zeros of its archive, so the
+/// zeros of the tail cannot be told apart from a record by content alone.
 fn used_length(bytes: &[u8]) -> usize {
-    bytes
-        .chunks(BLOCK_ALIGN_BYTES)
-        .rposition(|page| page.iter().any(|&b| b != 0))
-        .map_or(0, |last| ((last + 1) * BLOCK_ALIGN_BYTES).min(bytes.len()))
+    let mut end = 0;
+    while let Some(head) = bytes.get(end..end + INDEX_RECORD_HEADER_BYTES) {
+        if head[0..4] != INDEX_RECORD_MAGIC {
+            break;
+        }
+        let archive_bytes = u32::from_le_bytes(head[8..12].try_into().unwrap()) as usize;
+        let padded = (INDEX_RECORD_HEADER_BYTES + archive_bytes.min(INDEX_ARCHIVE_BYTES_MAX))
+            .div_ceil(BLOCK_ALIGN_BYTES)
+            * BLOCK_ALIGN_BYTES;
+        end = (end + padded).min(bytes.len());
+    }
+    end
 }
 
 #[cfg(test)]
@@ -328,11 +340,18 @@ mod tests {
     }
 
     #[test]
-    fn used_length_drops_the_zero_tail() {
-        let mut bytes = vec![0u8; 5 * BLOCK_ALIGN_BYTES];
-        assert_eq!(used_length(&bytes), 0);
-        bytes[BLOCK_ALIGN_BYTES + 7] = 1;
-        assert_eq!(used_length(&bytes), 2 * BLOCK_ALIGN_BYTES);
+    fn used_length_covers_the_records_and_drops_the_zero_tail() {
+        let (_, file) = three_blocks();
+        let mut bytes = file.clone();
+        bytes.resize(file.len() + 5 * BLOCK_ALIGN_BYTES, 0);
+        assert_eq!(used_length(&bytes), file.len());
+        assert_eq!(used_length(&vec![0u8; 3 * BLOCK_ALIGN_BYTES]), 0);
+        // A record whose archive ends in a page of zeros is kept whole.
+        let mut record = Vec::new();
+        encode_record(&vec![0u8; BLOCK_ALIGN_BYTES + 100], &mut record);
+        assert_eq!(record.len(), 2 * BLOCK_ALIGN_BYTES);
+        record.resize(4 * BLOCK_ALIGN_BYTES, 0);
+        assert_eq!(used_length(&record), 2 * BLOCK_ALIGN_BYTES);
         assert_eq!(index_file_name("seg-000002.tdb"), "seg-000002.idx");
     }
 }

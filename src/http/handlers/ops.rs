@@ -113,6 +113,13 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             health.active_bytes
         ));
     }
+    out.push_str("# HELP timberdb_block_summary_bytes Bytes of block summaries (sets and word filters) held in memory for pruning.\n# TYPE timberdb_block_summary_bytes gauge\n");
+    for (shard, (_, health)) in shards.iter().enumerate() {
+        out.push_str(&format!(
+            "timberdb_block_summary_bytes{{shard=\"{shard}\"}} {}\n",
+            health.summary_bytes
+        ));
+    }
     out.push_str("# HELP timberdb_commit_queue_length Requests waiting for the WAL.\n# TYPE timberdb_commit_queue_length gauge\n");
     for (shard, (_, health)) in shards.iter().enumerate() {
         out.push_str(&format!(
