@@ -334,33 +334,51 @@ impl TagSetsBuilder {
 /// lowercase. Several times faster than the general path, and most log
 /// text is ASCII.
 fn hash_ascii_words(text: &[u8], hashes: &mut FilterHashes) {
-    let mut lowered = [0u8; 64];
-    let mut position = 0;
-    while position < text.len() {
-        if !is_ascii_word_byte(text[position]) {
-            position += 1;
-            continue;
+    // One table lookup per byte both classifies it and lowercases it, and
+    // the word is built while scanning: no second pass to copy and lower.
+    let mut word = [0u8; 64];
+    let mut length = 0;
+    for (position, &byte) in text.iter().enumerate() {
+        let lowered = ASCII_WORD_BYTE[byte as usize];
+        if lowered != 0 {
+            if length < word.len() {
+                word[length] = lowered;
+            }
+            length += 1;
+        } else if length > 0 {
+            hashes.push(ascii_word_hash(&word, text, position, length));
+            length = 0;
         }
-        let start = position;
-        while position < text.len() && is_ascii_word_byte(text[position]) {
-            position += 1;
-        }
-        let word = &text[start..position];
-        let hash = if word.len() <= lowered.len() {
-            let lowered = &mut lowered[..word.len()];
-            lowered.copy_from_slice(word);
-            lowered.make_ascii_lowercase();
-            word_hash_bytes(lowered)
-        } else {
-            word_hash_bytes(&word.to_ascii_lowercase())
-        };
-        hashes.push(hash);
+    }
+    if length > 0 {
+        hashes.push(ascii_word_hash(&word, text, text.len(), length));
     }
 }
 
-fn is_ascii_word_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_'
+/// The hash of the word of `length` bytes ending at `end` in `text`, whose
+/// lowercase is in `word` when it fits.
+fn ascii_word_hash(word: &[u8; 64], text: &[u8], end: usize, length: usize) -> u64 {
+    if length <= word.len() {
+        word_hash_bytes(&word[..length])
+    } else {
+        word_hash_bytes(&text[end - length..end].to_ascii_lowercase())
+    }
 }
+
+/// For each byte: its lowercase if it is an ASCII word character
+/// (`[A-Za-z0-9_]`), else 0.
+static ASCII_WORD_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let b = byte as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            table[byte] = b.to_ascii_lowercase();
+        }
+        byte += 1;
+    }
+    table
+};
 
 /// Collects a set's distinct values until it passes `SET_VALUES_MAX`; from
 /// then on every value goes to the filter as a hash instead, so memory stays
