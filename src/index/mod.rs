@@ -6,6 +6,7 @@
 //! `SummaryRef` is a handle to one archived summary in memory; queries test
 //! it through `query::prune`.
 
+pub mod build;
 pub mod filter;
 pub mod summary;
 pub mod words;
@@ -14,7 +15,8 @@ use std::rc::Rc;
 
 use rkyv::util::AlignedVec;
 
-pub use summary::{ArchivedBlockSummary, BlockSummary, SummaryScratch};
+pub use build::SummaryScratch;
+pub use summary::{ArchivedBlockSummary, BlockSummary};
 
 /// One block's archived summary, inside a buffer shared with the other
 /// summaries read from the same index file (or alone, for a block sealed
