@@ -144,10 +144,10 @@ async fn load_summaries(
     if let Err(error) = index.append(parsed.end_offset, &records).await {
         // The summaries are in memory and queries use them; the next start
         // finds the records missing again and rebuilds them again.
-        tracing::error!(%error, index = %index.path.display(), "could not write rebuilt index records back");
+        tracing::error!(%error, index = %index.path().display(), "could not write rebuilt index records back");
     }
     tracing::warn!(
-        index = %index.path.display(),
+        index = %index.path().display(),
         reason,
         blocks_rebuilt = blocks.len() - first,
         blocks_unreadable = unreadable,

@@ -17,14 +17,13 @@
 //! trusted and never fatal. Records past the last published block (a seal
 //! that crashed before its manifest) are ignored and later overwritten.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, OpenOptions};
 use rkyv::util::AlignedVec;
 
-use super::error::{IoContext, Result};
-use super::segment::{write_aligned_durably, AlignedAppend};
+use super::append_file::AppendFile;
+use super::error::Result;
 use crate::block::{BlockHeader, BLOCK_ALIGN_BYTES};
 use crate::index::SummaryRef;
 
@@ -156,59 +155,31 @@ fn parse_record(
 }
 
 pub struct IndexFile {
-    pub path: PathBuf,
-    file: DmaFile,
-    preallocated_bytes: std::cell::Cell<u64>,
+    file: AppendFile,
 }
 
 impl IndexFile {
     pub async fn open(dir: &Path, file_name: &str) -> Result<Rc<IndexFile>> {
-        let path = dir.join(file_name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .dma_open(&path)
-            .await
-            .ctx("open index", &path, 0)?;
-        let size = file.file_size().await.ctx("stat index", &path, 0)?;
-        Ok(Rc::new(IndexFile {
-            path,
-            file,
-            preallocated_bytes: std::cell::Cell::new(size),
-        }))
+        let file =
+            AppendFile::open(dir, file_name, true, INDEX_PREALLOCATE_BYTES, "open index").await?;
+        Ok(Rc::new(IndexFile { file }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
     }
 
     /// Writes records (from `encode_record`) at `offset` and makes them durable.
     pub async fn append(&self, offset: u64, records: &[u8]) -> Result<()> {
-        write_aligned_durably(
-            AlignedAppend {
-                file: &self.file,
-                path: &self.path,
-                preallocated_bytes: &self.preallocated_bytes,
-                preallocate_step: INDEX_PREALLOCATE_BYTES,
-                what: "write index",
-            },
-            offset,
-            records,
-        )
-        .await
+        self.file.append(offset, records, "write index").await
     }
 
     /// The whole file in one DMA read, in a buffer aligned for rkyv. What
     /// follows the last record that starts with the magic (the zeros of
     /// the preallocated tail) is dropped.
     pub async fn read_all(&self) -> Result<AlignedVec> {
-        let size = self
-            .file
-            .file_size()
-            .await
-            .ctx("stat index", &self.path, 0)?;
-        let read =
-            self.file
-                .read_at_aligned(0, size as usize)
-                .await
-                .ctx("read index", &self.path, 0)?;
+        let size = self.file.size().await?;
+        let read = self.file.read(0, size as usize, "read index").await?;
         let used = used_length(&read);
         let mut bytes = AlignedVec::with_capacity(used);
         bytes.extend_from_slice(&read[..used]);

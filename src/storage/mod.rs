@@ -5,6 +5,7 @@
 //! metadata. The WAL lives in `wal/`; the in-memory state that ties these
 //! together is `shard/`.
 
+pub mod append_file;
 pub mod atomic_file;
 pub mod catalog;
 pub mod dma_probe;

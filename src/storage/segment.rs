@@ -3,15 +3,14 @@
 //!
 //! A segment never changes below its committed length: a block is written
 //! past the end, fdatasync'ed, and only then published by the manifest.
-//! Space is preallocated in `SEGMENT_PREALLOCATE_BYTES` steps so most
-//! fdatasyncs do not also have to commit a file-size change.
+//! Space is preallocated in `SEGMENT_PREALLOCATE_BYTES` steps (see
+//! `append_file`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
-use glommio::io::{DmaFile, OpenOptions};
-
-use super::error::{IoContext, Result, StorageError};
+use super::append_file::AppendFile;
+use super::error::{Result, StorageError};
 use crate::block::{self, BlockHeader, DecodedBlock, BLOCK_ALIGN_BYTES, BLOCK_HEADER_BYTES};
 
 /// A segment is closed and a new one started past this size. 1 GiB keeps the
@@ -24,46 +23,29 @@ const _: () = assert!(SEGMENT_PREALLOCATE_BYTES % BLOCK_ALIGN_BYTES as u64 == 0)
 
 pub struct SegmentFile {
     pub file_name: String,
-    pub path: PathBuf,
-    file: DmaFile,
-    /// Bytes preallocated so far; a write past it grows the preallocation first.
-    preallocated_bytes: std::cell::Cell<u64>,
+    file: AppendFile,
 }
 
 impl SegmentFile {
     pub async fn open(dir: &Path, file_name: &str, create: bool) -> Result<Rc<SegmentFile>> {
-        let path = dir.join(file_name);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .dma_open(&path)
-            .await
-            .ctx("open segment", &path, 0)?;
-        let size = file.file_size().await.ctx("stat segment", &path, 0)?;
+        let file = AppendFile::open(
+            dir,
+            file_name,
+            create,
+            SEGMENT_PREALLOCATE_BYTES,
+            "open segment",
+        )
+        .await?;
         Ok(Rc::new(SegmentFile {
             file_name: file_name.to_string(),
-            path,
             file,
-            preallocated_bytes: std::cell::Cell::new(size),
         }))
     }
 
     /// Writes one encoded block (a multiple of 4096 bytes) at `offset` and
     /// makes it durable.
     pub async fn append_block(&self, offset: u64, encoded: &[u8]) -> Result<()> {
-        write_aligned_durably(
-            AlignedAppend {
-                file: &self.file,
-                path: &self.path,
-                preallocated_bytes: &self.preallocated_bytes,
-                preallocate_step: SEGMENT_PREALLOCATE_BYTES,
-                what: "write block",
-            },
-            offset,
-            encoded,
-        )
-        .await
+        self.file.append(offset, encoded, "write block").await
     }
 
     /// Reads and verifies the block at `offset`. `expected` is the header the
@@ -72,9 +54,8 @@ impl SegmentFile {
         let length = block_span_bytes(expected);
         let read = self
             .file
-            .read_at_aligned(offset, length as usize)
-            .await
-            .ctx("read block", &self.path, offset)?;
+            .read(offset, length as usize, "read block")
+            .await?;
         if read.len() < length as usize {
             return Err(self.corrupt(
                 offset,
@@ -101,9 +82,8 @@ impl SegmentFile {
         while offset < committed_bytes {
             let read = self
                 .file
-                .read_at_aligned(offset, BLOCK_ALIGN_BYTES)
-                .await
-                .ctx("read block header", &self.path, offset)?;
+                .read(offset, BLOCK_ALIGN_BYTES, "read block header")
+                .await?;
             if read.len() < BLOCK_HEADER_BYTES {
                 return Err(self.corrupt(offset, "segment ends inside a block header".into()));
             }
@@ -126,7 +106,7 @@ impl SegmentFile {
 
     fn corrupt(&self, offset: u64, detail: String) -> StorageError {
         StorageError::Corrupt {
-            path: self.path.clone(),
+            path: self.file.path.clone(),
             offset,
             detail,
         }
@@ -137,64 +117,4 @@ impl SegmentFile {
 pub fn block_span_bytes(header: &BlockHeader) -> u64 {
     let unpadded = (BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize) as u64;
     unpadded.div_ceil(BLOCK_ALIGN_BYTES as u64) * BLOCK_ALIGN_BYTES as u64
-}
-
-/// An append-only O_DIRECT file that grows its preallocation in steps, so
-/// most fdatasyncs do not also commit a file-size change.
-pub(crate) struct AlignedAppend<'a> {
-    pub file: &'a DmaFile,
-    pub path: &'a Path,
-    pub preallocated_bytes: &'a std::cell::Cell<u64>,
-    pub preallocate_step: u64,
-    pub what: &'static str,
-}
-
-/// Writes `bytes` (a multiple of 4096, at a 4096-aligned `offset`) and
-/// fdatasyncs. Segment files and index files append this way.
-pub(crate) async fn write_aligned_durably(
-    target: AlignedAppend<'_>,
-    offset: u64,
-    bytes: &[u8],
-) -> Result<()> {
-    let align = BLOCK_ALIGN_BYTES as u64;
-    assert_eq!(offset % align, 0, "appends start on a 4096-byte boundary");
-    assert_eq!(bytes.len() as u64 % align, 0, "appends are padded");
-    let end = offset + bytes.len() as u64;
-    if end > target.preallocated_bytes.get() {
-        let step = target.preallocate_step;
-        let wanted = end.div_ceil(step) * step;
-        // Preallocation is an optimisation: with less than a step of space
-        // left, write what fits instead of failing early.
-        match target.file.pre_allocate(wanted, false).await {
-            Ok(()) => target.preallocated_bytes.set(wanted),
-            Err(error) => {
-                let error = std::io::Error::from(error);
-                if !super::error::io_is_disk_full(&error) {
-                    return Err(StorageError::io("preallocate", target.path, offset, error));
-                }
-            }
-        }
-    }
-    let mut buffer = target.file.alloc_dma_buffer(bytes.len());
-    buffer.as_bytes_mut().copy_from_slice(bytes);
-    let written =
-        target
-            .file
-            .write_at(buffer, offset)
-            .await
-            .ctx(target.what, target.path, offset)?;
-    if written != bytes.len() {
-        return Err(StorageError::short_write(
-            target.what,
-            target.path,
-            offset,
-            written,
-            bytes.len(),
-        ));
-    }
-    target
-        .file
-        .fdatasync()
-        .await
-        .ctx("fdatasync", target.path, offset)
 }
