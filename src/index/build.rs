@@ -84,21 +84,13 @@ impl BlockSummary {
                 hash_words(batch.message(index), scratch);
             }
         }
-        let tags = tags.finish();
-        let sources = sources.finish();
-        BlockSummary {
+        BlockSummary::of_block(
+            header,
             block_offset,
-            first_seq: header.first_seq,
-            entry_count: header.entry_count,
-            payload_crc32: header.payload_crc32,
-            min_timestamp_ns: header.min_timestamp_ns,
-            max_timestamp_ns: header.max_timestamp_ns,
-            level_mask: header.level_mask,
-            contents_unknown: false,
-            sources,
-            tags,
-            filter: WordFilter::build(&mut scratch.hashes.distinct),
-        }
+            sources.finish(),
+            tags.finish(),
+            WordFilter::build(&mut scratch.hashes.distinct),
+        )
     }
 }
 

@@ -57,6 +57,26 @@ impl BlockSummary {
     /// A summary of the block `header` at `block_offset` whose contents
     /// could not be read: it never lets a query skip the block.
     pub fn unknown_contents(header: &BlockHeader, block_offset: u64) -> BlockSummary {
+        let mut summary = BlockSummary::of_block(
+            header,
+            block_offset,
+            ValueSet::default(),
+            Vec::new(),
+            WordFilter::default(),
+        );
+        summary.contents_unknown = true;
+        summary
+    }
+
+    /// The summary of the block `header` at `block_offset` with these
+    /// contents: the one place the header's fields are copied.
+    pub(super) fn of_block(
+        header: &BlockHeader,
+        block_offset: u64,
+        sources: ValueSet,
+        tags: Vec<TagSet>,
+        filter: WordFilter,
+    ) -> BlockSummary {
         BlockSummary {
             block_offset,
             first_seq: header.first_seq,
@@ -65,10 +85,10 @@ impl BlockSummary {
             min_timestamp_ns: header.min_timestamp_ns,
             max_timestamp_ns: header.max_timestamp_ns,
             level_mask: header.level_mask,
-            contents_unknown: true,
-            sources: ValueSet::default(),
-            tags: Vec::new(),
-            filter: WordFilter::default(),
+            contents_unknown: false,
+            sources,
+            tags,
+            filter,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::block::BlockHeader;
 use crate::entry::{ColumnBatch, EntryRef};
 use crate::index::{BlockSummary, SummaryRef, SummaryScratch};
 use crate::storage::catalog::Catalog;
-use crate::storage::index_file::{encode_record, index_file_name, parse_records, IndexFile};
+use crate::storage::index_file::{append_summary, index_file_name, parse_records, IndexFile};
 use crate::storage::layout::ShardPaths;
 use crate::storage::manifest::ShardManifest;
 use crate::storage::segment::SegmentFile;
@@ -135,11 +135,7 @@ async fn load_summaries(
                 BlockSummary::unknown_contents(header, *offset)
             }
         };
-        let archive =
-            rkyv::to_bytes::<rkyv::rancor::Error>(&summary).expect("a summary always archives");
-        encode_record(&archive, &mut records);
-        summaries
-            .push(SummaryRef::from_archive(archive).expect("an archive just written validates"));
+        summaries.push(append_summary(&summary, &mut records));
     }
     if let Err(error) = index.append(parsed.end_offset, &records).await {
         // The summaries are in memory and queries use them; the next start

@@ -15,7 +15,7 @@ use crate::config::{BlockRotation, Compression, StorageConfig};
 use crate::entry::{BatchPool, ColumnBatch};
 use crate::index::{BlockSummary, SummaryRef};
 use crate::storage::atomic_file::replace_atomically;
-use crate::storage::index_file::{encode_record, index_file_name, IndexFile};
+use crate::storage::index_file::{append_summary, index_file_name, IndexFile};
 use crate::storage::layout::ShardPaths;
 use crate::storage::manifest::{ShardManifest, MANIFEST_FORMAT_VERSION};
 use crate::storage::segment::{block_span_bytes, SegmentFile, SEGMENT_BYTES_MAX};
@@ -352,10 +352,7 @@ impl SealedBlock {
     fn summary_at(&self, offset: u64, record: &mut Vec<u8>) -> SummaryRef {
         let mut summary = self.summary.clone();
         summary.block_offset = offset;
-        let archive =
-            rkyv::to_bytes::<rkyv::rancor::Error>(&summary).expect("a summary always archives");
-        encode_record(&archive, record);
-        SummaryRef::from_archive(archive).expect("an archive just written validates")
+        append_summary(&summary, record)
     }
 }
 

@@ -25,7 +25,7 @@ use rkyv::util::AlignedVec;
 use super::append_file::AppendFile;
 use super::error::Result;
 use crate::block::{BlockHeader, BLOCK_ALIGN_BYTES};
-use crate::index::SummaryRef;
+use crate::index::{BlockSummary, SummaryRef};
 
 pub const INDEX_RECORD_MAGIC: [u8; 4] = *b"TIDX";
 pub const INDEX_FORMAT_VERSION: u16 = 1;
@@ -43,6 +43,15 @@ pub fn index_file_name(segment_file_name: &str) -> String {
         .strip_suffix(".tdb")
         .unwrap_or(segment_file_name);
     format!("{stem}.idx")
+}
+
+/// Archives `summary`, appends its record to `records`, and returns the
+/// archive for queries to use in place.
+pub fn append_summary(summary: &BlockSummary, records: &mut Vec<u8>) -> SummaryRef {
+    let archive =
+        rkyv::to_bytes::<rkyv::rancor::Error>(summary).expect("a summary always archives");
+    encode_record(&archive, records);
+    SummaryRef::from_archive(archive).expect("an archive just written validates")
 }
 
 /// Frames `archive` as one record, padded to 4096 bytes, appended to `out`.
