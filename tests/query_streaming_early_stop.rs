@@ -1,14 +1,18 @@
 //! Streamed (NDJSON) answers, early termination by block time watermarks,
-//! the 413 for a JSON page over `query.max_result_bytes`, and a client that
-//! disconnects mid-stream, all against the real server with two shards and
+//! the 413 for a JSON page over `query.max_result_bytes`, a query past its
+//! deadline, the 429 past `max_concurrent_queries`, and clients that
+//! disconnect mid-stream, all against the real server with two shards and
 //! many small sealed blocks.
 
 mod common;
 
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::time::Duration;
 
-use common::{eventually, ndjson_query, open_ndjson_query, Server};
+use common::{
+    connect_with_small_window, eventually, header, ndjson_query, read_head, send_ndjson_query,
+    Server,
+};
 use serde_json::{json, Value};
 
 const BASE_NS: i64 = 1_700_000_000_000_000_000;
@@ -152,12 +156,48 @@ fn streaming_early_termination_result_limit_and_disconnect() {
     assert!(via_parameter.pop().unwrap()["metadata"].is_object());
     assert_eq!(ids(&via_parameter), ids(&streamed[5..30]));
 
-    // A client that reads a little and leaves: the server stays healthy and
-    // the query's slot (one per shard here) is released.
-    let mut stream = open_ndjson_query(&server, &all_query);
-    let mut first_bytes = [0u8; 4096];
-    stream.read_exact(&mut first_bytes).unwrap();
-    drop(stream);
+    // A deadline that has passed before the first sealed block is read:
+    // the answer is what was found by then, marked timed out, and counted.
+    let timed_out =
+        server.query(&json!({"partitions": ["app"], "limit": 10, "timeout_seconds": 0.000001}));
+    assert_eq!(timed_out["timed_out"], true, "{timed_out}");
+    assert_eq!(timed_out["stats"]["blocks_scanned"], 0, "{timed_out}");
+    let metrics = server.get("/metrics").text();
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line.starts_with("timberdb_queries_timed_out_total")
+                && !line.ends_with(" 0")),
+        "{metrics}"
+    );
+
+    // max_concurrent_queries = 2 over two shards is one query per shard.
+    // Clients that stop reading hold their slots; once both shards' slots
+    // are held (after at most two such queries) the next one is refused.
+    let mut holders = Vec::new();
+    let refused = loop {
+        assert!(holders.len() <= 2, "a third query was let in");
+        let stream = connect_with_small_window(&server.addr, 4096);
+        let mut reader = BufReader::new(send_ndjson_query(stream, &all_query));
+        let (status, headers) = read_head(&mut reader);
+        if status == 429 {
+            break (reader, headers);
+        }
+        assert_eq!(status, 200);
+        holders.push(reader);
+    };
+    let (mut refused, headers) = refused;
+    assert_eq!(header(&headers, "retry-after"), "1");
+    let mut body = String::new();
+    refused.read_to_string(&mut body).unwrap();
+    assert!(body.contains("too_many_queries"), "{body}");
+
+    // Clients that read a little and leave: the server stays healthy and
+    // the queries' slots are released.
+    for mut stream in holders {
+        let mut first_bytes = [0u8; 4096];
+        stream.read_exact(&mut first_bytes).unwrap();
+    }
     assert_eq!(server.get("/health").status, 200);
     eventually(Duration::from_secs(60), || {
         // New connections land on either shard; all must find a free slot.

@@ -386,8 +386,12 @@ pub fn ndjson_query(server: &Server, body: &Value) -> (u16, String, Vec<Value>) 
 }
 
 pub fn open_ndjson_query(server: &Server, body: &Value) -> TcpStream {
+    send_ndjson_query(TcpStream::connect(&server.addr).unwrap(), body)
+}
+
+/// Sends an NDJSON query on `stream` and returns it unread.
+pub fn send_ndjson_query(mut stream: TcpStream, body: &Value) -> TcpStream {
     let body = body.to_string();
-    let mut stream = TcpStream::connect(&server.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
@@ -398,6 +402,39 @@ pub fn open_ndjson_query(server: &Server, body: &Value) -> TcpStream {
     stream.write_all(head.as_bytes()).unwrap();
     stream.write_all(body.as_bytes()).unwrap();
     stream
+}
+
+/// A connection to `addr` whose receive buffer is fixed at about `bytes`
+/// before it connects, so its window never grows: when the client stops
+/// reading, the server's writes stall after a few kilobytes plus its own
+/// send buffer, whatever the machine's TCP autotuning would allow.
+pub fn connect_with_small_window(addr: &str, bytes: i32) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let addr: std::net::SocketAddrV4 = addr.parse().expect("an IPv4 address");
+    let size = std::mem::size_of::<i32>() as libc::socklen_t;
+    let address = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: addr.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.ip().octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a plain socket(2)/setsockopt(2)/connect(2) sequence on a
+    // descriptor this function owns until TcpStream takes it over.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let value: *const i32 = &bytes;
+        let rc = libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, value.cast(), size);
+        assert_eq!(rc, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+        let target: *const libc::sockaddr_in = &address;
+        let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::connect(fd, target.cast(), length);
+        assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
+        stream
+    }
 }
 
 pub fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
