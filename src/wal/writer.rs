@@ -14,6 +14,15 @@
 //! fdatasync of a later write a pure data flush (no extent conversion). Old
 //! records in a recycled file fail their checksum, which is seeded with the
 //! segment generation.
+//!
+//! A recycled file also keeps one zero page after its tail: its first page
+//! is zeroed when it is taken into use, and every write to it carries a zero
+//! page after the data (the next write covers it). So replay ends a recycled
+//! segment cleanly, as it does a preallocated one, and a corrupt or torn
+//! end always means a crash cut a write short or the disk damaged a record,
+//! never "stale bytes of the file's last generation": the start-up warning
+//! for it is worth reading. Without this, every restart warned about every
+//! recycled segment.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -42,6 +51,9 @@ struct OpenSegment {
     file: DmaFile,
     write_offset: u64,
     max_seq_by_partition: HashMap<u64, u64>,
+    /// A recycled spare: bytes of an older generation follow the tail
+    /// unless a zero page is kept there (see the module docs).
+    recycled: bool,
 }
 
 pub struct WalWriter {
@@ -183,25 +195,35 @@ impl WalWriter {
         }
         let segment = &mut self.current;
         record::pad_to_page(&mut self.frame, segment.write_offset, segment.generation);
-        let mut buffer = segment.file.alloc_dma_buffer(self.frame.len());
-        buffer.as_bytes_mut().copy_from_slice(&self.frame);
         let offset = segment.write_offset;
+        let frame_end = offset + self.frame.len() as u64;
+        let zero_tail_bytes = if segment.recycled {
+            (self.segment_bytes - frame_end).min(WAL_PAGE_BYTES as u64) as usize
+        } else {
+            0
+        };
+        let write_bytes = self.frame.len() + zero_tail_bytes;
+        let mut buffer = segment.file.alloc_dma_buffer(write_bytes);
+        let bytes = buffer.as_bytes_mut();
+        bytes[..self.frame.len()].copy_from_slice(&self.frame);
+        bytes[self.frame.len()..].fill(0);
         let written =
             segment
                 .file
                 .write_at(buffer, offset)
                 .await
                 .ctx("write wal", &segment.path, offset)?;
-        if written != self.frame.len() {
+        if written != write_bytes {
             return Err(StorageError::short_write(
                 "write wal",
                 &segment.path,
                 offset,
                 written,
-                self.frame.len(),
+                write_bytes,
             ));
         }
-        segment.write_offset += written as u64;
+        // The zero page is not part of the data: the next write starts on it.
+        segment.write_offset = frame_end;
         self.frame.clear();
         Ok(())
     }
@@ -261,11 +283,15 @@ async fn create_segment(
     spares: &mut Vec<PathBuf>,
 ) -> Result<OpenSegment> {
     let path = segment_path(dir, generation);
-    if let Some(spare) = spares.pop() {
-        glommio::io::rename(&spare, &path)
-            .await
-            .ctx("reuse wal spare", &spare, 0)?;
-    }
+    let recycled = match spares.pop() {
+        Some(spare) => {
+            glommio::io::rename(&spare, &path)
+                .await
+                .ctx("reuse wal spare", &spare, 0)?;
+            true
+        }
+        None => false,
+    };
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -277,6 +303,17 @@ async fn create_segment(
     file.pre_allocate(segment_bytes, false)
         .await
         .ctx("preallocate wal", &path, 0)?;
+    if recycled {
+        // Until the first write, the old generation's records start at
+        // offset 0; zeros there make a crash before that write end cleanly.
+        // Made durable by the first group's fdatasync (or, if it never
+        // comes, the old records fail their checksum as before).
+        let mut zeros = file.alloc_dma_buffer(WAL_PAGE_BYTES);
+        zeros.as_bytes_mut().fill(0);
+        file.write_at(zeros, 0)
+            .await
+            .ctx("zero recycled wal", &path, 0)?;
+    }
     sync_directory(dir).await?;
     Ok(OpenSegment {
         generation,
@@ -284,5 +321,6 @@ async fn create_segment(
         file,
         write_offset: 0,
         max_seq_by_partition: HashMap::new(),
+        recycled,
     })
 }
