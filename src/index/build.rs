@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
 use super::filter::{keyed_hash_in, word_hash, word_hash_bytes, ItemKind, WordFilter};
-use super::summary::{BlockSummary, TagSet, ValueSet, SET_VALUES_MAX};
+use super::summary::{BlockSummary, LevelCounts, TagSet, ValueSet, SET_VALUES_MAX};
 use super::words::index_word;
 use crate::block::BlockHeader;
 use crate::query::lang::text::word_spans;
@@ -60,7 +60,9 @@ impl BlockSummary {
         scratch.seen_pairs.fill(0);
         let mut sources = SetBuilder::default();
         let mut tags = TagSetsBuilder::default();
+        let mut level_counts = LevelCounts::default();
         for index in 0..batch.entry_count() {
+            level_counts[batch.level(index).as_byte() as usize] += 1;
             let source = batch.source_bytes(index);
             if first_sighting(&mut scratch.seen_pairs, b"", source, &mut scratch.pair) {
                 sources.add(utf8(source), &mut scratch.hashes, ItemKind::Source, "");
@@ -87,6 +89,7 @@ impl BlockSummary {
         BlockSummary::of_block(
             header,
             block_offset,
+            level_counts,
             sources.finish(),
             tags.finish(),
             WordFilter::build(&mut scratch.hashes.distinct),

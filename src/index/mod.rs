@@ -16,7 +16,7 @@ use std::rc::Rc;
 use rkyv::util::AlignedVec;
 
 pub use build::SummaryScratch;
-pub use summary::{ArchivedBlockSummary, BlockSummary};
+pub use summary::{ArchivedBlockSummary, BlockSummary, LevelCounts};
 
 /// One block's archived summary, inside a buffer shared with the other
 /// summaries read from the same index file (or alone, for a block sealed

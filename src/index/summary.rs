@@ -5,8 +5,9 @@
 //! It repeats the header fields that identify the block (offset, first
 //! sequence number, entry count, payload crc, time range, level mask) so a
 //! summary that does not describe the block at its offset is detected, and
-//! holds the block's exact sets of sources and of tag values per tag key,
-//! plus a `WordFilter` of its message words. A set that would pass
+//! holds the block's entry count per level (so counting queries can be
+//! answered without reading the block), its exact sets of sources and of
+//! tag values per tag key, plus a `WordFilter` of its message words. A set that would pass
 //! `SET_VALUES_MAX` values (a request-id tag, say) is not listed: it is
 //! marked `overflow` and its values go into the word filter instead, so a
 //! query on them still prunes, at the filter's false-positive rate.
@@ -16,6 +17,10 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use super::filter::{keyed_hash, word_hash, ItemKind, WordFilter};
 use crate::block::BlockHeader;
+use crate::entry::Level;
+
+/// Entries per level, indexed by `Level::as_byte` (`Level::ALL` order).
+pub type LevelCounts = [u32; Level::ALL.len()];
 
 /// Most values a set lists exactly; more and it overflows into the filter.
 pub const SET_VALUES_MAX: usize = 64;
@@ -34,6 +39,8 @@ pub struct BlockSummary {
     /// its summary was rebuilt): every test answers "may match", so queries
     /// read the block and report what is wrong with it.
     pub contents_unknown: bool,
+    /// Exact; all zero when `contents_unknown`.
+    pub level_counts: LevelCounts,
     pub sources: ValueSet,
     /// Sorted by key; every tag key any entry of the block has.
     pub tags: Vec<TagSet>,
@@ -60,6 +67,7 @@ impl BlockSummary {
         let mut summary = BlockSummary::of_block(
             header,
             block_offset,
+            LevelCounts::default(),
             ValueSet::default(),
             Vec::new(),
             WordFilter::default(),
@@ -73,6 +81,7 @@ impl BlockSummary {
     pub(super) fn of_block(
         header: &BlockHeader,
         block_offset: u64,
+        level_counts: LevelCounts,
         sources: ValueSet,
         tags: Vec<TagSet>,
         filter: WordFilter,
@@ -86,6 +95,7 @@ impl BlockSummary {
             max_timestamp_ns: header.max_timestamp_ns,
             level_mask: header.level_mask,
             contents_unknown: false,
+            level_counts,
             sources,
             tags,
             filter,
@@ -103,6 +113,23 @@ impl ArchivedBlockSummary {
             && self.min_timestamp_ns.to_native() == header.min_timestamp_ns
             && self.max_timestamp_ns.to_native() == header.max_timestamp_ns
             && self.level_mask == header.level_mask
+    }
+
+    /// The block's entries per level, or `None` when they are not known.
+    pub fn level_counts(&self) -> Option<LevelCounts> {
+        if self.contents_unknown {
+            return None;
+        }
+        Some(self.level_counts.map(|count| count.to_native()))
+    }
+
+    /// The one source every entry of the block has, when that is so.
+    pub fn only_source(&self) -> Option<&str> {
+        let set = &self.sources;
+        match set.values.as_slice() {
+            [source] if !self.contents_unknown && !set.overflow => Some(source.as_str()),
+            _ => None,
+        }
     }
 
     /// Whether some entry may have a source in `wanted`.
@@ -306,5 +333,44 @@ mod tests {
         assert!(summary.may_have_source(&nothing) && summary.may_have_source_prefix("x"));
         assert!(summary.has_tag_key("x") && summary.may_have_tag("x", &nothing));
         assert!(summary.may_have_words(&nothing));
+        assert_eq!(summary.level_counts(), None);
+        assert_eq!(summary.only_source(), None);
+    }
+
+    #[test]
+    fn counts_entries_per_level_and_knows_a_single_source() {
+        let mut one_source = ColumnBatch::default();
+        for level in [Level::Error, Level::Unset, Level::Error, Level::Fatal] {
+            let entry = EntryRef {
+                timestamp_ns: 5,
+                level,
+                source: "web-1",
+                message: "m",
+                fields_json: "",
+            };
+            one_source.push(&entry, &[]);
+        }
+        let summary = BlockSummary::build(
+            &one_source,
+            &header(&one_source),
+            0,
+            &mut Default::default(),
+        );
+        let bytes = archived(&summary);
+        let summary = rkyv::access::<ArchivedBlockSummary, rkyv::rancor::Error>(&bytes).unwrap();
+        assert_eq!(summary.level_counts(), Some([1, 0, 0, 0, 0, 2, 1]));
+        assert_eq!(summary.only_source(), Some("web-1"));
+        // batch(): 200 info entries from three hosts.
+        let many_sources = batch();
+        let summary = BlockSummary::build(
+            &many_sources,
+            &header(&many_sources),
+            0,
+            &mut Default::default(),
+        );
+        let bytes = archived(&summary);
+        let summary = rkyv::access::<ArchivedBlockSummary, rkyv::rancor::Error>(&bytes).unwrap();
+        assert_eq!(summary.only_source(), None);
+        assert_eq!(summary.level_counts(), Some([0, 0, 0, 200, 0, 0, 0]));
     }
 }

@@ -28,7 +28,9 @@ use crate::block::{BlockHeader, BLOCK_ALIGN_BYTES};
 use crate::index::{BlockSummary, SummaryRef};
 
 pub const INDEX_RECORD_MAGIC: [u8; 4] = *b"TIDX";
-pub const INDEX_FORMAT_VERSION: u16 = 1;
+/// 2 added `level_counts` to the summary. A record of another version is
+/// rebuilt from its block at start-up, like a damaged one.
+pub const INDEX_FORMAT_VERSION: u16 = 2;
 pub const INDEX_RECORD_HEADER_BYTES: usize = 16;
 /// An index file's preallocation step: a few hundred blocks' summaries.
 pub const INDEX_PREALLOCATE_BYTES: u64 = 4 << 20;
@@ -305,6 +307,22 @@ mod tests {
             .stopped_because
             .unwrap()
             .contains("missing"));
+    }
+
+    #[test]
+    fn a_record_of_an_older_version_is_rebuilt_not_read() {
+        let (blocks, mut file) = three_blocks();
+        // Version 1 (before `level_counts`), with a checksum that holds.
+        file[4..6].copy_from_slice(&1u16.to_le_bytes());
+        let archive_bytes = u32::from_le_bytes(file[8..12].try_into().unwrap()) as usize;
+        let archive = &file[INDEX_RECORD_HEADER_BYTES..INDEX_RECORD_HEADER_BYTES + archive_bytes];
+        let crc = record_crc(&file[0..12], archive);
+        file[12..16].copy_from_slice(&crc.to_le_bytes());
+        let parsed = parse(&file, &blocks);
+        assert!(parsed.summaries.is_empty());
+        assert_eq!(parsed.end_offset, 0, "rebuilt records overwrite it");
+        let reason = parsed.stopped_because.unwrap();
+        assert!(reason.contains("unsupported version 1"), "{reason}");
     }
 
     #[test]
