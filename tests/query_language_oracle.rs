@@ -45,6 +45,8 @@ const WORDS: [&str; 8] = [
 /// The entries as the test keeps them: (level index or none, source,
 /// component or none, message words, duration).
 struct Entry {
+    /// Its number: the entry's timestamp is `BASE_NS + i`.
+    i: usize,
     level: Option<usize>,
     source: &'static str,
     component: Option<&'static str>,
@@ -52,13 +54,16 @@ struct Entry {
     duration: u64,
 }
 
-fn random_entry(rng: &mut Rng) -> Entry {
+const BASE_NS: i64 = 1_700_000_000_000_000_000;
+
+fn random_entry(rng: &mut Rng, i: usize) -> Entry {
     let level = (rng.below(7) != 0).then(|| rng.below(6) as usize);
     let component = (rng.below(4) != 0).then(|| COMPONENTS[rng.below(3) as usize]);
     let words = (0..1 + rng.below(4))
         .map(|_| WORDS[rng.below(8) as usize])
         .collect();
     Entry {
+        i,
         level,
         source: SOURCES[rng.below(4) as usize],
         component,
@@ -73,7 +78,7 @@ fn entry_json(i: usize, e: &Entry) -> Value {
         tags.insert("component".into(), json!(c));
     }
     let mut entry = json!({
-        "timestamp": 1_700_000_000_000_000_000i64 + i as i64,
+        "timestamp": BASE_NS + i as i64,
         "source": e.source,
         "message": format!("{} #{i}", e.words.join(" ")),
         "tags": tags,
@@ -96,6 +101,20 @@ fn random_condition(rng: &mut Rng, depth: u32) -> (String, Check) {
         rng.below(9)
     };
     match choice {
+        0 if rng.below(2) == 0 => {
+            // Bounds that cut through blocks as well as cover whole ones.
+            let i = rng.below(520) as i64;
+            let (op, f): (&str, fn(i64, i64) -> bool) = match rng.below(4) {
+                0 => (">=", |a, b| a >= b),
+                1 => (">", |a, b| a > b),
+                2 => ("<", |a, b| a < b),
+                _ => ("<=", |a, b| a <= b),
+            };
+            (
+                format!("timestamp {op} {}", BASE_NS + i),
+                Box::new(move |e: &Entry| f(e.i as i64, i)),
+            )
+        }
         0 => {
             let level = rng.below(6) as usize;
             let (op, f): (&str, fn(usize, usize) -> bool) = match rng.below(3) {
@@ -220,6 +239,77 @@ fn check_random_queries(server: &Server, entries: &[Entry], seed: u64) {
         );
         assert_eq!(grouped["rows"], Value::Array(want_rows), "{q}");
     }
+    check_counts_of_whole_blocks(server, entries);
+}
+
+/// Rows of `level, count(*)` for the entries `check` selects, as the
+/// server orders them: the null group (no level) first, then by name.
+fn counts_by_level(entries: &[Entry], check: &dyn Fn(&Entry) -> bool) -> Vec<Value> {
+    let mut by_level: std::collections::BTreeMap<Option<&str>, u64> = Default::default();
+    for entry in entries.iter().filter(|e| check(e)) {
+        *by_level.entry(entry.level.map(|l| LEVELS[l])).or_default() += 1;
+    }
+    by_level
+        .iter()
+        .map(|(level, n)| json!([level, n]))
+        .collect()
+}
+
+/// Counting queries whose filter is only a time range and levels: a sealed
+/// block inside both is counted from its index record without being read
+/// (`blocks_counted_unread`), and every count must still be exact.
+fn check_counts_of_whole_blocks(server: &Server, entries: &[Entry]) {
+    let cases: Vec<(String, Check)> = vec![
+        (String::new(), Box::new(|_: &Entry| true)),
+        (
+            format!(
+                "WHERE timestamp >= {} AND timestamp < {}",
+                BASE_NS + 50,
+                BASE_NS + 450
+            ),
+            Box::new(|e: &Entry| (50..450).contains(&e.i)),
+        ),
+        (
+            "WHERE level = 'error'".into(),
+            Box::new(|e: &Entry| e.level == Some(4)),
+        ),
+        (
+            format!(
+                "WHERE level IN ('warn', 'error') AND timestamp > {}",
+                BASE_NS + 100
+            ),
+            Box::new(|e: &Entry| matches!(e.level, Some(3 | 4)) && e.i > 100),
+        ),
+    ];
+    for (filter, check) in &cases {
+        let want_rows = counts_by_level(entries, check);
+        let want_total: u64 = entries.iter().filter(|e| check(e)).count() as u64;
+        let q = format!("SELECT level, count(*) FROM app {filter} GROUP BY level");
+        let grouped = server.query(&json!({"q": q}));
+        assert_eq!(grouped["rows"], Value::Array(want_rows.clone()), "{q}");
+        assert_eq!(grouped["total_count"], want_total, "{q}");
+        if filter.is_empty() {
+            let unread = grouped["stats"]["blocks_counted_unread"].as_u64().unwrap();
+            assert!(unread > 0, "sealed blocks are counted unread: {grouped}");
+        }
+        // All 500 entries fall in one minute, so every block fits one bucket.
+        let q = format!(
+            "SELECT bucket(timestamp, '1m'), level, count(*) FROM app {filter} \
+             GROUP BY bucket(timestamp, '1m'), level"
+        );
+        let bucketed = server.query(&json!({"q": q}));
+        let rows = bucketed["rows"].as_array().unwrap();
+        let without_bucket: Vec<Value> = rows.iter().map(|row| json!([row[1], row[2]])).collect();
+        assert_eq!(without_bucket, want_rows, "{q}: {bucketed}");
+        assert!(
+            rows.iter().all(|row| row[0] == rows[0][0]),
+            "{q}: {bucketed}"
+        );
+        // A plain count (limit 0) takes the same path.
+        let q = format!("SELECT * FROM app {filter}");
+        let counted = server.query(&json!({"q": q, "limit": 0}));
+        assert_eq!(counted["total_count"], want_total, "{q}");
+    }
 }
 
 #[test]
@@ -229,7 +319,7 @@ fn random_q_filters_match_a_brute_force_evaluation() {
         .start();
     server.create_partition("app");
     let mut rng = Rng(7);
-    let entries: Vec<Entry> = (0..500).map(|_| random_entry(&mut rng)).collect();
+    let entries: Vec<Entry> = (0..500).map(|i| random_entry(&mut rng, i)).collect();
     let lines: Vec<Value> = entries
         .iter()
         .enumerate()

@@ -7,7 +7,7 @@
 //! now or, with `--time-base data`, at the partition's newest line (see
 //! [`time_base`]), so a corpus loaded once can be queried any time later.
 //! Besides latency, each kind reports the means of the server's `stats`
-//! (see [`server_stats`]): the fraction of blocks skipped and the entries
+//! (see [`server_stats`]): the fraction of blocks not read and the entries
 //! scanned are what tell an index's effect from a faster scan.
 
 pub mod kind;
@@ -370,7 +370,7 @@ impl QueryReport {
     fn write_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "\n| kind | queries | p50 ms | p99 ms | blocks skipped | entries scanned / query | matches / query |"
+            "\n| kind | queries | p50 ms | p99 ms | blocks not read | entries scanned / query | matches / query |"
         );
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
         for k in &self.kinds {
@@ -408,7 +408,7 @@ fn write_server_stats(out: &mut String, stats: &StatsSummary) {
         .collect();
     let _ = writeln!(
         out,
-        "  blocks skipped {} (mean per query); per query: {}",
+        "  blocks not read {} (mean per query: pruned or counted unread); per query: {}",
         percent(stats.mean_blocks_skipped_fraction),
         means.join(", ")
     );

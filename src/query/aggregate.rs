@@ -95,6 +95,20 @@ impl AggregationPlan {
     }
 }
 
+/// What a block's header and summary tell about all of its entries, enough
+/// to fold a block whose every entry matches into counts without reading
+/// it (`Groups::add_block`).
+#[derive(Debug, Clone, Copy)]
+pub struct BlockFacts<'a> {
+    pub entry_count: u64,
+    pub min_timestamp_ns: i64,
+    pub max_timestamp_ns: i64,
+    /// Entries per level (`Level::ALL` order), when known.
+    pub level_counts: Option<[u32; Level::ALL.len()]>,
+    /// The one source every entry has, when there is one.
+    pub only_source: Option<&'a str>,
+}
+
 /// One group-key component of an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyValue {
@@ -204,6 +218,71 @@ impl Groups {
         }
     }
 
+    /// Folds in a block every entry of which matched, from `facts` alone,
+    /// when the plan only counts (`count(*)`) and the facts give each
+    /// entry's group: each key is one value for the whole block (partition,
+    /// a single source, a time bucket the block fits in) except at most one
+    /// that the facts count per value (level). Returns false, having
+    /// changed nothing, when the block must be read instead.
+    pub fn add_block(
+        &mut self,
+        plan: &AggregationPlan,
+        facts: &BlockFacts,
+        partition: &str,
+    ) -> bool {
+        if !plan
+            .aggregates
+            .iter()
+            .all(|a| matches!(a, Aggregate::CountAll))
+        {
+            return false;
+        }
+        let mut spread: Option<(usize, Vec<(KeyValue, u64)>)> = None;
+        let mut key = Vec::with_capacity(plan.keys.len());
+        for (position, group_key) in plan.keys.iter().enumerate() {
+            match block_key_values(group_key, facts, partition) {
+                Some(BlockKey::One(value)) => key.push(value),
+                Some(BlockKey::Counted(counts)) if spread.is_none() => {
+                    spread = Some((position, counts));
+                    key.push(KeyValue::Null);
+                }
+                _ => return false,
+            }
+        }
+        let counts = match spread {
+            None => vec![(None, facts.entry_count)],
+            Some((position, counts)) => counts
+                .into_iter()
+                .map(|(value, n)| (Some((position, value)), n))
+                .collect(),
+        };
+        for (value, n) in counts {
+            let mut key = key.clone();
+            if let Some((position, value)) = value {
+                key[position] = value;
+            }
+            self.add_count(plan, key, n);
+        }
+        true
+    }
+
+    /// Adds `n` entries to the group `key` of a count-only plan.
+    fn add_count(&mut self, plan: &AggregationPlan, key: Vec<KeyValue>, n: u64) {
+        if !self.groups.contains_key(&key) && self.groups.len() >= GROUPS_MAX {
+            self.truncated = true;
+            return;
+        }
+        let states = self
+            .groups
+            .entry(key)
+            .or_insert_with(|| plan.aggregates.iter().map(State::new).collect());
+        for state in states {
+            if let State::Count(count) = state {
+                *count += n;
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: Groups) {
         self.truncated |= other.truncated;
         for (key, states) in other.groups {
@@ -302,6 +381,53 @@ fn compare_json(a: &Json, b: &Json) -> Ordering {
         (None, Some(_)) => Ordering::Less,
         (Some(_), None) => Ordering::Greater,
         (None, None) => Ordering::Equal,
+    }
+}
+
+/// A group key's values over a whole block, as far as its facts tell.
+enum BlockKey {
+    /// Every entry has this value.
+    One(KeyValue),
+    /// Entries per value (none with a zero count).
+    Counted(Vec<(KeyValue, u64)>),
+}
+
+/// What `key_value` would give for each entry of the block, from `facts`;
+/// `None` when the facts cannot tell.
+fn block_key_values(key: &GroupKey, facts: &BlockFacts, partition: &str) -> Option<BlockKey> {
+    let one = |value| Some(BlockKey::One(value));
+    match key {
+        GroupKey::Bucket(bucket) => {
+            let first = facts.min_timestamp_ns.div_euclid(bucket.width_ns);
+            let last = facts.max_timestamp_ns.div_euclid(bucket.width_ns);
+            (first == last).then(|| BlockKey::One(KeyValue::Time(first * bucket.width_ns)))
+        }
+        GroupKey::Field(Field::Timestamp) if facts.min_timestamp_ns == facts.max_timestamp_ns => {
+            one(KeyValue::Time(facts.min_timestamp_ns))
+        }
+        GroupKey::Field(Field::Partition) => one(KeyValue::Text(partition.to_string())),
+        GroupKey::Field(Field::Source) => one(KeyValue::Text(facts.only_source?.to_string())),
+        GroupKey::Field(Field::Level) => {
+            let counts = facts.level_counts?;
+            let total: u64 = counts.iter().map(|n| *n as u64).sum();
+            if total != facts.entry_count {
+                return None;
+            }
+            let values = Level::ALL
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(level, n)| {
+                    let value = match level {
+                        Level::Unset => KeyValue::Null,
+                        level => KeyValue::Text(level.as_str().to_string()),
+                    };
+                    (value, n as u64)
+                })
+                .collect();
+            Some(BlockKey::Counted(values))
+        }
+        _ => None,
     }
 }
 
@@ -425,5 +551,124 @@ fn key_json(key: &GroupKey, value: &KeyValue) -> Json {
             }
             GroupKey::Field(_) => json!(ns),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{ColumnBatch, EntryRef};
+    use crate::query::lang::parse;
+
+    const MINUTE_NS: i64 = 60_000_000_000;
+
+    /// Entries at `minute` (a few seconds apart) with these levels, all
+    /// from `source`.
+    fn batch(minute: i64, source: &str, levels: &[Level]) -> ColumnBatch {
+        let mut batch = ColumnBatch::default();
+        for (i, level) in levels.iter().enumerate() {
+            let entry = EntryRef {
+                timestamp_ns: minute * MINUTE_NS + i as i64 * 1_000_000_000,
+                level: *level,
+                source,
+                message: "m",
+                fields_json: "",
+            };
+            batch.push(&entry, &[]);
+        }
+        batch
+    }
+
+    fn facts<'a>(batch: &ColumnBatch, only_source: Option<&'a str>) -> BlockFacts<'a> {
+        let mut level_counts = [0u32; Level::ALL.len()];
+        for i in 0..batch.len() {
+            level_counts[batch.level(i).as_byte() as usize] += 1;
+        }
+        let stamps = (0..batch.len()).map(|i| batch.timestamp_ns(i));
+        BlockFacts {
+            entry_count: batch.len() as u64,
+            min_timestamp_ns: stamps.clone().min().unwrap(),
+            max_timestamp_ns: stamps.max().unwrap(),
+            level_counts: Some(level_counts),
+            only_source,
+        }
+    }
+
+    fn plan(q: &str) -> AggregationPlan {
+        AggregationPlan::compile(&parse(q, 0).unwrap()).unwrap()
+    }
+
+    fn rows(plan: &AggregationPlan, groups: &Groups) -> Vec<Vec<Json>> {
+        groups.rows(plan, 0, usize::MAX)
+    }
+
+    #[test]
+    fn a_block_folded_from_its_facts_counts_as_its_entries_would() {
+        use Level::*;
+        let blocks = [
+            batch(1, "web-1", &[Info, Info, Error, Unset, Info]),
+            batch(1, "web-1", &[Warn]),
+            batch(2, "db-1", &[Unset, Unset, Fatal]),
+        ];
+        for q in [
+            "SELECT count(*) FROM p",
+            "SELECT level, count(*) FROM p GROUP BY level",
+            "SELECT source, level, count(*) FROM p GROUP BY source, level",
+            "SELECT partition, bucket(timestamp, '1m'), level, count(*) FROM p \
+             GROUP BY partition, bucket(timestamp, '1m'), level ORDER BY count(*) DESC",
+        ] {
+            let plan = plan(q);
+            let (mut by_entry, mut by_block) = (Groups::default(), Groups::default());
+            for block in &blocks {
+                for i in 0..block.len() {
+                    by_entry.add(&plan, block, i, "p");
+                }
+                let source = block.source(0);
+                assert!(
+                    by_block.add_block(&plan, &facts(block, Some(source)), "p"),
+                    "{q}"
+                );
+            }
+            assert_eq!(rows(&plan, &by_block), rows(&plan, &by_entry), "{q}");
+        }
+    }
+
+    #[test]
+    fn a_block_is_read_when_its_facts_cannot_tell() {
+        use Level::*;
+        let block = batch(1, "web-1", &[Info, Error]);
+        let unknown_levels = BlockFacts {
+            level_counts: None,
+            ..facts(&block, None)
+        };
+        for (q, facts) in [
+            // Not only count(*).
+            ("SELECT max(timestamp) FROM p", facts(&block, None)),
+            ("SELECT count(DISTINCT level) FROM p", facts(&block, None)),
+            // Two keys with many values: the joint counts are not known.
+            (
+                "SELECT level, tags.k, count(*) FROM p GROUP BY level, tags.k",
+                facts(&block, None),
+            ),
+            // Sources not known to be one.
+            (
+                "SELECT source, count(*) FROM p GROUP BY source",
+                facts(&block, None),
+            ),
+            (
+                "SELECT level, count(*) FROM p GROUP BY level",
+                unknown_levels,
+            ),
+            // The block spans two buckets.
+            (
+                "SELECT bucket(timestamp, '1s'), count(*) FROM p GROUP BY bucket(timestamp, '1s')",
+                facts(&block, None),
+            ),
+        ] {
+            let plan = plan(q);
+            let mut groups = Groups::default();
+            assert!(!groups.add_block(&plan, &facts, "p"), "{q}");
+            assert!(groups.is_empty(), "{q}");
+        }
     }
 }

@@ -12,13 +12,16 @@
 //! once this shard's share of the page is final, the remaining blocks cannot
 //! change it and are left unread (`blocks_not_read_after_limit`). Counting
 //! stops with them, so `total_count` is then a lower bound. Aggregations and
-//! count-only queries (limit 0) always read every candidate.
+//! count-only queries (limit 0) consider every candidate, but a block whose
+//! every entry matches (the filter is only a time range and levels that
+//! contain the block's) is counted from its header and summary unread when
+//! the counts it needs are there (`blocks_counted_unread`).
 
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::aggregate::Groups;
+use super::aggregate::{BlockFacts, Groups};
 use super::collector::{Collector, Sorted};
 use super::filter::Predicate;
 use super::prune::Pruned;
@@ -75,6 +78,9 @@ pub struct ScanStats {
     pub blocks_skipped: u64,
     /// Candidate blocks left unread because the page was already final.
     pub blocks_not_read_after_limit: u64,
+    /// Blocks counted from their header and summary without being read:
+    /// every entry matched and the query only counts (see `count_unread`).
+    pub blocks_counted_unread: u64,
     pub entries_scanned: u64,
     /// Blocks (sealed, or in memory awaiting their seal) outside the time range.
     pub pruned_by_time: u64,
@@ -91,6 +97,7 @@ impl ScanStats {
         self.blocks_scanned += other.blocks_scanned;
         self.blocks_skipped += other.blocks_skipped;
         self.blocks_not_read_after_limit += other.blocks_not_read_after_limit;
+        self.blocks_counted_unread += other.blocks_counted_unread;
         self.entries_scanned += other.entries_scanned;
         self.pruned_by_time += other.pruned_by_time;
         self.pruned_by_level += other.pruned_by_level;
@@ -163,6 +170,40 @@ impl Scan<'_> {
             self.collector
                 .offer(key, || materialise(batch, index, id, meta));
         }
+    }
+}
+
+impl Scan<'_> {
+    /// Counts a sealed block without reading it, for a query that returns
+    /// no entries (`limit: 0`, or an aggregation `Groups::add_block` can
+    /// fold from the block's facts), when every entry of the block matches.
+    /// Returns false when the block must be read.
+    fn count_unread(&mut self, block: &BlockRef, meta: &Arc<PartitionMeta>) -> bool {
+        let header = &block.header;
+        let predicate = &self.plan.predicate;
+        if !predicate.matches_every_entry(
+            header.min_timestamp_ns,
+            header.max_timestamp_ns,
+            header.level_mask,
+        ) {
+            return false;
+        }
+        if let (Some(plan), Some(groups)) = (&self.plan.aggregation, &mut self.groups) {
+            let summary = block.summary.get();
+            let facts = BlockFacts {
+                entry_count: header.entry_count as u64,
+                min_timestamp_ns: header.min_timestamp_ns,
+                max_timestamp_ns: header.max_timestamp_ns,
+                level_counts: summary.level_counts(),
+                only_source: summary.only_source(),
+            };
+            if !groups.add_block(plan, &facts, &meta.name) {
+                return false;
+            }
+        }
+        self.collector.total += header.entry_count as u64;
+        self.stats.blocks_counted_unread += 1;
+        true
     }
 }
 
@@ -314,6 +355,9 @@ pub async fn run_on_shard(
             break;
         }
         let block = &candidate.block;
+        if wanted == 0 && scan.count_unread(block, candidate.meta) {
+            continue;
+        }
         let decoded = block
             .segment
             .read_block(block.offset, &block.header)

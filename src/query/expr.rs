@@ -252,6 +252,33 @@ pub fn level_mask(expr: &Expr) -> Option<u8> {
     }
 }
 
+/// Whether the expression is nothing but `timestamp` bounds and `level`
+/// equalities, ANDed: then `time_bounds` and `level_mask` express it
+/// exactly, and a plan can apply it as a time range and a level mask
+/// instead of evaluating it per entry (which also lets a block inside both
+/// be counted unread). `!=` is left out: it is no bound.
+pub fn is_time_and_level_only(expr: &Expr) -> bool {
+    let is_level = |value: &Value| matches!(value, Value::Level(level) if *level != Level::Unset);
+    match expr {
+        Expr::And(children) => children.iter().all(is_time_and_level_only),
+        Expr::Compare {
+            field: Field::Timestamp,
+            op,
+            value: Value::TimeNs(_),
+        } => *op != CmpOp::Ne,
+        Expr::Compare {
+            field: Field::Level,
+            op: CmpOp::Eq,
+            value,
+        } => is_level(value),
+        Expr::In {
+            field: Field::Level,
+            values,
+        } => values.iter().all(is_level),
+        _ => false,
+    }
+}
+
 /// The `[start, end)` range every entry the expression matches must fall
 /// in, from the `timestamp` comparisons that must all hold (those at the
 /// top level or under `AND`). `(i64::MIN, i64::MAX)` when none.
@@ -453,6 +480,21 @@ mod tests {
         );
         assert_eq!(mask("SELECT * WHERE level = 'error' OR source = 'x'"), None);
         assert_eq!(mask("SELECT * WHERE NOT level = 'error'"), None);
+    }
+
+    #[test]
+    fn only_time_bounds_and_level_equalities_are_left_to_the_plan() {
+        let only = |q: &str| is_time_and_level_only(&parse(q, 0).unwrap().filter.unwrap());
+        assert!(only("SELECT * WHERE timestamp >= 10 AND timestamp < 20"));
+        assert!(only(
+            "SELECT * WHERE level IN ('warn', 'error') AND timestamp > now() - interval '1 hour'"
+        ));
+        assert!(only("SELECT * WHERE level = 'error' AND timestamp <= 5"));
+        assert!(!only("SELECT * WHERE timestamp != 10"));
+        assert!(!only("SELECT * WHERE level >= 'warn'"));
+        assert!(!only("SELECT * WHERE level = 'error' OR timestamp < 5"));
+        assert!(!only("SELECT * WHERE NOT level = 'error'"));
+        assert!(!only("SELECT * WHERE level = 'error' AND source = 'x'"));
     }
 
     #[test]

@@ -103,6 +103,33 @@ impl Predicate {
                 .is_none_or(|wanted| wanted & block_mask != 0)
     }
 
+    /// Whether every entry of a block spanning `[min, max]` with the levels
+    /// in `block_mask` matches, whatever else it holds: the predicate has
+    /// no condition but time and level, and the block's range and levels
+    /// lie inside them. Such a block can be counted without reading it.
+    pub fn matches_every_entry(
+        &self,
+        min_timestamp_ns: i64,
+        max_timestamp_ns: i64,
+        block_mask: u8,
+    ) -> bool {
+        let only_time_and_level = self.tags.is_empty()
+            && self.tag_levels.is_empty()
+            && self.tag_exists.is_empty()
+            && self.source.is_none()
+            && self.source_prefix.is_none()
+            && self.message_contains.is_none()
+            && self.expr.is_none();
+        let levels_inside = match self.level_mask {
+            None => true,
+            Some(wanted) => block_mask != 0 && block_mask & !wanted == 0,
+        };
+        only_time_and_level
+            && levels_inside
+            && self.in_time(min_timestamp_ns)
+            && self.in_time(max_timestamp_ns)
+    }
+
     pub fn in_time(&self, timestamp_ns: i64) -> bool {
         timestamp_ns >= self.time_start_ns
             && (timestamp_ns < self.time_end_ns || self.time_end_ns == i64::MAX)

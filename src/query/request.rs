@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::aggregate::AggregationPlan;
-use super::expr::{level_mask as required_levels, time_bounds, CompiledExpr};
+use super::expr::{
+    is_time_and_level_only, level_mask as required_levels, time_bounds, CompiledExpr,
+};
 use super::filter::{Needle, Predicate};
 use super::lang::ast::{Expr, Statement};
 use super::lang::parse;
@@ -217,7 +219,9 @@ fn add_q_filter(predicate: &mut Predicate, expr: &Expr) -> Result<(), PlanError>
     let (start, end) = time_bounds(expr);
     predicate.time_start_ns = predicate.time_start_ns.max(start);
     predicate.time_end_ns = predicate.time_end_ns.min(end);
-    predicate.expr = Some(compiled);
+    if !is_time_and_level_only(expr) {
+        predicate.expr = Some(compiled);
+    }
     Ok(())
 }
 

@@ -36,6 +36,8 @@ struct StatsJson {
     blocks_scanned: u64,
     blocks_skipped: u64,
     blocks_not_read_after_limit: u64,
+    /// Blocks counted from their index record without being read.
+    blocks_counted_unread: u64,
     entries_scanned: u64,
     /// `blocks_skipped` by the stage that skipped them.
     blocks_pruned: PrunedJson,
@@ -86,6 +88,7 @@ fn stats_json(summary: &QuerySummary) -> StatsJson {
         blocks_scanned: summary.stats.blocks_scanned,
         blocks_skipped: summary.stats.blocks_skipped,
         blocks_not_read_after_limit: summary.stats.blocks_not_read_after_limit,
+        blocks_counted_unread: summary.stats.blocks_counted_unread,
         entries_scanned: summary.stats.entries_scanned,
         blocks_pruned: PrunedJson {
             time: summary.stats.pruned_by_time,

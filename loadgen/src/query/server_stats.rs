@@ -32,8 +32,8 @@ pub struct StatsSums {
 pub struct StatsSummary {
     /// Answers that carried `stats`.
     pub answers: u64,
-    /// Mean over queries of blocks_skipped / (blocks_scanned +
-    /// blocks_skipped); `None` when no answer looked at any block.
+    /// Mean over queries of the fraction of blocks not read
+    /// (`skipped_fraction`); `None` when no answer looked at any block.
     pub mean_blocks_skipped_fraction: Option<f64>,
     /// Mean `entries_scanned` per query; `None` when the server does not
     /// report it.
@@ -77,12 +77,16 @@ impl StatsSums {
     }
 }
 
-/// skipped / (scanned + skipped) of one answer, when it looked at a block.
+/// The blocks one answer did not read, of those it looked at: (skipped +
+/// counted unread) / (scanned + skipped + counted unread). A block counted
+/// from its index record (`blocks_counted_unread`, for counting queries)
+/// was not read either; servers that do not report it count as 0.
 pub fn skipped_fraction(stats: &Value) -> Option<f64> {
     let scanned = stats["blocks_scanned"].as_f64()?;
     let skipped = stats["blocks_skipped"].as_f64()?;
-    let total = scanned + skipped;
-    (total > 0.0).then(|| skipped / total)
+    let counted_unread = stats["blocks_counted_unread"].as_f64().unwrap_or(0.0);
+    let total = scanned + skipped + counted_unread;
+    (total > 0.0).then(|| (skipped + counted_unread) / total)
 }
 
 #[cfg(test)]
@@ -99,6 +103,8 @@ mod tests {
             None
         );
         assert_eq!(skipped_fraction(&json!({"blocks_scanned": 4})), None);
+        let counted = json!({"blocks_scanned": 1, "blocks_skipped": 1, "blocks_counted_unread": 2});
+        assert_eq!(skipped_fraction(&counted), Some(0.75));
     }
 
     #[test]
