@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Query benchmark: 2 million generated lines, then each kind of query of
 # `loadgen query` on its own, closed loop, one connection, with p50/p99
-# latency, the fraction of blocks skipped and the entries scanned.
+# latency, the fraction of blocks not read and the entries scanned.
 #
 # Why it is shaped this way:
 # - The server runs on core 0 and loadgen on core 1, so the client never
