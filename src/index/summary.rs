@@ -225,6 +225,20 @@ mod tests {
         rkyv::to_bytes::<rkyv::rancor::Error>(summary).unwrap()
     }
 
+    /// The archived summary of `batch` as a block at offset 0.
+    fn summary_archive(batch: &ColumnBatch) -> rkyv::util::AlignedVec {
+        archived(&BlockSummary::build(
+            batch,
+            &header(batch),
+            0,
+            &mut Default::default(),
+        ))
+    }
+
+    fn access(bytes: &[u8]) -> &ArchivedBlockSummary {
+        rkyv::access::<ArchivedBlockSummary, rkyv::rancor::Error>(bytes).unwrap()
+    }
+
     fn batch() -> ColumnBatch {
         let mut batch = ColumnBatch::default();
         for i in 0..200 {
@@ -350,26 +364,13 @@ mod tests {
             };
             one_source.push(&entry, &[]);
         }
-        let summary = BlockSummary::build(
-            &one_source,
-            &header(&one_source),
-            0,
-            &mut Default::default(),
-        );
-        let bytes = archived(&summary);
-        let summary = rkyv::access::<ArchivedBlockSummary, rkyv::rancor::Error>(&bytes).unwrap();
+        let bytes = summary_archive(&one_source);
+        let summary = access(&bytes);
         assert_eq!(summary.level_counts(), Some([1, 0, 0, 0, 0, 2, 1]));
         assert_eq!(summary.only_source(), Some("web-1"));
         // batch(): 200 info entries from three hosts.
-        let many_sources = batch();
-        let summary = BlockSummary::build(
-            &many_sources,
-            &header(&many_sources),
-            0,
-            &mut Default::default(),
-        );
-        let bytes = archived(&summary);
-        let summary = rkyv::access::<ArchivedBlockSummary, rkyv::rancor::Error>(&bytes).unwrap();
+        let bytes = summary_archive(&batch());
+        let summary = access(&bytes);
         assert_eq!(summary.only_source(), None);
         assert_eq!(summary.level_counts(), Some([0, 0, 0, 200, 0, 0, 0]));
     }

@@ -205,14 +205,9 @@ impl Groups {
             .iter()
             .map(|k| key_value(k, batch, index, partition))
             .collect();
-        if !self.groups.contains_key(&key) && self.groups.len() >= GROUPS_MAX {
-            self.truncated = true;
+        let Some(states) = group_states(&mut self.groups, &mut self.truncated, plan, key) else {
             return;
-        }
-        let states = self
-            .groups
-            .entry(key)
-            .or_insert_with(|| plan.aggregates.iter().map(State::new).collect());
+        };
         for (state, aggregate) in states.iter_mut().zip(&plan.aggregates) {
             self.truncated |= update(state, aggregate, batch, index, partition);
         }
@@ -268,14 +263,9 @@ impl Groups {
 
     /// Adds `n` entries to the group `key` of a count-only plan.
     fn add_count(&mut self, plan: &AggregationPlan, key: Vec<KeyValue>, n: u64) {
-        if !self.groups.contains_key(&key) && self.groups.len() >= GROUPS_MAX {
-            self.truncated = true;
+        let Some(states) = group_states(&mut self.groups, &mut self.truncated, plan, key) else {
             return;
-        }
-        let states = self
-            .groups
-            .entry(key)
-            .or_insert_with(|| plan.aggregates.iter().map(State::new).collect());
+        };
         for state in states {
             if let State::Count(count) = state {
                 *count += n;
@@ -382,6 +372,25 @@ fn compare_json(a: &Json, b: &Json) -> Ordering {
         (Some(_), None) => Ordering::Greater,
         (None, None) => Ordering::Equal,
     }
+}
+
+/// The running aggregates of group `key`, made if it is new; `None` (and
+/// `truncated` set) when it is new and `GROUPS_MAX` groups exist already.
+fn group_states<'a>(
+    groups: &'a mut HashMap<Vec<KeyValue>, Vec<State>>,
+    truncated: &mut bool,
+    plan: &AggregationPlan,
+    key: Vec<KeyValue>,
+) -> Option<&'a mut Vec<State>> {
+    if !groups.contains_key(&key) && groups.len() >= GROUPS_MAX {
+        *truncated = true;
+        return None;
+    }
+    Some(
+        groups
+            .entry(key)
+            .or_insert_with(|| plan.aggregates.iter().map(State::new).collect()),
+    )
 }
 
 /// A group key's values over a whole block, as far as its facts tell.
