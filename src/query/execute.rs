@@ -171,9 +171,7 @@ impl Scan<'_> {
                 .offer(key, || materialise(batch, index, id, meta));
         }
     }
-}
 
-impl Scan<'_> {
     /// Counts a sealed block without reading it, for a query that returns
     /// no entries (`limit: 0`, or an aggregation `Groups::add_block` can
     /// fold from the block's facts), when every entry of the block matches.
