@@ -18,6 +18,7 @@ use super::expr::{field_text, numeric};
 use super::lang::ast::{Aggregate, Field, GroupKey, OrderKey, Select, SelectExpr, Statement};
 use super::view::BatchView;
 use crate::entry::Level;
+use crate::index::LevelCounts;
 use crate::ingest::timestamp::format_rfc3339_nanos;
 
 /// Groups one shard may hold for one query.
@@ -103,8 +104,8 @@ pub struct BlockFacts<'a> {
     pub entry_count: u64,
     pub min_timestamp_ns: i64,
     pub max_timestamp_ns: i64,
-    /// Entries per level (`Level::ALL` order), when known.
-    pub level_counts: Option<[u32; Level::ALL.len()]>,
+    /// Entries per level, when known.
+    pub level_counts: Option<LevelCounts>,
     /// The one source every entry has, when there is one.
     pub only_source: Option<&'a str>,
 }
@@ -244,19 +245,15 @@ impl Groups {
                 _ => return false,
             }
         }
-        let counts = match spread {
-            None => vec![(None, facts.entry_count)],
-            Some((position, counts)) => counts
-                .into_iter()
-                .map(|(value, n)| (Some((position, value)), n))
-                .collect(),
-        };
-        for (value, n) in counts {
-            let mut key = key.clone();
-            if let Some((position, value)) = value {
-                key[position] = value;
+        match spread {
+            None => self.add_count(plan, key, facts.entry_count),
+            Some((position, counts)) => {
+                for (value, n) in counts {
+                    let mut key = key.clone();
+                    key[position] = value;
+                    self.add_count(plan, key, n);
+                }
             }
-            self.add_count(plan, key, n);
         }
         true
     }
@@ -589,7 +586,7 @@ mod tests {
     }
 
     fn facts<'a>(batch: &ColumnBatch, only_source: Option<&'a str>) -> BlockFacts<'a> {
-        let mut level_counts = [0u32; Level::ALL.len()];
+        let mut level_counts = LevelCounts::default();
         for i in 0..batch.len() {
             level_counts[batch.level(i).as_byte() as usize] += 1;
         }
