@@ -48,6 +48,10 @@ pub enum ConfigError {
         expected: String,
     },
 
+    /// The working directory, against which relative paths are resolved, cannot be read.
+    #[error("cannot resolve relative paths: the working directory is unreadable: {error}")]
+    WorkingDirectory { error: std::io::Error },
+
     /// The same setting was given twice in one source with different values.
     #[error("config error in {place}: {first} and {second} are both set; {advice}")]
     Conflict {

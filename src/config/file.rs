@@ -234,9 +234,12 @@ impl FileLayer<'_> {
 
     fn storage(&mut self, config: &mut Config, section: &Table) -> Result<()> {
         let storage = &mut config.storage;
+        // A relative path in the file is relative to the file's own directory, so the same
+        // file names the same directories wherever the server is started from.
+        let base = self.path.parent().unwrap_or(Path::new("")).to_path_buf();
         for (name, item) in section {
             let full = format!("storage.{name}");
-            let path = |v: &Value| string(v, value::path);
+            let path = |v: &Value| string(v, value::path).map(|relative| base.join(relative));
             match name.as_str() {
                 "data_dir" => storage.data_dir = self.take(Key::DataDir, &full, item, path)?,
                 "wal_dir" => storage.wal_dir = self.take(Key::WalDir, &full, item, path)?,

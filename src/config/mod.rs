@@ -178,6 +178,27 @@ impl Command {
             Command::Serve(config) | Command::Check(config) => config,
         }
     }
+
+    fn config_mut(&mut self) -> &mut Config {
+        match self {
+            Command::Serve(config) | Command::Check(config) => config,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Makes `data_dir` and `wal_dir` absolute against `cwd`, without touching the file system
+    /// (so `timberdb check` can report on directories that do not exist yet). Relative paths
+    /// from flags, the environment and the default are relative to the working directory;
+    /// those from a config file were already made relative to the file's directory.
+    /// glommio's directory handles do not accept relative paths, and every path after start-up
+    /// is used in this form (the server then resolves symlinks once it has created them).
+    pub fn make_paths_absolute(&mut self, cwd: &std::path::Path) {
+        for dir in [&mut self.data_dir, &mut self.wal_dir] {
+            // `components` drops `.` segments; `..` stays for the kernel to resolve.
+            *dir = cwd.join(&*dir).components().collect();
+        }
+    }
 }
 
 /// Result of loading: the command plus warnings (unknown keys) for the server to log.
@@ -194,7 +215,14 @@ pub struct Loaded {
 /// A usage error comes back as [`ConfigError::Usage`] (exit status 2 by
 /// [`ConfigError::exit_code`]); every other problem is one sentence in the error's Display.
 pub fn load() -> Result<Loaded> {
-    load_from(std::env::args_os(), &|name: &str| std::env::var(name).ok())
+    let mut loaded = load_from(std::env::args_os(), &|name: &str| std::env::var(name).ok())?;
+    let cwd = std::env::current_dir().map_err(|error| ConfigError::WorkingDirectory { error })?;
+    loaded
+        .command
+        .config_mut()
+        .storage
+        .make_paths_absolute(&cwd);
+    Ok(loaded)
 }
 
 /// Loads the configuration from explicit arguments (including the program name first) and an

@@ -717,3 +717,32 @@ fn docs_example_config_loads_without_warnings() {
         Compression::Zstd
     );
 }
+
+#[test]
+fn relative_paths_in_a_file_are_relative_to_the_file() {
+    let file = toml_file("[storage]\ndata_dir = \"data\"\nwal_dir = \"../wal\"\n");
+    let dir = file.path.parent().expect("the file has a directory");
+    let path = file.path.to_str().expect("utf-8");
+    let config = load_config(&["--config", path], &[]);
+    assert_eq!(config.storage.data_dir, dir.join("data"));
+    assert_eq!(config.storage.wal_dir, dir.join("../wal"));
+    let derived = toml_file("[storage]\ndata_dir = \"./data\"\n");
+    let derived_dir = derived.path.parent().expect("directory");
+    let config = load_config(&["--config", derived.path.to_str().expect("utf-8")], &[]);
+    assert_eq!(config.storage.wal_dir, derived_dir.join("./data/wal"));
+    // Flags and the environment stay relative to the working directory.
+    let flagged = load_config(&["--config", path, "--data-dir", "rel"], &[]);
+    assert_eq!(flagged.storage.data_dir, Path::new("rel"));
+}
+
+#[test]
+fn paths_become_absolute_against_the_working_directory() {
+    let mut storage = load_config(&["--data-dir", "./rel/./x", "--wal-dir", "/abs/w"], &[]).storage;
+    storage.make_paths_absolute(Path::new("/work/dir"));
+    assert_eq!(storage.data_dir, Path::new("/work/dir/rel/x"));
+    assert_eq!(storage.wal_dir, Path::new("/abs/w"));
+    let mut defaults = load_config(&[], &[]).storage;
+    defaults.make_paths_absolute(Path::new("/w"));
+    assert_eq!(defaults.data_dir, Path::new("/w/timberdb-data"));
+    assert_eq!(defaults.wal_dir, Path::new("/w/timberdb-data/wal"));
+}

@@ -48,15 +48,17 @@ struct ShardBoot {
 }
 
 /// Runs the server until a shard stops. Returns an error sentence for the user.
-pub fn run_server(config: Config) -> Result<(), String> {
+pub fn run_server(mut config: Config) -> Result<(), String> {
     let shard_count = config.shard_count as u32;
     crate::check::io_uring_preflight(config.shard_count)?;
-    std::fs::create_dir_all(&config.storage.data_dir).map_err(|error| {
-        format!(
-            "cannot create data directory {}: {error}",
-            config.storage.data_dir.display()
-        )
-    })?;
+    let storage = &mut config.storage;
+    storage.data_dir = create_and_resolve(&storage.data_dir, "data")?;
+    storage.wal_dir = create_and_resolve(&storage.wal_dir, "WAL")?;
+    tracing::info!(
+        data_dir = %storage.data_dir.display(),
+        wal_dir = %storage.wal_dir.display(),
+        "using these directories"
+    );
     check_shard_count(&config.storage.data_dir, shard_count).map_err(|error| error.to_string())?;
     let catalog = Catalog::load(&config.storage.data_dir).map_err(|error| error.to_string())?;
     let config = Arc::new(config);
@@ -89,9 +91,22 @@ pub fn run_server(config: Config) -> Result<(), String> {
         }
     }
     wait_until_ready(&events, shard_count)?;
-    println!("timberdb listening on http://{listen_addr} with {shard_count} shards");
+    println!(
+        "timberdb listening on http://{listen_addr} with {shard_count} shards, data in {}, WAL in {}",
+        config.storage.data_dir.display(),
+        config.storage.wal_dir.display()
+    );
     tracing::info!(%listen_addr, shard_count, "serving");
     wait_for_exit(handles, &senders)
+}
+
+/// Creates `dir` if missing and returns its canonical form (absolute, symlinks resolved), the
+/// only form used from here on: the log then names the real location, and no later step
+/// depends on the working directory.
+fn create_and_resolve(dir: &std::path::Path, what: &str) -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::canonicalize(dir))
+        .map_err(|error| format!("cannot create {what} directory {}: {error}", dir.display()))
 }
 
 enum Exit {

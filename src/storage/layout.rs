@@ -23,7 +23,16 @@ pub struct ShardPaths {
 }
 
 impl ShardPaths {
+    /// Both directories must be absolute: glommio's directory handles (used to fsync a
+    /// directory) do not take relative paths, and start-up resolves them once
+    /// (`config::StorageConfig::make_paths_absolute`, then `run_server`).
     pub fn new(data_dir: &Path, wal_dir: &Path, shard_id: u32) -> ShardPaths {
+        assert!(
+            data_dir.is_absolute() && wal_dir.is_absolute(),
+            "shard directories are absolute: {} {}",
+            data_dir.display(),
+            wal_dir.display()
+        );
         ShardPaths {
             shard_dir: data_dir.join(format!("shard-{shard_id}")),
             wal_dir: wal_dir.join(format!("shard-{shard_id}")),

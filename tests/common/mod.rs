@@ -23,6 +23,14 @@ pub struct Server {
     pub args: Vec<String>,
     pub envs: Vec<(String, String)>,
     pub stderr_path: PathBuf,
+    /// The working directory the server starts in (the test's own when `None`).
+    pub working_dir: Option<PathBuf>,
+    /// Whether `--data-dir` is passed; without it the server uses its default (or the
+    /// config's), relative to `working_dir`, and `data_dir` only says where the test
+    /// expects the data.
+    pub pass_data_dir: bool,
+    /// The line the server printed once it served: address, shards and directories.
+    pub listening_line: String,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -30,11 +38,25 @@ pub struct ServerBuilder {
     data_dir: Option<PathBuf>,
     args: Vec<String>,
     envs: Vec<(String, String)>,
+    working_dir: Option<PathBuf>,
+    pass_data_dir: bool,
 }
 
 impl ServerBuilder {
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+    /// Starts the server in `dir`, as a user would from a shell there.
+    pub fn working_dir(mut self, dir: &Path) -> Self {
+        self.working_dir = Some(dir.to_path_buf());
+        self
+    }
+    /// Passes no `--data-dir`: the server picks its directories itself (from its default, a
+    /// flag in `arg`, or its config). `expected_data_dir` is where the test looks for files.
+    pub fn without_data_dir_flag(mut self, expected_data_dir: &Path) -> Self {
+        self.pass_data_dir = false;
+        self.data_dir = Some(expected_data_dir.to_path_buf());
         self
     }
     pub fn arg(mut self, arg: &str) -> Self {
@@ -54,7 +76,11 @@ impl ServerBuilder {
                 (Some(temp), dir)
             }
         };
-        let stderr_path = data_dir.with_extension("stderr.log");
+        let stderr_path = match (&self.working_dir, self.pass_data_dir) {
+            // Without --data-dir the test's working directory is its scratch space.
+            (Some(dir), false) => dir.join("timberdb.stderr.log"),
+            _ => data_dir.with_extension("stderr.log"),
+        };
         let mut server = Server {
             child: None,
             addr: String::new(),
@@ -62,6 +88,9 @@ impl ServerBuilder {
             args: self.args,
             envs: self.envs,
             stderr_path,
+            working_dir: self.working_dir,
+            pass_data_dir: self.pass_data_dir,
+            listening_line: String::new(),
             _temp: temp,
         };
         server.spawn();
@@ -75,6 +104,8 @@ impl Server {
             data_dir: None,
             args: Vec::new(),
             envs: Vec::new(),
+            working_dir: None,
+            pass_data_dir: true,
         }
     }
 
@@ -89,9 +120,13 @@ impl Server {
             .open(&self.stderr_path)
             .expect("stderr log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_timberdb"));
+        if self.pass_data_dir {
+            command.arg("--data-dir").arg(&self.data_dir);
+        }
+        if let Some(dir) = &self.working_dir {
+            command.current_dir(dir);
+        }
         command
-            .arg("--data-dir")
-            .arg(&self.data_dir)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .args(&self.args)
@@ -107,18 +142,21 @@ impl Server {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
-                if let Some(rest) = line.strip_prefix("timberdb listening on http://") {
-                    let addr = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    let _ = tx.send(addr);
+                if line.starts_with("timberdb listening on http://") {
+                    let _ = tx.send(line);
                 }
             }
         });
         match rx.recv_timeout(STARTUP_DEADLINE) {
-            Ok(addr) => self.addr = addr,
+            Ok(line) => {
+                let rest = &line["timberdb listening on http://".len()..];
+                self.addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                self.listening_line = line;
+            }
             Err(_) => {
                 let _ = child.kill();
                 panic!("timberdb did not start; stderr:\n{}", self.stderr());
