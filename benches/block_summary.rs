@@ -13,8 +13,8 @@ mod common;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use std::time::Duration;
 use timberdb::block::{encode_block, Codec, EncodeScratch};
-use timberdb::index::words::index_word_owned;
 use timberdb::index::{ArchivedBlockSummary, BlockSummary, SummaryScratch};
+use timberdb::text::keys::index_word_owned;
 
 const ENTRIES_PER_BLOCK: usize = 64 * 1024;
 

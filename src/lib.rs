@@ -12,4 +12,6 @@ pub mod ingest;
 pub mod query;
 pub mod shard;
 pub mod storage;
+pub mod text;
+pub mod time;
 pub mod wal;

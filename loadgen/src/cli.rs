@@ -40,6 +40,16 @@ pub struct Cli {
     pub ingest: IngestArgs,
 }
 
+/// Which kind of generated lines to send (`--workload`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Varied production logs of many services (`workload::Generator`).
+    Generator,
+    /// A web tier's request log (`workload::AccessLog`).
+    AccessLog,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a mix of queries against TimberDB and report their latency.
@@ -131,6 +141,13 @@ pub struct IngestArgs {
     /// Seed of the generated lines: the same seed gives the same lines.
     #[arg(long, default_value_t = 42, value_name = "N")]
     pub seed: u64,
+
+    /// Which generated lines to send: `generator` (varied production logs,
+    /// sized by --line-bytes) or `access-log` (a web tier's request log of
+    /// about 170 bytes a line, with a rare word on 17 lines in 2 million;
+    /// --line-bytes does not apply). See docs/LOADGEN.md.
+    #[arg(long, value_enum, default_value = "generator")]
+    pub workload: Workload,
 
     /// Send the lines of this file instead of generated ones, cycling
     /// through it: NDJSON objects (message/msg, level, source, tags, other

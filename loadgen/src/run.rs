@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 
-use crate::cli::IngestArgs;
+use crate::cli::{IngestArgs, Workload};
 use crate::http::{Client, RequestError, Response, Target};
 use crate::line::LogLine;
 use crate::protocol::Protocol;
@@ -15,7 +15,7 @@ use crate::report::{IngestReport, IngestResults};
 use crate::schedule::{drive, Connection, Pace, RealClock, Schedule, Stop, Timing};
 use crate::stats::{LatencySummary, Outcome, Recorder};
 use crate::timberdb::{self, ServerInfo};
-use crate::workload::{Generator, GeneratorConfig, LineSource, Replay};
+use crate::workload::{AccessLog, Generator, GeneratorConfig, LineSource, Replay};
 
 /// The default measured duration when neither --duration nor --lines is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -84,9 +84,10 @@ pub struct IngestRun {
 
 /// Builds the line source the options ask for.
 pub fn line_source(args: &IngestArgs) -> anyhow::Result<LineSource> {
-    match &args.replay {
-        Some(path) => Ok(LineSource::Replay(Replay::from_file(path)?)),
-        None => Ok(LineSource::Generated(Generator::new(GeneratorConfig {
+    match (&args.replay, args.workload) {
+        (Some(path), _) => Ok(LineSource::Replay(Replay::from_file(path)?)),
+        (None, Workload::AccessLog) => Ok(LineSource::AccessLog(AccessLog::new(args.seed))),
+        (None, Workload::Generator) => Ok(LineSource::Generated(Generator::new(GeneratorConfig {
             seed: args.seed,
             line_bytes: args.line_bytes,
         }))),

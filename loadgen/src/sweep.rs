@@ -316,6 +316,7 @@ fn run_one(
         rate: None,
         line_bytes: args.line_bytes,
         seed: args.seed,
+        workload: crate::cli::Workload::Generator,
         replay: None,
         cpus: Some(CpuList(client_cpus.to_vec())),
         json: None,

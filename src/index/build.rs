@@ -13,10 +13,10 @@ use std::hash::BuildHasherDefault;
 
 use super::filter::{keyed_hash_in, word_hash, word_hash_bytes, ItemKind, WordFilter};
 use super::summary::{BlockSummary, LevelCounts, TagSet, ValueSet, SET_VALUES_MAX};
-use super::words::index_word;
 use crate::block::BlockHeader;
-use crate::query::lang::text::word_spans;
 use crate::query::view::BatchView;
+use crate::text::keys::index_word;
+use crate::text::word_spans;
 
 /// Sets while a summary is built hold at most `SET_VALUES_MAX + 1` values
 /// and keys come from our own blocks, so a fast non-keyed hash is safe.
@@ -198,7 +198,7 @@ impl FilterHashes {
 
 /// Adds the hash of every word of `message` (by the tokenizer every word
 /// matcher uses, so the filter holds exactly the words they see), keyed by
-/// `words::index_word`.
+/// `text::keys::index_word`.
 fn hash_words(message: &str, scratch: &mut SummaryScratch) {
     if message.is_ascii() {
         return hash_ascii_words(message.as_bytes(), &mut scratch.hashes);
@@ -383,7 +383,7 @@ mod tests {
             hash_ascii_words(text.as_bytes(), &mut fast);
             let mut general: Vec<u64> = word_spans(text)
                 .map(|(start, end)| {
-                    word_hash(&crate::index::words::index_word_owned(&text[start..end]))
+                    word_hash(&crate::text::keys::index_word_owned(&text[start..end]))
                 })
                 .collect();
             general.sort_unstable();

@@ -36,7 +36,7 @@ pub enum ItemKind {
     Source = 2,
 }
 
-/// The hash of a message word's key (`index::words::index_word`).
+/// The hash of a message word's key (`text::keys::index_word`).
 pub fn word_hash(key: &str) -> u64 {
     word_hash_bytes(key.as_bytes())
 }

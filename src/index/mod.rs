@@ -9,7 +9,6 @@
 pub mod build;
 pub mod filter;
 pub mod summary;
-pub mod words;
 
 use std::rc::Rc;
 

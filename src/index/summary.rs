@@ -180,7 +180,7 @@ impl ArchivedBlockSummary {
     }
 
     /// Whether some message may hold every word of `words`, given as
-    /// filter keys (`words::index_word`).
+    /// filter keys (`text::keys::index_word`).
     pub fn may_have_words(&self, keys: &[String]) -> bool {
         self.contents_unknown
             || keys
@@ -310,7 +310,7 @@ mod tests {
         let summary = rkyv::access::<ArchivedBlockSummary, rkyv::rancor::Error>(&bytes).unwrap();
         let words = |text: &str| {
             text.split(' ')
-                .map(crate::index::words::index_word_owned)
+                .map(crate::text::keys::index_word_owned)
                 .collect::<Vec<_>>()
         };
         assert!(summary.may_have_words(&words("failed ÜBERLAST 199 api v1")));

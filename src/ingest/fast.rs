@@ -26,8 +26,8 @@
 //! the object. `tests` checks both paths agree on generated and mutated lines.
 
 use super::object::{Decoder, Named};
-use super::timestamp;
 use super::value::{self, Text};
+use crate::time as timestamp;
 
 /// Decodes `line` into the batch when it has the common shape and says
 /// whether it did. `false` means nothing was appended and the caller must

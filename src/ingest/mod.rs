@@ -29,7 +29,7 @@
 //! same decoder, and hands every other line to the serde path unchanged.
 //!
 //! Files: `parse` splits the body and locates errors, `fast` is the fast
-//! path for common lines, `object` decodes one entry, `value` handles raw JSON values, `timestamp` parses and formats
+//! path for common lines, `object` decodes one entry, `value` handles raw JSON values, and `crate::time` parses and formats timestamps
 //! times, `error` is the error type.
 
 mod error;
@@ -37,14 +37,13 @@ mod fast;
 mod object;
 mod parse;
 mod scalar;
-pub mod timestamp;
 mod value;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::time::{format_rfc3339_nanos, TimestampError};
 pub use error::{IngestError, Location, Result};
-pub use timestamp::{format_rfc3339_nanos, TimestampError};
 
 use crate::entry::ColumnBatch;
 

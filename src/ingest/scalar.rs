@@ -19,8 +19,8 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::error::Fault;
 use super::object::{Decoder, Named};
-use super::timestamp::{self, TimestampError};
 use super::value::{self, Text};
+use crate::time::{self as timestamp, TimestampError};
 
 /// The reason given for a timestamp of the wrong JSON type.
 pub(crate) const TIMESTAMP_EXPECTED: &str =

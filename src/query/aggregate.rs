@@ -19,7 +19,7 @@ use super::lang::ast::{Aggregate, Field, GroupKey, OrderKey, Select, SelectExpr,
 use super::view::BatchView;
 use crate::entry::Level;
 use crate::index::LevelCounts;
-use crate::ingest::timestamp::format_rfc3339_nanos;
+use crate::time::format_rfc3339_nanos;
 
 /// Groups one shard may hold for one query.
 pub const GROUPS_MAX: usize = 100_000;

@@ -21,8 +21,8 @@
 use super::expr::CompiledExpr;
 use super::filter::Predicate;
 use super::lang::ast::{CmpOp, Field, Value};
-use crate::index::words::index_word_owned;
 use crate::index::ArchivedBlockSummary;
+use crate::text::keys::index_word_owned;
 
 /// A condition on a block's summary that every block holding a match meets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub enum BlockTest {
         values: Vec<String>,
     },
     /// Some message holds every one of these words (filter keys, see
-    /// `index::words`).
+    /// `text::keys`).
     Words(Vec<String>),
 }
 

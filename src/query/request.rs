@@ -368,7 +368,7 @@ fn level_mask(value: Value) -> Result<u8, PlanError> {
 }
 
 fn timestamp_of(field: &str, value: Value) -> Result<i64, PlanError> {
-    use crate::ingest::timestamp::{epoch_from_f64, epoch_from_i64, parse_timestamp_text};
+    use crate::time::{epoch_from_f64, epoch_from_i64, parse_timestamp_text};
     let parsed = match &value {
         Value::String(text) => parse_timestamp_text(text),
         Value::Number(number) => match number.as_i64() {

@@ -12,7 +12,7 @@ use super::aggregate::{AggregationPlan, Groups};
 use super::execute::FoundEntry;
 use super::request::QueryPlan;
 use super::stream::QuerySummary;
-use crate::ingest::timestamp::format_rfc3339_nanos;
+use crate::time::format_rfc3339_nanos;
 
 #[derive(Serialize)]
 struct EntryJson<'a> {

@@ -59,6 +59,7 @@
 //! must return exactly one line: a selective-query benchmark with a known
 //! answer.
 
+mod access_log;
 mod catalog;
 mod generator;
 mod padding;
@@ -69,6 +70,7 @@ mod template;
 #[cfg(test)]
 mod tests;
 
+pub use access_log::{AccessLog, RARE_WORD, RARE_WORD_OFFSET, RARE_WORD_PERIOD, USER_COUNT};
 pub use generator::{
     Generator, GeneratorConfig, LEVEL_SHARES_PER_10K, LINE_BYTES_ACCURATE_MAX,
     LINE_BYTES_ACCURATE_MIN, LINE_BYTES_DEFAULT, LINE_BYTES_MAX, NEEDLE_PERIOD,
@@ -80,6 +82,7 @@ use crate::line::LogLine;
 /// Either kind of workload, behind one `fill`.
 pub enum LineSource {
     Generated(Generator),
+    AccessLog(AccessLog),
     Replay(Replay),
 }
 
@@ -88,6 +91,7 @@ impl LineSource {
     pub fn fill(&self, index: u64, line: &mut LogLine) {
         match self {
             LineSource::Generated(generator) => generator.fill(index, line),
+            LineSource::AccessLog(access_log) => access_log.fill(index, line),
             LineSource::Replay(replay) => replay.fill(index, line),
         }
     }

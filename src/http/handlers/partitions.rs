@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::response::{json, HttpResponse};
-use crate::ingest::timestamp::format_rfc3339_nanos;
 use crate::shard::partitions::{self as admin, AdminError, CreateRequest, SliceStats};
 use crate::shard::ShardContext;
 use crate::storage::catalog::{PartitionMeta, PARTITION_TAGS_MAX};
+use crate::time::format_rfc3339_nanos;
 
 /// Partition requests are small; this bounds what we buffer for one.
 const PARTITION_BODY_BYTES_MAX: usize = 64 * 1024;

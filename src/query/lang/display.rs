@@ -15,7 +15,7 @@ use super::ast::{
 use super::interval::format_interval;
 use super::parser::{check_partition_name, is_reserved};
 use super::text::TextQuery;
-use crate::ingest::timestamp::format_rfc3339_nanos;
+use crate::time::format_rfc3339_nanos;
 
 impl Display for Statement {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {

@@ -4,7 +4,7 @@
 use super::ast::Value;
 use super::text::{TextMatcher, TextQuery};
 use crate::entry::Level;
-use crate::ingest::timestamp::{epoch_from_f64, epoch_from_i64, parse_timestamp_text};
+use crate::time::{epoch_from_f64, epoch_from_i64, parse_timestamp_text};
 
 const LEVELS_EXPECTED: &str = "expected trace, debug, info, warn, error or fatal";
 

@@ -1,4 +1,8 @@
-//! Timestamps: RFC 3339 text and numbers since the epoch in, RFC 3339 out.
+//! time/: "what instant does this text or number name, and how is it written?"
+//!
+//! Timestamps: RFC 3339 text and numbers since the epoch in, RFC 3339 out. Ingest parses
+//! them, queries parse their literals, and responses and aggregations format them, so this
+//! lives below all three.
 //!
 //! Every entry carries a timestamp, so this parser runs once per ingested line
 //! and sits on the hot path: it is hand-rolled over bytes with
@@ -349,5 +353,4 @@ fn put_digits(field: &mut [u8], mut value: u64) {
 }
 
 #[cfg(test)]
-#[path = "timestamp_tests.rs"]
 mod tests;

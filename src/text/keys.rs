@@ -2,7 +2,7 @@
 //!
 //! The filter must never say "absent" for a word some matcher would find,
 //! and matchers compare words in two ways: word, phrase and LIKE matchers
-//! lowercase both sides character by character (`lang::text::lowercase`);
+//! lowercase both sides character by character (`text::lowercase`);
 //! `CONTAINS` and regexes match case-insensitively with Unicode simple case
 //! folding, under which `ſ` equals `s` and `ς` equals `σ`, though neither
 //! pair lowercases to the same character. So the filter keys a word by a
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use regex_syntax::hir::{ClassUnicode, ClassUnicodeRange};
 
-use crate::query::lang::text::lowercase;
+use crate::text::lowercase;
 
 /// Writes `word`'s filter key into `out` (cleared first).
 pub fn index_word(word: &str, out: &mut String) {
