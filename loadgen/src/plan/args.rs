@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::Serialize;
 
 use super::render::group;
@@ -33,9 +33,11 @@ pub struct PlanArgs {
     /// docs/BENCHMARKS.md (zstd level 3 measured 4.59, none 1.30).
     #[arg(long, value_name = "X")]
     pub compression_ratio: Option<f64>,
-    /// A loadgen result JSON: per-core rate = results.lines_per_sec /
-    /// server.cores, and results.compression_ratio when present and not null.
-    /// --per-core-rate and --compression-ratio win over the file. Default: none.
+    /// A loadgen result JSON of a closed-loop run (no --rate): per-core rate =
+    /// results.lines_per_sec / server.cores, and results.compression_ratio
+    /// when present and not null. An open-loop run measured the rate it
+    /// offered, not capacity, so its rate is refused. --per-core-rate and
+    /// --compression-ratio win over the file. Default: none.
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
     /// Fraction of each shard core kept free for queries, block sealing bursts
@@ -74,11 +76,23 @@ pub struct MeasuredResult {
     pub cores: Option<u64>,
     /// `results.compression_ratio`, when the run measured it (sweeps do).
     pub compression_ratio: Option<f64>,
+    /// `config.rate`: the lines/s an open-loop run offered; `None` for a
+    /// closed-loop run (and for files without a config).
+    pub offered_rate: Option<f64>,
 }
 
 impl MeasuredResult {
-    /// Lines/s per server core: `lines_per_sec / cores`.
+    /// Lines/s per server core: `lines_per_sec / cores`. Only a closed-loop
+    /// run measures capacity: an open-loop run's lines/s is the rate it
+    /// offered (or less), whatever the server could have taken.
     pub fn per_core_rate(&self) -> Result<f64> {
+        if let Some(rate) = self.offered_rate {
+            bail!(
+                "the run was an open-loop run at a fixed rate (--rate {rate}): it measures \
+                 the offered rate, not capacity; plan from a closed-loop run (no --rate), \
+                 or pass --per-core-rate"
+            );
+        }
         let cores = self.cores.filter(|&cores| cores > 0).context(
             "server.cores is missing, null or 0 (the run did not identify a TimberDB \
              server), so the per-core rate is unknown; pass --per-core-rate",
@@ -93,7 +107,8 @@ impl MeasuredResult {
 }
 
 /// Reads `results.lines_per_sec`, `server.cores` and, when present and not
-/// null, `results.compression_ratio` from a loadgen result JSON.
+/// null, `results.compression_ratio` and `config.rate` from a loadgen result
+/// JSON.
 pub fn read_result(path: &Path) -> Result<MeasuredResult> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --from file {}", path.display()))?;
@@ -125,10 +140,15 @@ pub fn parse_result(text: &str) -> Result<MeasuredResult> {
                 .context("results.compression_ratio is not a number")?,
         ),
     };
+    let offered_rate = match value.pointer("/config/rate") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(rate) => Some(rate.as_f64().context("config.rate is not a number")?),
+    };
     Ok(MeasuredResult {
         lines_per_sec,
         cores,
         compression_ratio,
+        offered_rate,
     })
 }
 

@@ -245,6 +245,55 @@ fn bad_result_files_are_refused_with_the_field() {
 }
 
 #[test]
+fn an_open_loop_run_is_refused_as_a_capacity_measurement() {
+    // An open-loop run at --rate 200000 reports about 200,000 lines/s however
+    // fast the server is: that is the offered rate, not the per-core capacity.
+    let open = r#"{"config": {"rate": 200000.0}, "results": {"lines_per_sec": 199876.5},
+            "server": {"cores": 1}}"#;
+    let file = TempFile::new(open);
+    let error = resolve(&args(&["--lines-per-sec", "1e6", "--from", file.arg()]))
+        .expect_err("an open-loop run measures no capacity");
+    let message = format!("{error:#}");
+    for expected in [
+        file.arg(),
+        "open-loop run at a fixed rate (--rate 200000)",
+        "measures the offered rate, not capacity",
+        "plan from a closed-loop run (no --rate)",
+    ] {
+        assert!(
+            message.contains(expected),
+            "missing {expected:?}: {message}"
+        );
+    }
+    // With the rate given as a flag, the file's other measurements still count.
+    let with_ratio = TempFile::new(
+        r#"{"config": {"rate": 5e4}, "results": {"lines_per_sec": 5e4, "compression_ratio": 3.5},
+            "server": {"cores": 1}}"#,
+    );
+    let line = [
+        "--lines-per-sec",
+        "1e6",
+        "--from",
+        with_ratio.arg(),
+        "--per-core-rate",
+        "600000",
+    ];
+    let input = resolve(&args(&line)).expect("ok");
+    assert_eq!(input.per_core_rate, 600_000.0);
+    assert_eq!(input.compression_ratio, 3.5);
+    // A closed-loop run's report has "rate": null and is used as before.
+    let closed = TempFile::new(
+        r#"{"config": {"rate": null}, "results": {"lines_per_sec": 570000},
+            "server": {"cores": 1}}"#,
+    );
+    let input = resolve(&args(&["--lines-per-sec", "1e6", "--from", closed.arg()])).expect("ok");
+    assert_eq!(input.per_core_rate, 570_000.0);
+    let error = parse_result(r#"{"config": {"rate": "fast"}, "results": {"lines_per_sec": 1}}"#)
+        .expect_err("rate is not a number");
+    assert!(format!("{error:#}").contains("config.rate"), "{error:#}");
+}
+
+#[test]
 fn a_file_without_cores_still_gives_its_ratio_when_the_rate_is_a_flag() {
     let file = TempFile::new(
         r#"{"results": {"lines_per_sec": 1, "compression_ratio": 4.0}, "server": {"cores": null}}"#,
