@@ -60,6 +60,14 @@ impl Target {
     pub fn path(&self, path: &str) -> String {
         format!("{}{}", self.base_path, path)
     }
+
+    /// Opens one TCP connection to the target and closes it, giving up after
+    /// `timeout`. A run checks this before it starts: a failed connect
+    /// inside the run is only an error count, so against an address nothing
+    /// listens on a run would otherwise spend its whole duration failing.
+    pub fn probe(&self, timeout: Duration) -> io::Result<()> {
+        TcpStream::connect_timeout(&self.addr, timeout).map(drop)
+    }
 }
 
 /// A response with its body read completely.
@@ -405,6 +413,16 @@ mod tests {
             .to_string()
             .contains("only http://"));
         assert!(Target::parse("http:///x").is_err());
+    }
+
+    #[test]
+    fn probe_connects_only_where_something_listens() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = Target::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        target.probe(Duration::from_secs(5)).unwrap();
+        drop(listener);
+        let error = target.probe(Duration::from_secs(5)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused, "{error}");
     }
 
     #[test]

@@ -118,6 +118,20 @@ fn check_args(args: &IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connects once to the target, whatever the protocol, so an unreachable
+/// server stops the run before it starts (exit status 2) with the address
+/// named. Inside the run a failed connect is only an error count: without
+/// this, every protocol but native (whose partition creation fails first)
+/// would spend the whole run failing and exit 1.
+fn probe_target(args: &IngestArgs, target: &Target) -> anyhow::Result<()> {
+    target.probe(args.timeout).with_context(|| {
+        format!(
+            "cannot connect to the server at {} ({}); nothing was sent",
+            args.target, target.addr
+        )
+    })
+}
+
 fn random_run_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -141,6 +155,7 @@ pub fn run_ingest(args: &IngestArgs) -> anyhow::Result<IngestRun> {
     check_args(args)?;
     let target = Target::parse(&args.target)?;
     let source = line_source(args)?;
+    probe_target(args, &target)?;
     let mut admin = Client::new(target.clone(), args.timeout);
     let server = if args.protocol == Protocol::Native {
         let info = timberdb::server_info(&mut admin);
@@ -518,6 +533,7 @@ fn finish(shared: Shared, server: ServerInfo) -> anyhow::Result<IngestRun> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     #[test]
     fn batches_cover_the_lines_exactly() {
@@ -525,6 +541,38 @@ mod tests {
         assert_eq!(lines_of(2, 1000, Some(2500)), 2000..2500);
         assert_eq!(lines_of(3, 1000, Some(2500)), 2500..2500);
         assert_eq!(lines_of(7, 10, None), 70..80);
+    }
+
+    #[test]
+    fn an_unreachable_server_stops_every_protocol_before_the_run() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        // Nothing listens on the port once the listener is closed.
+        drop(listener);
+        let url = format!("http://{addr}");
+        for protocol in ["native", "es-bulk", "loki", "otlp", "jsonline"] {
+            let argv = [
+                "loadgen",
+                "--target",
+                &url,
+                "--protocol",
+                protocol,
+                "--duration",
+                "1s",
+                "--warmup",
+                "0s",
+                "--quiet",
+            ];
+            let cli = crate::cli::Cli::try_parse_from(argv).expect("valid arguments");
+            let Err(error) = run_ingest(&cli.ingest) else {
+                panic!("{protocol}: the run started against {url}");
+            };
+            let message = format!("{error:#}");
+            assert!(
+                message.contains(&format!("cannot connect to the server at {url}")),
+                "{protocol}: {message}"
+            );
+        }
     }
 
     #[test]
