@@ -23,7 +23,7 @@ keep-alive HTTP/1.1 connections, in a closed loop (as fast as the server answers
 (a fixed rate, latency measured from each batch's due time so stalls are not hidden), and reports \
 lines/s, MB/s and latency percentiles. With --verify it reads the lines back from TimberDB and \
 checks every one.\n\nExamples:\n  loadgen --target http://127.0.0.1:7777 --duration 30s --connections 8 --batch 1000\n  \
-loadgen --rate 200000 --duration 1m --json run.json\n  loadgen --lines 1000000 --verify\n  \
+loadgen --rate 200000 --duration 1m --json run.json\n  loadgen --lines 1000000 --warmup 0s --verify\n  \
 loadgen --protocol es-bulk --target http://127.0.0.1:9200\n  loadgen query --rate 50 --duration 30s\n  \
 loadgen plan --lines-per-sec 2000000 --retention-days 14\n  loadgen sweep --server-bin target/release/timberdb --out sweep/",
     args_conflicts_with_subcommands = true,
@@ -107,7 +107,9 @@ pub struct IngestArgs {
     pub duration: Option<Duration>,
 
     /// Total lines to send (warm-up included); the run ends when all are
-    /// answered. With --duration too, whichever comes first ends it.
+    /// answered. With --duration too, whichever comes first ends it. Add
+    /// --warmup 0s to measure every line: a warm-up that took more than
+    /// half of them is warned about.
     #[arg(long, value_name = "N")]
     pub lines: Option<u64>,
 
