@@ -146,8 +146,8 @@ pub struct IngestArgs {
 
     /// Which generated lines to send: `generator` (varied production logs,
     /// sized by --line-bytes) or `access-log` (a web tier's request log of
-    /// about 170 bytes a line, with a rare word on 17 lines in 2 million;
-    /// --line-bytes does not apply). See docs/LOADGEN.md.
+    /// about 240 bytes a line as native NDJSON, with a rare word on 17 lines
+    /// in 2 million; --line-bytes does not apply). See docs/LOADGEN.md.
     #[arg(long, value_enum, default_value = "generator")]
     pub workload: Workload,
 
