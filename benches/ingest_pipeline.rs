@@ -10,7 +10,7 @@
 //! 3. after the (here skipped) fdatasync it appends the batch to the slice's
 //!    active block (`shard/store.rs`) and returns it to the pool;
 //! 4. every 8 MiB (the default `block_rotation`) the store worker seals the
-//!    active block with LZ4 (`shard/worker.rs`).
+//!    active block with the default codec (`shard/worker.rs`).
 //!
 //! 64 distinct bodies are sent round-robin so sealed blocks do not hold
 //! repeated data. Throughput is in lines.
@@ -109,19 +109,26 @@ impl Pipeline {
         self.pool.put(batch);
     }
 
-    /// shard/worker.rs: encode (archive, LZ4, crc32, pad) one block.
+    /// shard/worker.rs: encode (granules, columns, filters, directory) one
+    /// block with the default codec.
     fn seal(&mut self, batch: &ColumnBatch, first_seq: u64) {
         self.encoded.clear();
         encode_block(
             batch,
+            1,
             first_seq,
-            Codec::Lz4,
+            default_codec(),
             &mut self.scratch,
             &mut self.encoded,
         )
         .expect("block fits");
         self.sealed_blocks += 1;
     }
+}
+
+/// The codec the server seals with by default.
+fn default_codec() -> Codec {
+    timberdb::shard::store::codec_of(&timberdb::config::Config::default().storage)
 }
 
 fn bodies() -> Vec<Vec<u8>> {

@@ -5,8 +5,8 @@
 //! level (and none) and explicit nanosecond timestamps are ingested with
 //! block rotation count 100, so three blocks are sealed (and published in
 //! the manifest) and 50 entries stay in the active block. Every entry must
-//! come back identical before and after a restart, and the sealed blocks on
-//! disk must carry the configured codec's id.
+//! come back identical before and after a restart, and the message frames of
+//! the sealed blocks must carry the configured codec's id.
 
 mod common;
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{eventually, manifest_block_count, Server};
 use serde_json::{json, Map, Value};
-use timberdb::block::Codec;
+use timberdb::block::{Codec, ColumnName, DirectoryRef};
 
 const ENTRY_COUNT: usize = 350;
 const BATCH_ENTRIES: usize = 50;
@@ -105,11 +105,18 @@ fn check_all(server: &Server, when: &str) {
     }
 }
 
-/// Codec ids of the sealed blocks in the partition's first segment.
+/// Codec ids of the message frames of the published blocks, as their
+/// directories (in the manifest) record them.
 fn codec_ids_on_disk(data_dir: &Path) -> Vec<u8> {
-    let segment = common::first_segment(data_dir, 0);
-    let blocks = common::block_headers(&segment, SEALED_BLOCKS as usize);
-    blocks.iter().map(|(_, header)| header.codec_id).collect()
+    let shard = common::shard_dir(data_dir, 0);
+    let loaded = timberdb::storage::manifest::load(&shard, 0).unwrap();
+    let mut ids = Vec::new();
+    for block in loaded.state.blocks.into_values() {
+        let directory = DirectoryRef::new(&block.header, block.directory).unwrap();
+        let messages = directory.get().column(&ColumnName::Message).unwrap();
+        ids.extend(messages.frames.iter().map(|frame| frame.codec));
+    }
+    ids
 }
 
 fn round_trip(compression: &str, codec: Codec) {

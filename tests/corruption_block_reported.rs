@@ -1,21 +1,28 @@
-//! Damaged sealed blocks: corrupt data is never returned as entries.
+//! Damaged sealed blocks and manifests: corrupt data is never returned as
+//! entries, and nothing acknowledged is lost to damage a crash can cause.
 //!
 //! 200 entries with disjoint, increasing timestamps are sealed into four
 //! blocks of 50 (one shard, block rotation count 50) and published in the
-//! manifest; the server is SIGKILLed, one byte of one block in
-//! `<data>/shard-0/p-<key>/seg-000001.tdb` is flipped on a copy of the data
-//! directory, and the server is started on that copy.
+//! manifest; the server is SIGKILLed, one byte of the shard's segment file
+//! `<data>/shard-0/seg-000001.tdb` (or of its manifest) is flipped on a copy
+//! of the data directory, and the server is started on that copy.
 //!
 //! What it pins:
-//! - A flipped payload byte: the server starts (start-up reads headers only);
-//!   a query that must read the block answers 500 with a message naming the
-//!   segment file, the block's file offset and "checksum"; a query whose
-//!   time range excludes the block prunes it and succeeds with exactly the
-//!   other entries.
-//! - A flipped header byte: start-up walks every published header
-//!   (`shard/recovery.rs`), so the server refuses to start, exiting non-zero
-//!   with a message naming the segment file, the block's offset and
-//!   "checksum".
+//! - A flipped byte in any kind of frame (timestamps, levels, sources,
+//!   messages, fields, a tag column, a word filter): the server starts
+//!   (start-up reads only the manifest); a query that must read the frame
+//!   answers 500 with a message naming the segment file, the block's file
+//!   offset, the kind of frame and "checksum"; a query whose time range
+//!   excludes the block prunes it and succeeds with exactly the other
+//!   entries; a count that needs no frame answers from the directories.
+//! - A flipped byte in a block header: the header on disk is a copy for
+//!   tools (the manifest holds the one queries use), so every entry still
+//!   comes back.
+//! - A flipped byte in a manifest record followed by valid ones is damage:
+//!   start-up refuses, naming the manifest file and the record's offset. In
+//!   the last record it is a torn append, which a crash can leave: that
+//!   seal was never acknowledged to the WAL, whose records bring its entries
+//!   back.
 
 mod common;
 
@@ -26,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use common::{block_headers, copy_dir, eventually, first_segment, manifest_block_count, Server};
 use serde_json::{json, Value};
-use timberdb::block::{BlockHeader, BLOCK_HEADER_BYTES};
+use timberdb::block::{BlockHeader, DirectoryRef, FrameKind, BLOCK_HEADER_BYTES};
+use timberdb::storage::manifest;
 
 const BASE_NS: i64 = 1_700_000_000_000_000_000;
 const SECOND_NS: i64 = 1_000_000_000;
@@ -42,6 +50,7 @@ fn entry(i: i64) -> Value {
         "source": "corruption-test",
         "message": format!("entry {i} of the corruption test, with text that compresses {}", "la ".repeat(20)),
         "tags": {"n": i.to_string()},
+        "duration_ms": i,
     })
 }
 
@@ -117,9 +126,10 @@ fn seal_four_blocks() -> Sealed {
             header.max_timestamp_ns,
             first + (BLOCK_ENTRIES - 1) * SECOND_NS
         );
-        assert!(
-            header.payload_bytes_compressed > 100,
-            "block {index}: {header:?}"
+        assert_eq!(
+            (header.partition_key, header.granule_count),
+            (1, 1),
+            "block {index}"
         );
     }
     Sealed {
@@ -152,46 +162,98 @@ fn assert_names_the_block(message: &str, segment: &Path, block_offset: u64) {
     assert!(message.contains("checksum"), "{message}");
 }
 
+/// A frame of `kind` (for tags: the column of tag `n`) of the block at
+/// `block_offset`, from the directory the manifest holds: its offset from the
+/// block's start and its length.
+fn frame_of(data_dir: &Path, block_offset: u64, kind: FrameKind) -> (u64, u64) {
+    let loaded = manifest::load(&common::shard_dir(data_dir, 0), 0).unwrap();
+    let block = loaded
+        .state
+        .blocks
+        .into_iter()
+        .find(|((_, offset), _)| *offset == block_offset);
+    let (_, block) = block.expect("the block is published");
+    let directory = DirectoryRef::new(&block.header, block.directory).unwrap();
+    let directory = directory.get();
+    let frame = match kind {
+        FrameKind::Filter => directory.filters[0].native(),
+        FrameKind::Tag => directory.tag_column("n").unwrap().frames[0].native(),
+        other => directory
+            .columns
+            .iter()
+            .find(|column| FrameKind::of_archived(&column.name) == other)
+            .unwrap_or_else(|| panic!("no {other} in the block"))
+            .frames[0]
+            .native(),
+    };
+    assert!(frame.stored_bytes > 0, "{kind}: {frame:?}");
+    (frame.offset as u64, frame.stored_bytes as u64)
+}
+
 #[test]
-fn a_flipped_payload_byte_is_a_500_naming_the_file_and_block() {
+fn a_flipped_byte_in_any_frame_is_a_500_naming_the_file_block_and_frame() {
     let sealed = seal_four_blocks();
-    // The first block (at offset 0) as the brief for this test names it, and
-    // a later one, so the offset in the message is not 0 by accident.
-    for block_index in [0usize, 2] {
-        let (block_offset, _) = sealed.blocks[block_index];
-        let name = format!("payload-{block_index}");
-        let (data_dir, segment) = damaged_copy(&sealed, &name, block_offset + 100);
+    // What reads each kind of frame, inside block 2's time range.
+    let inside = time_range(2 * BLOCK_ENTRIES + 10, 2 * BLOCK_ENTRIES + 11);
+    let cases = [
+        (
+            FrameKind::Timestamp,
+            json!({"filter": {"time_range": inside}}),
+        ),
+        (
+            FrameKind::Level,
+            json!({"filter": {"level": "error", "time_range": inside}}),
+        ),
+        (
+            FrameKind::Source,
+            json!({"limit": 0, "filter": {"source": "corruption-test", "time_range": inside}}),
+        ),
+        (
+            FrameKind::Message,
+            json!({"q": "SELECT * WHERE message MATCHES 'entry 11.'", "filter": {"time_range": inside}}),
+        ),
+        (
+            FrameKind::Fields,
+            json!({"q": "SELECT * WHERE fields.duration_ms > 5", "filter": {"time_range": inside}}),
+        ),
+        (
+            FrameKind::Tag,
+            json!({"limit": 0, "filter": {"tags": {"n": "110"}, "time_range": inside}}),
+        ),
+        (
+            FrameKind::Filter,
+            json!({"q": "compresses", "filter": {"time_range": inside}}),
+        ),
+    ];
+    let (block_offset, _) = sealed.blocks[2];
+    for (kind, mut body) in cases {
+        body["partitions"] = json!([PARTITION]);
+        let (frame_offset, frame_bytes) = frame_of(&sealed.data_dir, block_offset, kind);
+        let flip_at = block_offset + frame_offset + frame_bytes / 2;
+        let (data_dir, segment) = damaged_copy(&sealed, &format!("{kind}"), flip_at);
         let server = start(&data_dir);
+        let response = server.post_json("/api/v1/query/execute", &body);
+        assert_eq!(response.status, 500, "{kind} {body}: {}", response.text());
+        assert!(
+            response.json().get("entries").is_none(),
+            "no entries with an error"
+        );
+        let message = response.error_message();
+        assert_names_the_block(&message, &segment, block_offset);
+        assert!(message.contains(&kind.to_string()), "{kind}: {message}");
+        assert!(
+            message.contains(&format!("offset {}", block_offset + frame_offset)),
+            "the frame's file offset: {message}"
+        );
 
-        for body in [
-            json!({"partitions": [PARTITION], "limit": 1000}),
-            json!({"partitions": [PARTITION], "limit": 0, "filter": {"source": "corruption-test"}}),
-            json!({"partitions": [PARTITION], "filter": {"level": "error"}}),
-            json!({"partitions": [PARTITION], "filter": {"time_range": time_range(
-                block_index as i64 * BLOCK_ENTRIES + 10,
-                block_index as i64 * BLOCK_ENTRIES + 11,
-            )}}),
-        ] {
-            let response = server.post_json("/api/v1/query/execute", &body);
-            assert_eq!(response.status, 500, "{body}: {}", response.text());
-            assert!(
-                response.json().get("entries").is_none(),
-                "no entries with an error"
-            );
-            assert_names_the_block(&response.error_message(), &segment, block_offset);
-        }
-
-        // A count with no filter reads no block: each is counted from its
-        // header (checksummed on its own), so the damage is not seen.
+        // A count with no filter reads no frame: each block is counted from
+        // its directory, so the damage is not seen.
         let counted = server.query(&json!({"partitions": [PARTITION], "limit": 0}));
         assert_eq!(counted["total_count"], ENTRY_COUNT, "{counted}");
         assert_eq!(counted["stats"]["blocks_scanned"], 0, "{counted}");
 
         // The other blocks are pruned by time and never read.
-        let corrupt_first = block_index as i64 * BLOCK_ENTRIES;
-        let corrupt_end = corrupt_first + BLOCK_ENTRIES;
-        let ranges = [(0, corrupt_first), (corrupt_end, ENTRY_COUNT)];
-        for (first, end) in ranges.into_iter().filter(|(first, end)| first < end) {
+        for (first, end) in [(0, 2 * BLOCK_ENTRIES), (3 * BLOCK_ENTRIES, ENTRY_COUNT)] {
             let result = server.query(&json!({
                 "partitions": [PARTITION], "limit": 1000, "order": "asc",
                 "filter": {"time_range": time_range(first, end)},
@@ -204,6 +266,18 @@ fn a_flipped_payload_byte_is_a_500_naming_the_file_and_block() {
             );
         }
     }
+}
+
+#[test]
+fn a_flipped_header_byte_loses_nothing_the_manifest_holds_the_header_used() {
+    let sealed = seal_four_blocks();
+    let (block_offset, _) = sealed.blocks[1];
+    // Byte 36 lies in the max timestamp, which the header crc covers.
+    const _: () = assert!(36 < BLOCK_HEADER_BYTES);
+    let (data_dir, _) = damaged_copy(&sealed, "header-1", block_offset + 36);
+    let server = start(&data_dir);
+    let all = server.query(&json!({"partitions": [PARTITION], "limit": 1000, "order": "asc"}));
+    assert_eq!(numbers(&all), (0..ENTRY_COUNT).collect::<Vec<_>>());
 }
 
 /// Runs the server binary directly (the harness expects a successful start)
@@ -226,7 +300,7 @@ fn run_until_exit(data_dir: &Path) -> (std::process::ExitStatus, String) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("timberdb kept running on a segment with a corrupt block header");
+            panic!("timberdb kept running on a damaged manifest");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -240,22 +314,56 @@ fn run_until_exit(data_dir: &Path) -> (std::process::ExitStatus, String) {
     (status, stderr)
 }
 
+/// The shard's manifest file and the offsets of its record pages (one
+/// per append: the checkpoint, then one per sealed block).
+fn manifest_pages(data_dir: &Path) -> (PathBuf, Vec<u64>) {
+    let dir = common::shard_dir(data_dir, 0);
+    let path = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| {
+            path.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("manifest-")
+        })
+        .expect("a manifest");
+    let bytes = std::fs::read(&path).unwrap();
+    let pages = (0..bytes.len() as u64 / 4096)
+        .map(|page| page * 4096)
+        .filter(|&offset| bytes[offset as usize..offset as usize + 4] != [0; 4])
+        .collect();
+    (path, pages)
+}
+
 #[test]
-fn a_flipped_header_byte_stops_start_up_naming_the_file_and_block() {
+fn a_damaged_manifest_record_stops_start_up_but_a_torn_last_one_loses_nothing() {
     let sealed = seal_four_blocks();
-    let (block_offset, _) = sealed.blocks[1];
-    // Byte 30 lies in the min timestamp, which the header crc covers.
-    const _: () = assert!(30 < BLOCK_HEADER_BYTES);
-    let (data_dir, segment) = damaged_copy(&sealed, "header-1", block_offset + 30);
-    let (status, stderr) = run_until_exit(&data_dir);
+    let (_, pages) = manifest_pages(&sealed.data_dir);
+    assert!(pages.len() >= 5, "a checkpoint and four seals: {pages:?}");
+
+    let damaged = sealed.dir.path().join("manifest-middle");
+    copy_dir(&sealed.data_dir, &damaged);
+    let (path, pages) = manifest_pages(&damaged);
+    flip_byte(&path, pages[2] + 40);
+    let (status, stderr) = run_until_exit(&damaged);
     assert!(!status.success(), "{status}: {stderr}");
     let last_line = stderr.lines().last().unwrap_or_default();
-    assert!(last_line.starts_with("timberdb: "), "{stderr}");
-    assert_names_the_block(last_line, &segment, block_offset);
-    assert!(last_line.contains("header"), "{last_line}");
+    assert!(
+        last_line.contains(&path.display().to_string()),
+        "{last_line}"
+    );
+    assert!(
+        last_line.contains(&format!("offset {}", pages[2])),
+        "{last_line}"
+    );
 
-    // The undamaged directory still starts and holds everything.
-    let server = start(&sealed.data_dir);
+    let torn = sealed.dir.path().join("manifest-last");
+    copy_dir(&sealed.data_dir, &torn);
+    let (path, pages) = manifest_pages(&torn);
+    flip_byte(&path, pages[pages.len() - 1] + 40);
+    let server = start(&torn);
     let all = server.query(&json!({"partitions": [PARTITION], "limit": 1000, "order": "asc"}));
     assert_eq!(numbers(&all), (0..ENTRY_COUNT).collect::<Vec<_>>());
 }

@@ -376,22 +376,29 @@ pub fn reused_batches(reuse_bodies: u64, batch: u64) -> u64 {
 
 /// Bytes of sealed blocks, from every shard's manifest (the segment files
 /// themselves are preallocated, so their length says nothing).
+/// Disk space the sealed blocks take after a graceful stop: what the
+/// filesystem allocated to every shard's segment files (`shard-N/seg-*.tdb`,
+/// as `du` counts them; a graceful stop gives preallocated tails back).
 fn stored_block_bytes(data_dir: &Path) -> anyhow::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
     let mut total = 0;
-    for entry in
+    for shard in
         std::fs::read_dir(data_dir).with_context(|| format!("reading {}", data_dir.display()))?
     {
-        let manifest = entry?.path().join("manifest.json");
-        let Ok(bytes) = std::fs::read(&manifest) else {
+        let shard = shard?.path();
+        if !shard.is_dir() {
             continue;
-        };
-        let manifest: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("parsing {}", manifest.display()))?;
-        let slices = manifest["slices"].as_array().into_iter().flatten();
-        let segments = slices.flat_map(|s| s["segments"].as_array().into_iter().flatten());
-        total += segments
-            .map(|s| s["committed_bytes"].as_u64().unwrap_or(0))
-            .sum::<u64>();
+        }
+        for file in
+            std::fs::read_dir(&shard).with_context(|| format!("reading {}", shard.display()))?
+        {
+            let file = file?;
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("seg-") && name.ends_with(".tdb") {
+                total += file.metadata()?.blocks() * 512;
+            }
+        }
     }
     Ok(total)
 }

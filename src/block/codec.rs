@@ -20,7 +20,8 @@ use std::io::{Read, Write};
 
 use rkyv::util::AlignedVec;
 
-use super::{BlockError, Result, BLOCK_UNCOMPRESSED_BYTES_MAX};
+use super::v2::BLOCK_UNCOMPRESSED_BYTES_MAX;
+use super::{BlockError, Result};
 
 /// zstd level when the configuration names none: zstd's own default.
 pub const ZSTD_LEVEL_DEFAULT: i32 = 3;
@@ -255,17 +256,29 @@ pub fn decompress(
     // Not cleared first: bytes kept from an earlier use are overwritten, so
     // only newly grown capacity is zeroed.
     out.resize(uncompressed_bytes, 0);
-    let result = match codec {
-        Codec::None => decompress_none(input, out.as_mut_slice()),
-        Codec::Lz4 => decompress_lz4(input, out.as_mut_slice()),
-        Codec::Zstd { .. } => decompress_zstd(input, out.as_mut_slice()),
-        Codec::Snappy => decompress_snappy(input, out.as_mut_slice()),
-        Codec::Gzip { .. } => decompress_gzip(input, out.as_mut_slice()),
-    };
+    let result = decompress_codec(codec, input, out.as_mut_slice());
     if result.is_err() {
         out.clear();
     }
     result
+}
+
+/// Decompresses `input`, compressed by the codec `codec_id` names, into
+/// `output`, which the caller sized to the expected length (already
+/// bounded by the caller). Fails unless that fills `output` exactly.
+pub fn decompress_into(codec_id: u8, input: &[u8], output: &mut [u8]) -> Result<()> {
+    let codec = Codec::from_id(codec_id).ok_or(BlockError::UnknownCodec { id: codec_id })?;
+    decompress_codec(codec, input, output)
+}
+
+fn decompress_codec(codec: Codec, input: &[u8], output: &mut [u8]) -> Result<()> {
+    match codec {
+        Codec::None => decompress_none(input, output),
+        Codec::Lz4 => decompress_lz4(input, output),
+        Codec::Zstd { .. } => decompress_zstd(input, output),
+        Codec::Snappy => decompress_snappy(input, output),
+        Codec::Gzip { .. } => decompress_gzip(input, output),
+    }
 }
 
 fn decompress_error(codec: &'static str, detail: impl std::fmt::Display) -> BlockError {

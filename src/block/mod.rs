@@ -1,33 +1,53 @@
-//! Blocks: one sealed, compressed `ColumnBatch` of one slice, as it lies in a
-//! segment file.
+//! block/: "what are the bytes of a sealed block, and are they intact?"
 //!
-//! On disk a block is `[header: 64 bytes][compressed payload][zero padding]`,
-//! starting on a `BLOCK_ALIGN_BYTES` boundary and padded to the next one, so
-//! it is written with one O_DIRECT write and read with one or two DMA reads
-//! (the header first, when the reader does not already know the size from an
-//! index). The payload is the rkyv archive of the batch, compressed with the
-//! codec the header names; after decompression the archive is used in place
-//! without deserialising. `docs/FORMAT.md` draws the header byte by byte.
+//! A version-3 block holds the entries of one partition slice, sealed
+//! together, as columns split into granules:
 //!
-//! Invariants, checked when a block is written and again when it is read:
-//! the header has its own crc32 and the payload has another, the header's
-//! entry count and timestamp range match the batch, the batch is non-empty,
-//! passes rkyv validation and `check_invariants`, and its archive is at most
-//! `BLOCK_UNCOMPRESSED_BYTES_MAX` bytes.
+//! ```text
+//!  [header 64 B][column frames ...][filter frames ...][pad][directory][pad to 4096]
+//! ```
 //!
-//! Everything here is a plain function over bytes (no I/O, no glommio) so
+//! - the **header** (`header.rs`) names the partition, the sequence range,
+//!   the time range and where the directory is, with its own crc;
+//! - the entries are split into **granules** of at most `GRANULE_ROWS_MAX`
+//!   rows (fewer when their text passes `GRANULE_BYTES_MAX`), the unit a
+//!   query reads: each granule has its time range, levels and word filter;
+//! - each **column** (timestamps, levels, sources, messages, fields, one per
+//!   tag key, extra tags) stores one **frame** per granule, encoded by
+//!   `column` (delta timestamps, packed levels, dictionary ids, length-
+//!   prefixed strings), compressed by `codec` when that pays, with a crc;
+//!   a query reads and decodes only the frames of the columns and granules
+//!   it needs;
+//! - each granule's **filter** (`index::filter`) says which words and rare
+//!   tag values it may hold;
+//! - the **directory** (`directory.rs`), an rkyv archive, says where every
+//!   frame is and holds the dictionaries and per-granule facts.
+//!
+//! Everything here is a plain function over bytes (no I/O, no glommio), so
 //! tests, benches and fuzzers drive it directly. Errors say what is wrong
-//! with the block; the caller adds the file path and the block's file offset
+//! with the block; the caller adds the file path and the block's offset
 //! (`BlockError::rebase` turns block-relative offsets into file offsets).
+//! Blocks of versions 1 and 2 are read by `v2`, only to convert them.
 
 mod codec;
+pub mod column;
 mod decoder;
+pub mod directory;
 mod encoder;
+mod granule;
 mod header;
+#[cfg(test)]
+mod tests;
+pub mod v2;
 
-pub use codec::{compress, decompress, Codec, GZIP_LEVEL_DEFAULT, ZSTD_LEVEL_DEFAULT};
-pub use decoder::{decode_block, decode_block_bytes, decode_block_in, decode_header, DecodedBlock};
-pub use encoder::{encode_block, EncodeScratch};
+pub use codec::{compress, decompress_into, Codec, GZIP_LEVEL_DEFAULT, ZSTD_LEVEL_DEFAULT};
+pub use decoder::{decode_directory, decode_frame, DirectoryRef};
+pub use directory::{
+    mask_of, ArchivedBlockDirectory, ArchivedColumn, ArchivedDictionary, BlockDirectory,
+    ColumnName, LevelCounts,
+};
+pub use encoder::{encode_block, EncodeScratch, EncodedBlock};
+pub use granule::{ColumnSet, DecodedColumn, DecodedGranule, Strings, TagNeed};
 pub use header::{BlockHeader, BLOCK_FORMAT_VERSION, BLOCK_MAGIC};
 
 /// Blocks start and end on this boundary (the O_DIRECT page).
@@ -36,16 +56,34 @@ pub const BLOCK_ALIGN_BYTES: usize = 4096;
 /// Width of the fixed block header.
 pub const BLOCK_HEADER_BYTES: usize = 64;
 
-/// Largest rkyv archive one block may hold. Memory cost: a reader holds the
-/// decompressed archive of each block it scans, so a query scanning N blocks
-/// at once needs up to N x 256 MiB; the sealing rule keeps real blocks far
-/// smaller (a few MiB). A header claiming more is corruption.
-pub const BLOCK_UNCOMPRESSED_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// The directory archive starts on this boundary within the block (rkyv's
+/// alignment), so a block read into an aligned buffer can use it in place.
+pub const DIRECTORY_ALIGN_BYTES: usize = 16;
 
-/// Largest compressed payload: every codec's worst-case expansion of an
-/// incompressible archive (snappy's, 32 + n + n/6, is the largest) fits.
-pub const BLOCK_COMPRESSED_BYTES_MAX: usize =
-    BLOCK_UNCOMPRESSED_BYTES_MAX + BLOCK_UNCOMPRESSED_BYTES_MAX / 4;
+/// Most rows a granule holds. Chosen by measurement (docs/BENCHMARKS.md,
+/// "Block format v3"): smaller granules make a rare word cheaper to find
+/// (it decompresses one granule's messages) but cost more filter bytes
+/// per entry and more frames per block.
+pub const GRANULE_ROWS_MAX: usize = 4096;
+
+/// A granule ends early once its entries' text (source, message, fields,
+/// tags) passes this many bytes, so one granule's frames stay small to
+/// read even when entries are large. An entry is never split, so a single
+/// large entry makes a larger granule.
+pub const GRANULE_BYTES_MAX: usize = 1 << 20;
+
+/// Most granules one block may have (a 64 MiB block of tiny entries has a
+/// few hundred); bounds the directory a reader accepts.
+pub const GRANULES_PER_BLOCK_MAX: usize = 16_384;
+
+/// Largest body (frames, filters and directory) a block may have: the
+/// active block is sealed at 64 MiB at most, and every encoding and codec
+/// stays well within 4x of its input. A header claiming more is corruption.
+pub const BLOCK_BODY_BYTES_MAX: usize = 256 << 20;
+
+/// Largest frame after decompression; also bounds every decompression a
+/// reader performs, whatever a damaged header or directory claims.
+pub const FRAME_RAW_BYTES_MAX: usize = column::FRAME_BYTES_MAX;
 
 /// The smallest O_DIRECT alignment the block alignment must respect.
 const SECTOR_BYTES: usize = 512;
@@ -53,16 +91,65 @@ const SECTOR_BYTES: usize = 512;
 const _: () = assert!(BLOCK_HEADER_BYTES <= BLOCK_ALIGN_BYTES);
 const _: () = assert!(BLOCK_ALIGN_BYTES % SECTOR_BYTES == 0);
 const _: () = assert!(BLOCK_ALIGN_BYTES.is_power_of_two());
-const _: () = assert!(BLOCK_HEADER_BYTES % 8 == 0);
-const _: () = assert!(BLOCK_COMPRESSED_BYTES_MAX <= u32::MAX as usize);
-// rkyv's default relative pointers are 32-bit signed: an archive must stay
-// under 2 GiB to be addressable at all.
-const _: () = assert!(BLOCK_UNCOMPRESSED_BYTES_MAX < i32::MAX as usize);
+const _: () = assert!(BLOCK_HEADER_BYTES % DIRECTORY_ALIGN_BYTES == 0);
+const _: () = assert!(BLOCK_BODY_BYTES_MAX <= u32::MAX as usize);
+const _: () = assert!(GRANULE_ROWS_MAX <= column::FRAME_ROWS_MAX);
+// rkyv's relative pointers are 32-bit signed: a directory is far smaller.
+const _: () = assert!(BLOCK_BODY_BYTES_MAX < i32::MAX as usize);
 
-/// Bytes a block with `payload_bytes_compressed` occupies in its segment
-/// file: header, payload and padding up to the next `BLOCK_ALIGN_BYTES`.
-pub fn block_bytes_on_disk(payload_bytes_compressed: usize) -> usize {
-    (BLOCK_HEADER_BYTES + payload_bytes_compressed).next_multiple_of(BLOCK_ALIGN_BYTES)
+/// Which part of a block a frame holds, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    Timestamp,
+    Level,
+    Source,
+    Message,
+    Fields,
+    Tag,
+    ExtraTags,
+    Filter,
+}
+
+impl FrameKind {
+    pub fn of(name: &ColumnName) -> FrameKind {
+        match name {
+            ColumnName::Timestamp => FrameKind::Timestamp,
+            ColumnName::Level => FrameKind::Level,
+            ColumnName::Source => FrameKind::Source,
+            ColumnName::Message => FrameKind::Message,
+            ColumnName::Fields => FrameKind::Fields,
+            ColumnName::Tag(_) => FrameKind::Tag,
+            ColumnName::ExtraTags => FrameKind::ExtraTags,
+        }
+    }
+
+    pub fn of_archived(name: &directory::ArchivedColumnName) -> FrameKind {
+        use directory::ArchivedColumnName as Name;
+        match name {
+            Name::Timestamp => FrameKind::Timestamp,
+            Name::Level => FrameKind::Level,
+            Name::Source => FrameKind::Source,
+            Name::Message => FrameKind::Message,
+            Name::Fields => FrameKind::Fields,
+            Name::Tag(_) => FrameKind::Tag,
+            Name::ExtraTags => FrameKind::ExtraTags,
+        }
+    }
+}
+
+impl std::fmt::Display for FrameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FrameKind::Timestamp => "timestamp column frame",
+            FrameKind::Level => "level column frame",
+            FrameKind::Source => "source column frame",
+            FrameKind::Message => "message column frame",
+            FrameKind::Fields => "fields column frame",
+            FrameKind::Tag => "tag column frame",
+            FrameKind::ExtraTags => "extra tags column frame",
+            FrameKind::Filter => "word filter frame",
+        })
+    }
 }
 
 /// Which checksummed region of a block failed its check.
@@ -70,16 +157,22 @@ pub fn block_bytes_on_disk(payload_bytes_compressed: usize) -> usize {
 pub enum ChecksumRegion {
     /// The header's first 60 bytes (its crc is in the last 4).
     Header,
-    /// The compressed payload after the header.
+    /// The directory archive.
+    Directory,
+    /// One frame.
+    Frame(FrameKind),
+    /// The compressed payload of a version-1 or -2 block.
     Payload,
 }
 
 impl std::fmt::Display for ChecksumRegion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ChecksumRegion::Header => "block header",
-            ChecksumRegion::Payload => "block payload",
-        })
+        match self {
+            ChecksumRegion::Header => f.write_str("block header"),
+            ChecksumRegion::Directory => f.write_str("block directory"),
+            ChecksumRegion::Frame(kind) => write!(f, "{kind}"),
+            ChecksumRegion::Payload => f.write_str("block payload"),
+        }
     }
 }
 
@@ -93,7 +186,7 @@ pub enum BlockError {
     #[error("block magic is {got:02x?}, expected \"TBLK\"")]
     BadMagic { got: [u8; 4] },
     #[error(
-        "block format version {got} is not supported (this build reads {BLOCK_FORMAT_VERSION})"
+        "block format version {got} is not supported (this build reads {BLOCK_FORMAT_VERSION}, and converts 1 and 2 at start-up)"
     )]
     UnsupportedVersion { got: u16 },
     /// Corruption. `offset` is where the checksummed region starts, relative
@@ -112,25 +205,35 @@ pub enum BlockError {
     /// The header's checksum holds but a field is impossible (a writer bug).
     #[error("block header is implausible: {detail}")]
     HeaderImplausible { detail: String },
+    /// The directory's checksum holds but it is not a valid directory.
+    #[error("block directory is malformed: {detail}")]
+    DirectoryMalformed { detail: String },
+    /// A frame's checksum holds but its bytes do not decode.
+    #[error("{kind} at offset {offset} does not decode: {detail}")]
+    FrameMalformed {
+        kind: FrameKind,
+        offset: u64,
+        detail: String,
+    },
     #[error("codec id {id} is not known to this build")]
     UnknownCodec { id: u8 },
     #[error("{codec} level {level} is out of range")]
     InvalidLevel { codec: &'static str, level: i64 },
-    #[error("block payload is truncated: got {got_bytes} of {expected_bytes} bytes")]
+    #[error("block is truncated: got {got_bytes} of {expected_bytes} bytes")]
     PayloadTruncated {
         got_bytes: usize,
         expected_bytes: usize,
     },
     #[error("{codec} compression failed: {detail}")]
     Compress { codec: &'static str, detail: String },
-    #[error("{codec} payload does not decompress: {detail}")]
+    #[error("{codec} data does not decompress: {detail}")]
     Decompress { codec: &'static str, detail: String },
-    #[error("payload decompressed to {got_bytes} bytes, header says {expected_bytes}")]
+    #[error("data decompressed to {got_bytes} bytes, expected {expected_bytes}")]
     UncompressedSizeMismatch {
         got_bytes: usize,
         expected_bytes: usize,
     },
-    #[error("payload decompresses to more than the {expected_bytes} bytes the header says")]
+    #[error("data decompresses to more than the {expected_bytes} bytes expected")]
     UncompressedTooLarge { expected_bytes: usize },
     #[error("block payload is not a valid batch archive: {source}")]
     ArchiveInvalid {
@@ -154,16 +257,8 @@ pub enum BlockError {
         archive_min_ns: i64,
         archive_max_ns: i64,
     },
-    #[error(
-        "batch archive of {uncompressed_bytes} bytes exceeds \
-         the block maximum {BLOCK_UNCOMPRESSED_BYTES_MAX}"
-    )]
-    BatchTooLarge { uncompressed_bytes: usize },
-    #[error(
-        "compressed payload of {compressed_bytes} bytes exceeds \
-         the block maximum {BLOCK_COMPRESSED_BYTES_MAX}"
-    )]
-    CompressedTooLarge { compressed_bytes: usize },
+    #[error("block of {body_bytes} bytes exceeds the maximum {BLOCK_BODY_BYTES_MAX}")]
+    BlockTooLarge { body_bytes: usize },
     #[error("batch could not be serialised: {source}")]
     Serialize {
         #[source]
@@ -172,8 +267,8 @@ pub enum BlockError {
 }
 
 impl BlockError {
-    /// Makes the block-relative offset a variant carries (today only
-    /// `ChecksumMismatch`) a file offset, given where the block starts.
+    /// Makes the block-relative offset a variant carries a file offset,
+    /// given where the block starts.
     pub fn rebase(self, block_file_offset: u64) -> BlockError {
         match self {
             BlockError::ChecksumMismatch {
@@ -187,6 +282,15 @@ impl BlockError {
                 got,
                 expected,
             },
+            BlockError::FrameMalformed {
+                kind,
+                offset,
+                detail,
+            } => BlockError::FrameMalformed {
+                kind,
+                offset: block_file_offset + offset,
+                detail,
+            },
             other => other,
         }
     }
@@ -198,8 +302,7 @@ impl BlockError {
             self,
             BlockError::InvalidLevel { .. }
                 | BlockError::Compress { .. }
-                | BlockError::BatchTooLarge { .. }
-                | BlockError::CompressedTooLarge { .. }
+                | BlockError::BlockTooLarge { .. }
                 | BlockError::Serialize { .. }
         )
     }

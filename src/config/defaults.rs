@@ -98,6 +98,12 @@ pub const WAL_SIZE_MAX_BYTES_DEFAULT: u64 = GIB;
 /// Must hold two segments (one being written, one being retired); at most 1 TiB.
 pub const WAL_SIZE_MAX_BYTES_RANGE: RangeInclusive<u64> = 2 * MIB..=TIB;
 
+/// Word filters kept in memory, per node: 128 MiB holds the filters of about 30 million
+/// lines of the measured corpora (2-5 bytes per line, docs/BENCHMARKS.md).
+pub const INDEX_CACHE_BYTES_DEFAULT: u64 = 128 * MIB;
+/// At least 1 MiB (a few blocks' filters); at most 1 TiB.
+pub const INDEX_CACHE_BYTES_RANGE: RangeInclusive<u64> = MIB..=TIB;
+
 /// 256 MiB of not-yet-sealed blocks per shard before ingest answers 503.
 pub const ACTIVE_BLOCK_MEMORY_MAX_BYTES_DEFAULT: u64 = 256 * MIB;
 /// Per shard; multiply by the shard count for the node's ingest memory.
@@ -207,6 +213,7 @@ impl Default for StorageConfig {
             wal_segment_size_bytes: WAL_SEGMENT_SIZE_BYTES_DEFAULT,
             wal_size_max_bytes: WAL_SIZE_MAX_BYTES_DEFAULT,
             active_block_memory_max_bytes: ACTIVE_BLOCK_MEMORY_MAX_BYTES_DEFAULT,
+            index_cache_bytes: INDEX_CACHE_BYTES_DEFAULT,
         }
     }
 }

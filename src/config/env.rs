@@ -14,7 +14,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 16] = [
+pub const VARIABLES: [(&str, Key); 17] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_LISTEN", Key::ListenAddr),
@@ -31,6 +31,7 @@ pub const VARIABLES: [(&str, Key); 16] = [
     ("TIMBERDB_LOG_FORMAT", Key::LogFormat),
     ("TIMBERDB_BLOCK_ROTATION", Key::BlockRotation),
     ("TIMBERDB_RETENTION_DAYS", Key::RetentionDays),
+    ("TIMBERDB_INDEX_CACHE_SIZE", Key::IndexCacheSize),
 ];
 
 /// The value of `name`, treating an empty value as unset.
@@ -93,6 +94,12 @@ pub fn apply(
         "TIMBERDB_RETENTION_DAYS",
         Key::RetentionDays,
         value::retention_days,
+    )?;
+    layer.set(
+        &mut storage.index_cache_bytes,
+        "TIMBERDB_INDEX_CACHE_SIZE",
+        Key::IndexCacheSize,
+        value::size_bytes,
     )?;
     apply_server_keys(&mut layer, config)
 }

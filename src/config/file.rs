@@ -297,6 +297,9 @@ impl FileLayer<'_> {
                 storage.active_block_memory_max_bytes =
                     self.take(Key::WriteBufferSize, full, item, size)?;
             }
+            "index_cache_size" => {
+                storage.index_cache_bytes = self.take(Key::IndexCacheSize, full, item, size)?;
+            }
             _ => self.unknown(full, item),
         }
         Ok(())

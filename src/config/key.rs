@@ -35,6 +35,7 @@ pub enum Key {
     WalSegmentSize,
     WalMaxSize,
     WriteBufferSize,
+    IndexCacheSize,
     LogLevel,
     LogFormat,
 }
@@ -65,6 +66,7 @@ impl Key {
             Key::WalSegmentSize => "storage.wal_segment_size",
             Key::WalMaxSize => "storage.wal_max_size",
             Key::WriteBufferSize => "storage.write_buffer_size",
+            Key::IndexCacheSize => "storage.index_cache_size",
             Key::LogLevel => "logging.level",
             Key::LogFormat => "logging.format",
         }

@@ -89,6 +89,10 @@ pub struct StorageConfig {
     /// Bytes of not-yet-sealed block data one shard may hold in memory before ingest answers
     /// 503. TOML key `write_buffer_size`, as in the seed README.
     pub active_block_memory_max_bytes: u64,
+    /// Bytes of granule word filters the node keeps in memory (split evenly between the
+    /// shards); past it the least recently used are dropped and read again when a query
+    /// needs them. TOML key `index_cache_size`.
+    pub index_cache_bytes: u64,
 }
 
 /// When to seal the active block. Seed form: `block_rotation = { type = "size", value = N }`.

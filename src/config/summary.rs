@@ -99,6 +99,10 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             "storage.write_buffer_size",
             storage.active_block_memory_max_bytes.to_string(),
         ),
+        (
+            "storage.index_cache_size",
+            storage.index_cache_bytes.to_string(),
+        ),
     ];
     if let Some(days) = storage.retention_days {
         lines.push(("storage.retention_days", days.to_string()));

@@ -138,6 +138,12 @@ fn validate_storage(config: &Config, origins: &Origins) -> Result<()> {
             &d::MAX_STORAGE_SIZE_BYTES_RANGE,
         )?;
     }
+    within(
+        origins,
+        Key::IndexCacheSize,
+        storage.index_cache_bytes,
+        &d::INDEX_CACHE_BYTES_RANGE,
+    )?;
     let memory = storage.active_block_memory_max_bytes;
     within(
         origins,

@@ -9,8 +9,10 @@ mod batch;
 mod id;
 mod level;
 mod pool;
+mod view;
 
 pub use batch::{ArchivedColumnBatch, ArchivedStrColumn, ColumnBatch, EntryRef, StrColumn};
 pub use id::EntryId;
 pub use level::Level;
 pub use pool::{BatchPool, BATCH_POOL_BATCHES_MAX, BATCH_POOL_BATCH_BYTES_MAX};
+pub use view::BatchView;

@@ -16,9 +16,9 @@ use serde_json::{json, Value as Json};
 
 use super::expr::{field_text, numeric};
 use super::lang::ast::{Aggregate, Field, GroupKey, OrderKey, Select, SelectExpr, Statement};
-use super::view::BatchView;
+use crate::block::LevelCounts;
+use crate::entry::BatchView;
 use crate::entry::Level;
-use crate::index::LevelCounts;
 use crate::time::format_rfc3339_nanos;
 
 /// Groups one shard may hold for one query.
@@ -76,6 +76,26 @@ impl AggregationPlan {
         Ok(plan)
     }
 
+    /// Appends every field the groups and aggregates read.
+    pub fn fields(&self, out: &mut Vec<Field>) {
+        for key in &self.keys {
+            if let GroupKey::Field(field) = key {
+                out.push(field.clone());
+            }
+        }
+        for aggregate in &self.aggregates {
+            match aggregate {
+                Aggregate::CountAll => {}
+                Aggregate::Count(field)
+                | Aggregate::CountDistinct(field)
+                | Aggregate::Min(field)
+                | Aggregate::Max(field)
+                | Aggregate::Avg(field)
+                | Aggregate::Sum(field) => out.push(field.clone()),
+            }
+        }
+    }
+
     fn column_of(&mut self, expr: &SelectExpr) -> Result<Column, String> {
         let key = match expr {
             SelectExpr::Field(field) => GroupKey::Field(field.clone()),
@@ -96,18 +116,20 @@ impl AggregationPlan {
     }
 }
 
-/// What a block's header and summary tell about all of its entries, enough
-/// to fold a block whose every entry matches into counts without reading
-/// it (`Groups::add_block`).
-#[derive(Debug, Clone, Copy)]
-pub struct BlockFacts<'a> {
+/// What a block's (or granule's) directory tells about the entries of it
+/// that match a filter of only time and levels, enough to fold them into
+/// counts without reading them (`Groups::add_block`).
+#[derive(Debug, Clone)]
+pub struct CountFacts<'a> {
+    /// Matching entries.
     pub entry_count: u64,
     pub min_timestamp_ns: i64,
     pub max_timestamp_ns: i64,
-    /// Entries per level, when known.
+    /// Matching entries per level.
     pub level_counts: Option<LevelCounts>,
-    /// The one source every entry has, when there is one.
-    pub only_source: Option<&'a str>,
+    /// Entries per source, when every entry matches and the sources are in
+    /// a dictionary.
+    pub source_counts: Option<Vec<(&'a str, u64)>>,
 }
 
 /// One group-key component of an entry.
@@ -223,7 +245,7 @@ impl Groups {
     pub fn add_block(
         &mut self,
         plan: &AggregationPlan,
-        facts: &BlockFacts,
+        facts: &CountFacts,
         partition: &str,
     ) -> bool {
         if !plan
@@ -400,7 +422,7 @@ enum BlockKey {
 
 /// What `key_value` would give for each entry of the block, from `facts`;
 /// `None` when the facts cannot tell.
-fn block_key_values(key: &GroupKey, facts: &BlockFacts, partition: &str) -> Option<BlockKey> {
+fn block_key_values(key: &GroupKey, facts: &CountFacts, partition: &str) -> Option<BlockKey> {
     let one = |value| Some(BlockKey::One(value));
     match key {
         GroupKey::Bucket(bucket) => {
@@ -412,7 +434,19 @@ fn block_key_values(key: &GroupKey, facts: &BlockFacts, partition: &str) -> Opti
             one(KeyValue::Time(facts.min_timestamp_ns))
         }
         GroupKey::Field(Field::Partition) => one(KeyValue::Text(partition.to_string())),
-        GroupKey::Field(Field::Source) => one(KeyValue::Text(facts.only_source?.to_string())),
+        GroupKey::Field(Field::Source) => {
+            let counts = facts.source_counts.as_ref()?;
+            match counts.as_slice() {
+                [(source, _)] => one(KeyValue::Text(source.to_string())),
+                counts => Some(BlockKey::Counted(
+                    counts
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(source, n)| (KeyValue::Text(source.to_string()), *n))
+                        .collect(),
+                )),
+            }
+        }
         GroupKey::Field(Field::Level) => {
             let counts = facts.level_counts?;
             let total: u64 = counts.iter().map(|n| *n as u64).sum();
@@ -585,18 +619,18 @@ mod tests {
         batch
     }
 
-    fn facts<'a>(batch: &ColumnBatch, only_source: Option<&'a str>) -> BlockFacts<'a> {
+    fn facts<'a>(batch: &ColumnBatch, only_source: Option<&'a str>) -> CountFacts<'a> {
         let mut level_counts = LevelCounts::default();
         for i in 0..batch.len() {
             level_counts[batch.level(i).as_byte() as usize] += 1;
         }
         let stamps = (0..batch.len()).map(|i| batch.timestamp_ns(i));
-        BlockFacts {
+        CountFacts {
             entry_count: batch.len() as u64,
             min_timestamp_ns: stamps.clone().min().unwrap(),
             max_timestamp_ns: stamps.max().unwrap(),
             level_counts: Some(level_counts),
-            only_source,
+            source_counts: only_source.map(|source| vec![(source, batch.len() as u64)]),
         }
     }
 
@@ -643,7 +677,7 @@ mod tests {
     fn a_block_is_read_when_its_facts_cannot_tell() {
         use Level::*;
         let block = batch(1, "web-1", &[Info, Error]);
-        let unknown_levels = BlockFacts {
+        let unknown_levels = CountFacts {
             level_counts: None,
             ..facts(&block, None)
         };

@@ -76,6 +76,12 @@ impl<T: Sorted> Collector<T> {
         order(a, b, self.descending) == std::cmp::Ordering::Less
     }
 
+    /// Whether an entry with `key` would be kept if offered now (so the
+    /// caller knows whether to read what building it needs).
+    pub fn would_keep(&self, key: SortKey) -> bool {
+        self.wanted > 0 && self.threshold.is_none_or(|worst| self.better(key, worst))
+    }
+
     pub fn offer(&mut self, key: SortKey, make: impl FnOnce() -> T) {
         self.total += 1;
         if self.wanted == 0 || self.threshold.is_some_and(|worst| !self.better(key, worst)) {

@@ -1,34 +1,43 @@
-//! Running a query plan on one shard: prune blocks by time, read and verify
-//! the candidates, apply the exact predicate, keep the best `offset + limit`
-//! entries in the requested order, count the matches, and stream the
-//! entries that are final to the front end (see `collector` and `stream`).
+//! Running a query plan on one shard: prune blocks and their granules, read
+//! and decode the candidate granules' columns, select matching rows column
+//! at a time (`scan`), keep the best `offset + limit` entries in the
+//! requested order, count the matches, and stream the entries that are
+//! final to the front end (see `collector` and `stream`).
 //!
 //! In-memory stages (active and sealing blocks) are scanned inside one
-//! `RefCell` borrow with no await; sealed blocks are listed in that borrow
-//! and read afterwards, so no borrow is held across I/O. The sealed
-//! candidates of every partition are read in one order (newest
-//! `max_timestamp` first when descending, oldest `min_timestamp` first when
-//! ascending), so the next unread block bounds everything still to come:
-//! once this shard's share of the page is final, the remaining blocks cannot
-//! change it and are left unread (`blocks_not_read_after_limit`). Counting
-//! stops with them, so `total_count` is then a lower bound. Aggregations and
-//! count-only queries (limit 0) consider every candidate, but a block whose
-//! every entry matches (the filter is only a time range and levels that
-//! contain the block's) is counted from its header and summary unread when
-//! the counts it needs are there (`blocks_counted_unread`).
+//! `RefCell` borrow with no await; published blocks are listed in that
+//! borrow and read afterwards, so no borrow is held across I/O.
+//!
+//! Published blocks and their granules are read in one order: a priority
+//! queue of work by time bound (newest `max_timestamp` first when
+//! descending, oldest `min_timestamp` first when ascending). A block enters
+//! the queue whole and is expanded into its granules (pruned by the
+//! directory and, when the query names words or values kept as strings, by
+//! the granule filters, read on demand) when it reaches the front; a
+//! granule is read when it does. The front's bound is the watermark: once
+//! this shard's share of the page is final, the rest cannot change it and
+//! is left unread (`blocks_not_read_after_limit`), and `total_count` is then
+//! a lower bound. Counting queries (limit 0, and aggregations) consider
+//! everything, but a block or granule inside the time range is counted
+//! from its entries per level, unread, when the filter is only time and
+//! levels (`blocks_counted_unread`, `granules_counted_unread`).
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::aggregate::{BlockFacts, Groups};
+use super::aggregate::{CountFacts, Groups};
 use super::collector::{Collector, Sorted};
 use super::filter::Predicate;
-use super::prune::Pruned;
+use super::prune::{BlockFacts, GranuleFacts, Pruned};
 use super::request::QueryPlan;
+use super::scan::{select, ScanView};
 use super::stream::{ShardChunk, ShardSummary, CHUNK_ENTRIES_MAX};
-use super::view::BatchView;
-use crate::entry::{EntryId, Level};
+use crate::block::{mask_of, ColumnSet, DecodedGranule, LevelCounts, TagNeed};
+use crate::entry::{BatchView, EntryId, Level};
+use crate::shard::read::load_columns;
 use crate::shard::slice::{BlockRef, TimeMap};
 use crate::shard::store::ShardStore;
 use crate::storage::catalog::PartitionMeta;
@@ -68,28 +77,54 @@ impl Sorted for FoundEntry {
     }
 }
 
+/// Blocks or granules a pruning stage ruled out.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PruneCounts {
+    pub time: u64,
+    pub level: u64,
+    pub sets: u64,
+    pub words: u64,
+}
+
+impl PruneCounts {
+    fn add(&mut self, other: &PruneCounts) {
+        self.time += other.time;
+        self.level += other.level;
+        self.sets += other.sets;
+        self.words += other.words;
+    }
+
+    fn count(&mut self, stage: Stage) {
+        match stage {
+            Stage::Time => self.time += 1,
+            Stage::Level => self.level += 1,
+            Stage::Pruned(Pruned::Sets) => self.sets += 1,
+            Stage::Pruned(Pruned::Words) => self.words += 1,
+        }
+    }
+}
+
 /// How a query ran on one shard; summed over shards for the response.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ScanStats {
-    /// Blocks (in-memory stages and sealed blocks) whose entries were read.
+    /// Blocks (in-memory stages, and published blocks of which at least
+    /// one granule) whose entries were read.
     pub blocks_scanned: u64,
-    /// Blocks not read because they cannot hold a match: the sum of the
-    /// `pruned_*` stages.
+    /// Published blocks none of whose granules was read because none can
+    /// hold a match (`blocks_pruned` says by which stage).
     pub blocks_skipped: u64,
-    /// Candidate blocks left unread because the page was already final.
+    /// Blocks left unread because the page was already final.
     pub blocks_not_read_after_limit: u64,
-    /// Blocks counted from their header and summary without being read:
-    /// every entry matched and the query only counts (see `count_unread`).
+    /// Blocks counted from their directory without being read.
     pub blocks_counted_unread: u64,
     pub entries_scanned: u64,
-    /// Blocks (sealed, or in memory awaiting their seal) outside the time range.
-    pub pruned_by_time: u64,
-    /// Sealed blocks without any of the wanted levels.
-    pub pruned_by_level: u64,
-    /// Sealed blocks whose source and tag sets rule out a match.
-    pub pruned_by_sets: u64,
-    /// Sealed blocks whose word filter lacks a required word.
-    pub pruned_by_words: u64,
+    pub blocks_pruned: PruneCounts,
+    /// Granules of published blocks that were read.
+    pub granules_scanned: u64,
+    /// Granules counted from their directory without being read.
+    pub granules_counted_unread: u64,
+    /// Granules of candidate blocks that no stage let through.
+    pub granules_pruned: PruneCounts,
 }
 
 impl ScanStats {
@@ -99,34 +134,31 @@ impl ScanStats {
         self.blocks_not_read_after_limit += other.blocks_not_read_after_limit;
         self.blocks_counted_unread += other.blocks_counted_unread;
         self.entries_scanned += other.entries_scanned;
-        self.pruned_by_time += other.pruned_by_time;
-        self.pruned_by_level += other.pruned_by_level;
-        self.pruned_by_sets += other.pruned_by_sets;
-        self.pruned_by_words += other.pruned_by_words;
+        self.blocks_pruned.add(&other.blocks_pruned);
+        self.granules_scanned += other.granules_scanned;
+        self.granules_counted_unread += other.granules_counted_unread;
+        self.granules_pruned.add(&other.granules_pruned);
     }
 
     /// Counts `blocks` skipped by `stage`.
     fn skipped(&mut self, stage: Stage, blocks: u64) {
-        let counter = match stage {
-            Stage::Time => &mut self.pruned_by_time,
-            Stage::Level => &mut self.pruned_by_level,
-            Stage::Pruned(Pruned::Sets) => &mut self.pruned_by_sets,
-            Stage::Pruned(Pruned::Words) => &mut self.pruned_by_words,
-        };
-        *counter += blocks;
+        for _ in 0..blocks {
+            self.blocks_pruned.count(stage);
+        }
         self.blocks_skipped += blocks;
     }
 }
 
-/// The pruning stage that skipped a block.
-#[derive(Debug, Clone, Copy)]
+/// The pruning stage that ruled out a block or granule; later stages rank
+/// higher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     Time,
     Level,
     Pruned(Pruned),
 }
 
-pub fn order(a: SortKey, b: SortKey, descending: bool) -> std::cmp::Ordering {
+pub fn order(a: SortKey, b: SortKey, descending: bool) -> Ordering {
     if descending {
         b.cmp(&a)
     } else {
@@ -140,23 +172,38 @@ struct Scan<'a> {
     groups: Option<Groups>,
     stats: ScanStats,
     scratch: Vec<u8>,
+    /// The columns the filter and the aggregation read.
+    columns: ColumnSet,
+    /// The slice number of this shard's entries (its shard id).
+    slice: u32,
 }
 
 impl Scan<'_> {
-    fn batch<B: BatchView + ?Sized>(
+    /// Selects and folds the entries of an in-memory batch.
+    fn batch<B: ScanView + ?Sized>(
         &mut self,
         batch: &B,
         first_seq: u64,
         slice: u32,
         meta: &Arc<PartitionMeta>,
     ) {
-        let predicate: &Predicate = &self.plan.predicate;
         self.stats.blocks_scanned += 1;
         self.stats.entries_scanned += batch.entry_count() as u64;
-        for index in 0..batch.entry_count() {
-            if !predicate.matches(batch, index, &mut self.scratch) {
-                continue;
-            }
+        let rows = select(&self.plan.predicate, batch, &mut self.scratch);
+        self.fold(batch, &rows, first_seq, slice, meta);
+    }
+
+    /// Counts the selected rows, into groups or the collector.
+    fn fold<B: BatchView + ?Sized>(
+        &mut self,
+        batch: &B,
+        rows: &[u32],
+        first_seq: u64,
+        slice: u32,
+        meta: &Arc<PartitionMeta>,
+    ) {
+        for &row in rows {
+            let index = row as usize;
             if let (Some(plan), Some(groups)) = (&self.plan.aggregation, &mut self.groups) {
                 self.collector.total += 1;
                 groups.add(plan, batch, index, &meta.name);
@@ -172,35 +219,40 @@ impl Scan<'_> {
         }
     }
 
-    /// Counts a sealed block without reading it, for a query that returns
-    /// no entries (`limit: 0`, or an aggregation `Groups::add_block` can
-    /// fold from the block's facts), when every entry of the block matches.
-    /// Returns false when the block must be read.
-    fn count_unread(&mut self, block: &BlockRef, meta: &Arc<PartitionMeta>) -> bool {
-        let header = &block.header;
+    /// Counts matching entries from a directory's facts (entries per level
+    /// in `counts`, over `[min, max]`), unread, when the filter is only time
+    /// and levels and the span lies inside the range. False when it must be
+    /// read.
+    fn count_unread(
+        &mut self,
+        counts: LevelCounts,
+        min_timestamp_ns: i64,
+        max_timestamp_ns: i64,
+        source_counts: Option<Vec<(&str, u64)>>,
+        meta: &Arc<PartitionMeta>,
+    ) -> bool {
         let predicate = &self.plan.predicate;
-        if !predicate.matches_every_entry(
-            header.min_timestamp_ns,
-            header.max_timestamp_ns,
-            header.level_mask,
-        ) {
+        if !predicate.is_time_and_level_only()
+            || !predicate.covers(min_timestamp_ns, max_timestamp_ns)
+        {
             return false;
         }
+        let wanted = predicate.wanted_levels(counts);
+        let entry_count: u64 = wanted.iter().map(|n| *n as u64).sum();
         if let (Some(plan), Some(groups)) = (&self.plan.aggregation, &mut self.groups) {
-            let summary = block.summary.get();
-            let facts = BlockFacts {
-                entry_count: header.entry_count as u64,
-                min_timestamp_ns: header.min_timestamp_ns,
-                max_timestamp_ns: header.max_timestamp_ns,
-                level_counts: summary.level_counts(),
-                only_source: summary.only_source(),
+            let every_level = wanted == counts;
+            let facts = CountFacts {
+                entry_count,
+                min_timestamp_ns,
+                max_timestamp_ns,
+                level_counts: Some(wanted),
+                source_counts: source_counts.filter(|_| every_level),
             };
             if !groups.add_block(plan, &facts, &meta.name) {
                 return false;
             }
         }
-        self.collector.total += header.entry_count as u64;
-        self.stats.blocks_counted_unread += 1;
+        self.collector.total += entry_count;
         true
     }
 }
@@ -228,10 +280,54 @@ fn materialise<B: BatchView + ?Sized>(
     }
 }
 
-/// A sealed block to read, with the partition it belongs to.
+/// Work in the shard's read queue: a whole block not yet expanded, or one
+/// granule of a block. Ordered by `bound` (the best timestamp it may hold)
+/// so the queue's front is the watermark.
+struct Work {
+    bound_ns: i64,
+    descending: bool,
+    block: usize,
+    /// `None`: the whole block, to be expanded.
+    granule: Option<usize>,
+}
+
+impl Work {
+    /// Larger is read sooner: a higher bound when descending, a lower one
+    /// when ascending; then blocks before their granules' peers (stable).
+    fn rank(&self) -> (i64, bool) {
+        let bound = if self.descending {
+            self.bound_ns
+        } else {
+            // Reversed without overflow: i64::MIN maps to i64::MAX.
+            !self.bound_ns
+        };
+        (bound, self.granule.is_none())
+    }
+}
+
+impl PartialEq for Work {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank() == other.rank()
+    }
+}
+impl Eq for Work {}
+impl PartialOrd for Work {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Work {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.rank().cmp(&other.rank())
+    }
+}
+
+/// A published block to read, with the partition it belongs to.
 struct Candidate<'a> {
     block: Rc<BlockRef>,
     meta: &'a Arc<PartitionMeta>,
+    /// Whether a granule of it was read (for `blocks_scanned`).
+    read: bool,
 }
 
 /// Why a shard stopped before reading every candidate.
@@ -321,23 +417,41 @@ pub async fn run_on_shard(
         groups: plan.aggregation.as_ref().map(|_| Groups::default()),
         stats: ScanStats::default(),
         scratch: Vec::new(),
+        columns: needed_columns(plan),
+        slice: store.shard_id,
     };
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for meta in &plan.partitions {
         let blocks = scan_memory_and_list_blocks(store, meta, &mut scan);
-        candidates.extend(blocks.into_iter().map(|block| Candidate { block, meta }));
+        candidates.extend(blocks.into_iter().map(|block| Candidate {
+            block,
+            meta,
+            read: false,
+        }));
     }
-    sort_candidates(&mut candidates, plan.descending);
+    let mut queue: BinaryHeap<Work> = candidates
+        .iter()
+        .enumerate()
+        .map(|(index, candidate)| Work {
+            bound_ns: bound_ns(
+                candidate.block.header.min_timestamp_ns,
+                candidate.block.header.max_timestamp_ns,
+                plan.descending,
+            ),
+            descending: plan.descending,
+            block: index,
+            granule: None,
+        })
+        .collect();
     let mut emitter = Emitter {
         chunks,
         sent_watermark_ns: None,
         cancelled: false,
     };
     let mut stop = None;
-    for (index, candidate) in candidates.iter().enumerate() {
-        let watermark_ns = Some(read_bound_ns(&candidate.block, plan.descending));
-        let final_entries = scan.collector.take_final(watermark_ns);
-        stop = if !emitter.emit(final_entries, watermark_ns).await {
+    while let Some(work) = queue.pop() {
+        let final_entries = scan.collector.take_final(Some(work.bound_ns));
+        stop = if !emitter.emit(final_entries, Some(work.bound_ns)).await {
             Some(Stop::Cancelled)
         } else if wanted > 0 && scan.collector.wanted() == 0 {
             Some(Stop::PageFinal)
@@ -348,24 +462,16 @@ pub async fn run_on_shard(
         };
         if let Some(reason) = stop {
             if reason != Stop::TimedOut {
-                scan.stats.blocks_not_read_after_limit += (candidates.len() - index) as u64;
+                count_left_unread(&mut scan.stats, &candidates, work, queue);
             }
             break;
         }
-        let block = &candidate.block;
-        if wanted == 0 && scan.count_unread(block, candidate.meta) {
-            continue;
+        match work.granule {
+            None => expand_block(store, &mut scan, &candidates, work.block, &mut queue).await?,
+            Some(granule) => {
+                read_granule(&mut scan, &mut candidates[work.block], granule).await?;
+            }
         }
-        let decoded = block
-            .segment
-            .read_block(block.offset, &block.header)
-            .await?;
-        scan.batch(
-            decoded.batch(),
-            block.header.first_seq,
-            store.shard_id,
-            candidate.meta,
-        );
         glommio::yield_if_needed().await;
     }
     if stop != Some(Stop::Cancelled) {
@@ -382,27 +488,213 @@ pub async fn run_on_shard(
     })
 }
 
-/// The block's time bound in the read order: nothing it holds sorts before
-/// it, so it is the watermark while the block is unread.
-fn read_bound_ns(block: &BlockRef, descending: bool) -> i64 {
+/// Blocks with work left when the page became final: every block not yet
+/// expanded, and every expanded one none of whose granules was read.
+fn count_left_unread(
+    stats: &mut ScanStats,
+    candidates: &[Candidate<'_>],
+    work: Work,
+    queue: BinaryHeap<Work>,
+) {
+    let mut unread: Vec<usize> = std::iter::once(work)
+        .chain(queue)
+        .filter(|work| !candidates[work.block].read)
+        .map(|work| work.block)
+        .collect();
+    unread.sort_unstable();
+    unread.dedup();
+    stats.blocks_not_read_after_limit += unread.len() as u64;
+}
+
+/// The block's time bound in the read order: nothing it holds sorts before it.
+fn bound_ns(min_timestamp_ns: i64, max_timestamp_ns: i64, descending: bool) -> i64 {
     if descending {
-        block.header.max_timestamp_ns
+        max_timestamp_ns
     } else {
-        block.header.min_timestamp_ns
+        min_timestamp_ns
     }
 }
 
-/// One read order over every partition's candidates, so the next unread
-/// block bounds all that remain.
-fn sort_candidates(candidates: &mut [Candidate<'_>], descending: bool) {
-    if descending {
-        candidates.sort_by_key(|c| std::cmp::Reverse(c.block.header.max_timestamp_ns));
-    } else {
-        candidates.sort_by_key(|c| c.block.header.min_timestamp_ns);
+/// Replaces a block in the queue by its granules worth reading (or counts
+/// it, or them, unread).
+async fn expand_block(
+    store: &ShardStore,
+    scan: &mut Scan<'_>,
+    candidates: &[Candidate<'_>],
+    index: usize,
+    queue: &mut BinaryHeap<Work>,
+) -> Result<(), StorageError> {
+    let candidate = &candidates[index];
+    let block = &candidate.block;
+    let directory = block.directory.get();
+    let count_only = scan.plan.per_shard_wanted() == 0;
+    if count_only {
+        let sources = source_counts(block);
+        if scan.count_unread(
+            directory.level_counts(),
+            block.header.min_timestamp_ns,
+            block.header.max_timestamp_ns,
+            sources,
+            candidate.meta,
+        ) {
+            scan.stats.blocks_counted_unread += 1;
+            return Ok(());
+        }
     }
+    let test = &scan.plan.block_test;
+    let filters = if test.uses_filter() {
+        Some(store.filters.load(block).await?)
+    } else {
+        None
+    };
+    let predicate = &scan.plan.predicate;
+    let mut pushed = 0;
+    let mut last_stage = None;
+    for (granule, facts) in directory.granules.iter().enumerate() {
+        let (min, max) = (
+            facts.min_timestamp_ns.to_native(),
+            facts.max_timestamp_ns.to_native(),
+        );
+        let stage = if !predicate.overlaps(min, max) {
+            Some(Stage::Time)
+        } else if !predicate.may_match_levels(facts.level_mask()) {
+            Some(Stage::Level)
+        } else {
+            let granule_facts = GranuleFacts {
+                directory,
+                granule,
+                filter: filters.as_ref().map(|section| section.granule(granule)),
+            };
+            test.prune(&granule_facts).map(Stage::Pruned)
+        };
+        if let Some(stage) = stage {
+            scan.stats.granules_pruned.count(stage);
+            last_stage = last_stage.max(Some(stage));
+            continue;
+        }
+        if count_only && scan.count_unread(facts.level_counts(), min, max, None, candidate.meta) {
+            scan.stats.granules_counted_unread += 1;
+            continue;
+        }
+        queue.push(Work {
+            bound_ns: bound_ns(min, max, scan.plan.descending),
+            descending: scan.plan.descending,
+            block: index,
+            granule: Some(granule),
+        });
+        pushed += 1;
+    }
+    if pushed == 0 {
+        if let Some(stage) = last_stage {
+            scan.stats.skipped(stage, 1);
+        }
+    }
+    Ok(())
 }
 
-/// Scans a slice's in-memory stages and returns the sealed blocks worth
+/// The block's entries per source, when its sources are in a dictionary.
+fn source_counts(block: &BlockRef) -> Option<Vec<(&str, u64)>> {
+    let column = block
+        .directory
+        .get()
+        .column(&crate::block::ColumnName::Source)?;
+    let dictionary = column.dictionary.as_ref()?;
+    Some(
+        dictionary
+            .values
+            .iter()
+            .zip(dictionary.counts.iter())
+            .map(|(value, count)| (value.as_str(), count.to_native() as u64))
+            .collect(),
+    )
+}
+
+/// Reads granule `granule` of a candidate block: the columns the filter
+/// needs, then (when an entry will be returned) the rest.
+async fn read_granule(
+    scan: &mut Scan<'_>,
+    candidate: &mut Candidate<'_>,
+    granule: usize,
+) -> Result<(), StorageError> {
+    let block = &candidate.block;
+    if !candidate.read {
+        candidate.read = true;
+        scan.stats.blocks_scanned += 1;
+    }
+    let mut decoded = DecodedGranule::new(block.directory.clone(), granule);
+    load_columns(block, &mut decoded, &scan.columns).await?;
+    scan.stats.granules_scanned += 1;
+    scan.stats.entries_scanned += decoded.entry_count() as u64;
+    let rows = select(&scan.plan.predicate, &decoded, &mut scan.scratch);
+    let first_seq = block.header.first_seq + decoded.row_start() as u64;
+    let slice = scan.slice;
+    if scan.groups.is_none() && any_kept(scan, &decoded, &rows, first_seq, slice, candidate.meta) {
+        load_columns(block, &mut decoded, &ColumnSet::all()).await?;
+    }
+    scan.fold(&decoded, &rows, first_seq, slice, candidate.meta);
+    Ok(())
+}
+
+/// Whether the collector would keep one of `rows` (so every column must
+/// be read to build it).
+fn any_kept(
+    scan: &Scan<'_>,
+    granule: &DecodedGranule,
+    rows: &[u32],
+    first_seq: u64,
+    slice: u32,
+    meta: &Arc<PartitionMeta>,
+) -> bool {
+    rows.iter().any(|&row| {
+        let key = (
+            granule.timestamp_ns(row as usize),
+            meta.key,
+            slice,
+            first_seq + row as u64,
+        );
+        scan.collector.would_keep(key)
+    })
+}
+
+/// The columns a query's filter and aggregation read, besides timestamps
+/// and levels.
+fn needed_columns(plan: &QueryPlan) -> ColumnSet {
+    let predicate = &plan.predicate;
+    let mut set = ColumnSet {
+        source: predicate.source.is_some() || predicate.source_prefix.is_some(),
+        message: predicate.message_contains.is_some(),
+        fields: false,
+        tags: TagNeed::None,
+    };
+    let mut keys: Vec<String> = predicate.tags.iter().map(|(key, _)| key.clone()).collect();
+    keys.extend(predicate.tag_exists.iter().cloned());
+    if !predicate.tag_levels.is_empty() {
+        keys.push("level".into());
+    }
+    let mut fields = Vec::new();
+    if let Some(expr) = &predicate.expr {
+        expr.fields(&mut fields);
+    }
+    if let Some(aggregation) = &plan.aggregation {
+        aggregation.fields(&mut fields);
+    }
+    for field in fields {
+        use super::lang::ast::Field;
+        match field {
+            Field::Source => set.source = true,
+            Field::Message => set.message = true,
+            Field::Field(_) => set.fields = true,
+            Field::Tag(key) => keys.push(key),
+            Field::Timestamp | Field::Level | Field::Id | Field::Partition => {}
+        }
+    }
+    if !keys.is_empty() {
+        set.tags = TagNeed::Keys(keys);
+    }
+    set
+}
+
+/// Scans a slice's in-memory stages and returns the published blocks worth
 /// reading, counting the rest skipped. The caller orders the candidates of
 /// every partition together.
 fn scan_memory_and_list_blocks(
@@ -421,7 +713,11 @@ fn scan_memory_and_list_blocks(
         scan.batch(&slice.active, slice.active_first_seq, store.shard_id, meta);
     }
     for sealing in &slice.sealing {
-        if predicate.overlaps(sealing.min_timestamp_ns, sealing.max_timestamp_ns) {
+        if scan
+            .plan
+            .predicate
+            .overlaps(sealing.min_timestamp_ns, sealing.max_timestamp_ns)
+        {
             scan.batch(&sealing.batch, sealing.first_seq, store.shard_id, meta);
         } else {
             scan.stats.skipped(Stage::Time, 1);
@@ -430,25 +726,26 @@ fn scan_memory_and_list_blocks(
     candidate_blocks(&slice.blocks, scan.plan, &mut scan.stats)
 }
 
-/// The sealed blocks of a slice a query must read, newest first (by their
-/// newest entry), after the pruning stages of `query::prune`; counts the
+/// The published blocks of a slice a query must consider, newest first (by
+/// their newest entry), after the block-level pruning stages; counts the
 /// rest in `stats` by the stage that skipped them.
 fn candidate_blocks(
     blocks: &TimeMap,
     plan: &QueryPlan,
     stats: &mut ScanStats,
 ) -> Vec<Rc<BlockRef>> {
-    let predicate = &plan.predicate;
+    let predicate: &Predicate = &plan.predicate;
     let mut candidates = Vec::new();
     let mut visited = 0;
     for block in blocks.newest_first(predicate.time_start_ns) {
         visited += 1;
         let header = &block.header;
+        let directory = block.directory.get();
         let stage = if !predicate.overlaps(header.min_timestamp_ns, header.max_timestamp_ns) {
             Stage::Time
-        } else if !predicate.may_match_levels(header.level_mask) {
+        } else if !predicate.may_match_levels(mask_of(&directory.level_counts())) {
             Stage::Level
-        } else if let Some(pruned) = plan.block_test.prune(block.summary.get()) {
+        } else if let Some(pruned) = plan.block_test.prune(&BlockFacts { directory }) {
             Stage::Pruned(pruned)
         } else {
             candidates.push(block.clone());

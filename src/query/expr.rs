@@ -21,7 +21,7 @@ use serde_json::value::RawValue;
 
 use super::lang::ast::{CmpOp, Expr, Field, Value};
 use super::lang::text::TextMatcher;
-use super::view::BatchView;
+use crate::entry::BatchView;
 use crate::entry::Level;
 
 /// A filter ready to run: `lang::Expr` with compiled text matchers.
@@ -70,6 +70,22 @@ impl CompiledExpr {
             Expr::Exists(field) => CompiledExpr::Exists(filterable(field)?),
             Expr::True => CompiledExpr::True,
         })
+    }
+
+    /// Appends every field the expression reads (so a scan decodes their
+    /// columns first).
+    pub fn fields(&self, out: &mut Vec<Field>) {
+        match self {
+            CompiledExpr::And(children) | CompiledExpr::Or(children) => {
+                children.iter().for_each(|child| child.fields(out));
+            }
+            CompiledExpr::Not(inner) => inner.fields(out),
+            CompiledExpr::Compare { field, .. }
+            | CompiledExpr::In { field, .. }
+            | CompiledExpr::Text { field, .. }
+            | CompiledExpr::Exists(field) => out.push(field.clone()),
+            CompiledExpr::True => {}
+        }
     }
 
     pub fn eval<B: BatchView + ?Sized>(&self, batch: &B, index: usize) -> bool {

@@ -12,7 +12,8 @@ use memchr::memmem::Finder;
 
 use super::expr::CompiledExpr;
 use super::lang::text::complete_words;
-use super::view::BatchView;
+use crate::block::LevelCounts;
+use crate::entry::BatchView;
 use crate::entry::Level;
 
 pub struct Predicate {
@@ -103,31 +104,34 @@ impl Predicate {
                 .is_none_or(|wanted| wanted & block_mask != 0)
     }
 
-    /// Whether every entry of a block spanning `[min, max]` with the levels
-    /// in `block_mask` matches, whatever else it holds: the predicate has
-    /// no condition but time and level, and the block's range and levels
-    /// lie inside them. Such a block can be counted without reading it.
-    pub fn matches_every_entry(
-        &self,
-        min_timestamp_ns: i64,
-        max_timestamp_ns: i64,
-        block_mask: u8,
-    ) -> bool {
-        let only_time_and_level = self.tags.is_empty()
+    /// Whether the predicate has no condition but a time range and levels:
+    /// then which entries of a block or granule match follows from its time
+    /// range and its entries per level, and it can be counted unread.
+    pub fn is_time_and_level_only(&self) -> bool {
+        self.tags.is_empty()
             && self.tag_levels.is_empty()
             && self.tag_exists.is_empty()
             && self.source.is_none()
             && self.source_prefix.is_none()
             && self.message_contains.is_none()
-            && self.expr.is_none();
-        let levels_inside = match self.level_mask {
-            None => true,
-            Some(wanted) => block_mask != 0 && block_mask & !wanted == 0,
-        };
-        only_time_and_level
-            && levels_inside
-            && self.in_time(min_timestamp_ns)
-            && self.in_time(max_timestamp_ns)
+            && self.expr.is_none()
+    }
+
+    /// Whether every timestamp in `[min, max]` is inside the time range.
+    pub fn covers(&self, min_timestamp_ns: i64, max_timestamp_ns: i64) -> bool {
+        self.in_time(min_timestamp_ns) && self.in_time(max_timestamp_ns)
+    }
+
+    /// `counts` (entries per level) with the unwanted levels zeroed.
+    pub fn wanted_levels(&self, mut counts: LevelCounts) -> LevelCounts {
+        if let Some(mask) = self.level_mask {
+            for (level, count) in counts.iter_mut().enumerate() {
+                if mask & (1 << level) == 0 {
+                    *count = 0;
+                }
+            }
+        }
+        counts
     }
 
     pub fn in_time(&self, timestamp_ns: i64) -> bool {
@@ -162,7 +166,7 @@ impl Predicate {
         {
             return false;
         }
-        if !self.tags_match(batch, index, level) {
+        if !self.tags_match(batch, index) || !self.tags_and_levels_match(batch, index) {
             return false;
         }
         if let Some(needle) = &self.message_contains {
@@ -175,21 +179,30 @@ impl Predicate {
             .is_none_or(|expr| expr.eval(batch, index))
     }
 
-    fn tags_match<B: BatchView + ?Sized>(&self, batch: &B, index: usize, level: Level) -> bool {
-        let has_tag = |key: &str, value: Option<&str>| {
-            batch.for_each_tag(index, &mut |k, v| {
-                k == key && value.is_none_or(|wanted| wanted == v)
-            })
-        };
+    /// The `tags` conditions: each key has its value.
+    fn tags_match<B: BatchView + ?Sized>(&self, batch: &B, index: usize) -> bool {
         self.tags
             .iter()
-            .all(|(key, value)| has_tag(key, Some(value)))
-            && self.tag_exists.iter().all(|key| has_tag(key, None))
-            && self
-                .tag_levels
-                .iter()
-                .all(|(raw, normalised)| *normalised == Some(level) || has_tag("level", Some(raw)))
+            .all(|(key, value)| has_tag(batch, index, key, Some(value)))
     }
+
+    /// The `tag_exists` and `tags.level` conditions.
+    pub fn tags_and_levels_match<B: BatchView + ?Sized>(&self, batch: &B, index: usize) -> bool {
+        let level = batch.level(index);
+        self.tag_exists
+            .iter()
+            .all(|key| has_tag(batch, index, key, None))
+            && self.tag_levels.iter().all(|(raw, normalised)| {
+                *normalised == Some(level) || has_tag(batch, index, "level", Some(raw))
+            })
+    }
+}
+
+/// Whether entry `index` has tag `key` (with `value`, when given).
+fn has_tag<B: BatchView + ?Sized>(batch: &B, index: usize, key: &str, value: Option<&str>) -> bool {
+    batch.for_each_tag(index, &mut |k, v| {
+        k == key && value.is_none_or(|wanted| wanted == v)
+    })
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ pub mod merge;
 pub mod prune;
 pub mod request;
 pub mod response;
+pub mod scan;
 pub mod stream;
-pub mod view;
 
 pub use execute::{run_on_shard, FoundEntry};
 pub use request::{compile, PlanError, QueryBody, QueryPlan};

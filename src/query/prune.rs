@@ -1,16 +1,17 @@
-//! Which sealed blocks a query must read: the block-level tests, in the
-//! order the design gives them, each cheaper than the next and each
-//! counted when it skips a block.
+//! Which sealed blocks, and which granules of them, a query must read: the
+//! tests in the order the design gives them, each cheaper than the next
+//! and each counted when it skips a block or a granule.
 //!
-//! 1. time: the block's `[min, max]` timestamps against the query's range
-//!    (most of this is done by walking the slice's `TimeMap` from the
-//!    query's start, so blocks that end before it are never visited);
-//! 2. levels: the header's level mask against the wanted levels;
-//! 3. sets: `BlockTest` without its word leaves, against the summary's
-//!    exact source and tag-value sets (and their filter entries when a set
-//!    overflowed);
-//! 4. words: the full `BlockTest`, whose word leaves probe the summary's
-//!    Bloom filter.
+//! 1. time: the block's (then the granule's) `[min, max]` timestamps against
+//!    the query's range (for blocks mostly done by walking the slice's
+//!    `TimeMap` from the query's start);
+//! 2. levels: the levels the block (granule) holds against the wanted ones;
+//! 3. sets: `BlockTest` without its filter lookups, against the directory's
+//!    dictionaries of sources and tag values (for a granule: which values
+//!    of each dictionary it holds);
+//! 4. words: the full `BlockTest` for each granule, whose word leaves (and
+//!    values kept as strings rather than in a dictionary) probe the
+//!    granule's filter.
 //!
 //! `BlockTest` is a necessary condition derived from the predicate: a block
 //! that fails it cannot hold a match. It keeps the predicate's AND/OR shape
@@ -21,7 +22,9 @@
 use super::expr::CompiledExpr;
 use super::filter::Predicate;
 use super::lang::ast::{CmpOp, Field, Value};
-use crate::index::ArchivedBlockSummary;
+use crate::block::{ArchivedBlockDirectory, ArchivedColumn, ColumnName};
+use crate::index::filter::{keyed_hash, word_hash};
+use crate::index::{GranuleFilter, ItemKind};
 use crate::text::keys::index_word_owned;
 
 /// A condition on a block's summary that every block holding a match meets.
@@ -41,12 +44,12 @@ pub enum BlockTest {
         values: Vec<String>,
     },
     /// Some message holds every one of these words (filter keys, see
-    /// `text::keys`).
-    Words(Vec<String>),
+    /// `text::keys`), given as their filter hashes.
+    Words(Vec<u64>),
 }
 
 /// Which tests a block passed; the first it fails is where it was pruned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Pruned {
     Sets,
     Words,
@@ -154,38 +157,214 @@ impl BlockTest {
         *self == BlockTest::Always
     }
 
-    /// `None` if the block may hold a match; else the stage that ruled it out.
-    pub fn prune(&self, summary: &ArchivedBlockSummary) -> Option<Pruned> {
+    /// Whether a granule's filter can tell more than the directory: the
+    /// test has word leaves or value lookups (values kept as strings are
+    /// in the filter).
+    pub fn uses_filter(&self) -> bool {
+        match self {
+            BlockTest::All(children) | BlockTest::Any(children) => {
+                children.iter().any(BlockTest::uses_filter)
+            }
+            BlockTest::Words(_) | BlockTest::SourceIn(_) | BlockTest::TagIn { .. } => true,
+            BlockTest::Always | BlockTest::SourcePrefix(_) | BlockTest::TagKey(_) => false,
+        }
+    }
+
+    /// `None` if the block or granule `facts` describe may hold a match;
+    /// else the stage that ruled it out.
+    pub fn prune(&self, facts: &dyn Facts) -> Option<Pruned> {
         if self.is_always() {
             None
-        } else if !self.may_match(summary, false) {
+        } else if !self.may_match(facts, false) {
             Some(Pruned::Sets)
-        } else if !self.may_match(summary, true) {
+        } else if !self.may_match(facts, true) {
             Some(Pruned::Words)
         } else {
             None
         }
     }
 
-    /// Whether the block may hold a match; word leaves count only when
-    /// `use_words`.
-    fn may_match(&self, summary: &ArchivedBlockSummary, use_words: bool) -> bool {
+    /// Whether it may hold a match; filter lookups count only when
+    /// `use_filter`.
+    fn may_match(&self, facts: &dyn Facts, use_filter: bool) -> bool {
         match self {
             BlockTest::Always => true,
-            BlockTest::All(children) => children.iter().all(|c| c.may_match(summary, use_words)),
-            BlockTest::Any(children) => children.iter().any(|c| c.may_match(summary, use_words)),
-            BlockTest::SourceIn(sources) => summary.may_have_source(sources),
-            BlockTest::SourcePrefix(prefix) => summary.may_have_source_prefix(prefix),
-            BlockTest::TagKey(key) => summary.has_tag_key(key),
-            BlockTest::TagIn { key, values } => summary.may_have_tag(key, values),
-            BlockTest::Words(keys) => !use_words || summary.may_have_words(keys),
+            BlockTest::All(children) => children.iter().all(|c| c.may_match(facts, use_filter)),
+            BlockTest::Any(children) => children.iter().any(|c| c.may_match(facts, use_filter)),
+            BlockTest::SourceIn(sources) => facts.may_have_source(sources, use_filter),
+            BlockTest::SourcePrefix(prefix) => facts.may_have_source_prefix(prefix),
+            BlockTest::TagKey(key) => facts.may_have_tag_key(key),
+            BlockTest::TagIn { key, values } => facts.may_have_tag(key, values, use_filter),
+            BlockTest::Words(hashes) => !use_filter || facts.may_have_words(hashes),
         }
     }
 }
 
-/// Filter keys for words a match must contain.
+/// What a block or granule may hold, as far as its directory (and, for a
+/// granule, its filter) tells. Every answer errs towards "may".
+pub trait Facts {
+    fn may_have_source(&self, wanted: &[String], use_filter: bool) -> bool;
+    fn may_have_source_prefix(&self, prefix: &str) -> bool;
+    fn may_have_tag_key(&self, key: &str) -> bool;
+    fn may_have_tag(&self, key: &str, values: &[String], use_filter: bool) -> bool;
+    fn may_have_words(&self, hashes: &[u64]) -> bool;
+}
+
+/// A whole block, by its directory.
+pub struct BlockFacts<'a> {
+    pub directory: &'a ArchivedBlockDirectory,
+}
+
+impl Facts for BlockFacts<'_> {
+    fn may_have_source(&self, wanted: &[String], _: bool) -> bool {
+        match source_dictionary(self.directory) {
+            Some(dictionary) => wanted
+                .iter()
+                .any(|source| dictionary.find(source).is_some()),
+            None => true,
+        }
+    }
+
+    fn may_have_source_prefix(&self, prefix: &str) -> bool {
+        match source_dictionary(self.directory) {
+            Some(dictionary) => dictionary
+                .values
+                .iter()
+                .any(|value| value.as_str().starts_with(prefix)),
+            None => true,
+        }
+    }
+
+    fn may_have_tag_key(&self, key: &str) -> bool {
+        self.directory.tag_column(key).is_some() || self.directory.has_extra_tags()
+    }
+
+    fn may_have_tag(&self, key: &str, values: &[String], _: bool) -> bool {
+        if self.directory.has_extra_tags() {
+            return true;
+        }
+        match self
+            .directory
+            .tag_column(key)
+            .map(|column| column.dictionary.as_ref())
+        {
+            None => false,
+            Some(None) => true,
+            Some(Some(dictionary)) => values.iter().any(|value| dictionary.find(value).is_some()),
+        }
+    }
+
+    fn may_have_words(&self, _: &[u64]) -> bool {
+        true
+    }
+}
+
+/// One granule of a block, by the directory's per-granule facts and, when
+/// it was read, the granule's filter.
+pub struct GranuleFacts<'a> {
+    pub directory: &'a ArchivedBlockDirectory,
+    pub granule: usize,
+    pub filter: Option<GranuleFilter<'a>>,
+}
+
+impl GranuleFacts<'_> {
+    fn filter_may_contain(&self, hash: u64, use_filter: bool) -> bool {
+        !use_filter
+            || self
+                .filter
+                .as_ref()
+                .is_none_or(|filter| filter.may_contain(hash))
+    }
+
+    /// Whether a dictionary column's granule holds any of `values` (true
+    /// when the dictionary records no granule masks).
+    fn dictionary_may_hold(&self, column: &ArchivedColumn, values: &[String]) -> bool {
+        let Some(dictionary) = column.dictionary.as_ref() else {
+            return true;
+        };
+        values.iter().any(|value| {
+            dictionary
+                .find(value)
+                .is_some_and(|index| dictionary.granule_may_hold(self.granule, index))
+        })
+    }
+}
+
+impl Facts for GranuleFacts<'_> {
+    fn may_have_source(&self, wanted: &[String], use_filter: bool) -> bool {
+        let Some(column) = self.directory.column(&ColumnName::Source) else {
+            return true;
+        };
+        if column.dictionary.is_some() {
+            return self.dictionary_may_hold(column, wanted);
+        }
+        wanted.iter().any(|source| {
+            self.filter_may_contain(keyed_hash(ItemKind::Source, "", source), use_filter)
+        })
+    }
+
+    fn may_have_source_prefix(&self, prefix: &str) -> bool {
+        let Some(dictionary) = source_dictionary(self.directory) else {
+            return true;
+        };
+        dictionary.values.iter().enumerate().any(|(index, value)| {
+            value.as_str().starts_with(prefix) && dictionary.granule_may_hold(self.granule, index)
+        })
+    }
+
+    fn may_have_tag_key(&self, key: &str) -> bool {
+        if self.directory.has_extra_tags() {
+            return true;
+        }
+        match self.directory.tag_column(key) {
+            None => false,
+            Some(column) => match column.dictionary.as_ref() {
+                Some(dictionary) => dictionary
+                    .granule_masks
+                    .get(self.granule)
+                    .is_none_or(|mask| mask.to_native() != 0),
+                None => true,
+            },
+        }
+    }
+
+    fn may_have_tag(&self, key: &str, values: &[String], use_filter: bool) -> bool {
+        let in_filter = || {
+            values.iter().any(|value| {
+                self.filter_may_contain(keyed_hash(ItemKind::TagPair, key, value), use_filter)
+            })
+        };
+        let by_column = match self.directory.tag_column(key) {
+            None => false,
+            Some(column) if column.dictionary.is_some() => self.dictionary_may_hold(column, values),
+            Some(_) => in_filter(),
+        };
+        by_column || (self.directory.has_extra_tags() && in_filter())
+    }
+
+    fn may_have_words(&self, hashes: &[u64]) -> bool {
+        hashes
+            .iter()
+            .all(|hash| self.filter_may_contain(*hash, true))
+    }
+}
+
+fn source_dictionary(
+    directory: &ArchivedBlockDirectory,
+) -> Option<&crate::block::ArchivedDictionary> {
+    directory
+        .column(&ColumnName::Source)
+        .and_then(|column| column.dictionary.as_ref())
+}
+
+/// Filter hashes of the words a match must contain.
 fn words(required: &[String]) -> BlockTest {
-    BlockTest::Words(required.iter().map(|word| index_word_owned(word)).collect())
+    BlockTest::Words(
+        required
+            .iter()
+            .map(|word| word_hash(&index_word_owned(word)))
+            .collect(),
+    )
 }
 
 fn compare(field: &Field, op: CmpOp, value: &Value) -> BlockTest {
@@ -226,6 +405,10 @@ mod tests {
         })
     }
 
+    fn words_of(words: &[&str]) -> BlockTest {
+        BlockTest::Words(words.iter().map(|word| word_hash(word)).collect())
+    }
+
     fn tag_in(key: &str, values: &[&str]) -> BlockTest {
         BlockTest::TagIn {
             key: key.into(),
@@ -240,14 +423,14 @@ mod tests {
             BlockTest::All(vec![
                 BlockTest::SourceIn(vec!["web".into()]),
                 tag_in("component", &["auth"]),
-                BlockTest::Words(vec!["timeout".into()]),
+                words_of(&["timeout"]),
             ])
         );
         assert_eq!(
             of_q("level:error component:auth \"connection reset\" -healthcheck"),
             BlockTest::All(vec![
                 tag_in("component", &["auth"]),
-                BlockTest::Words(vec!["connection".into(), "reset".into()]),
+                words_of(&["connection", "reset"]),
             ])
         );
     }
@@ -292,7 +475,7 @@ mod tests {
                 BlockTest::SourcePrefix("web".into()),
                 tag_in("k", &["v"]),
                 BlockTest::TagKey("e".into()),
-                BlockTest::Words(vec!["full".into()]),
+                words_of(&["full"]),
             ])
         );
         assert!(BlockTest::of(&Predicate::default()).is_always());

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::aggregate::{AggregationPlan, Groups};
-use super::execute::FoundEntry;
+use super::execute::{FoundEntry, PruneCounts};
 use super::request::QueryPlan;
 use super::stream::QuerySummary;
 use crate::time::format_rfc3339_nanos;
@@ -36,11 +36,16 @@ struct StatsJson {
     blocks_scanned: u64,
     blocks_skipped: u64,
     blocks_not_read_after_limit: u64,
-    /// Blocks counted from their index record without being read.
+    /// Blocks counted from their directory without being read.
     blocks_counted_unread: u64,
     entries_scanned: u64,
     /// `blocks_skipped` by the stage that skipped them.
     blocks_pruned: PrunedJson,
+    /// Granules of published blocks read, counted unread from their
+    /// directory, and ruled out (by stage) inside the blocks considered.
+    granules_scanned: u64,
+    granules_counted_unread: u64,
+    granules_pruned: PrunedJson,
 }
 
 #[derive(Serialize)]
@@ -90,12 +95,19 @@ fn stats_json(summary: &QuerySummary) -> StatsJson {
         blocks_not_read_after_limit: summary.stats.blocks_not_read_after_limit,
         blocks_counted_unread: summary.stats.blocks_counted_unread,
         entries_scanned: summary.stats.entries_scanned,
-        blocks_pruned: PrunedJson {
-            time: summary.stats.pruned_by_time,
-            level: summary.stats.pruned_by_level,
-            sets: summary.stats.pruned_by_sets,
-            words: summary.stats.pruned_by_words,
-        },
+        blocks_pruned: pruned_json(&summary.stats.blocks_pruned),
+        granules_scanned: summary.stats.granules_scanned,
+        granules_counted_unread: summary.stats.granules_counted_unread,
+        granules_pruned: pruned_json(&summary.stats.granules_pruned),
+    }
+}
+
+fn pruned_json(counts: &PruneCounts) -> PrunedJson {
+    PrunedJson {
+        time: counts.time,
+        level: counts.level,
+        sets: counts.sets,
+        words: counts.words,
     }
 }
 

@@ -317,6 +317,10 @@ impl CommitLoop {
         if let Err(error) = self.wal.reclaim(|key| store.durable_sealed_seq(key)).await {
             tracing::warn!(%error, "could not reclaim a WAL segment; will retry");
         }
+        // Compaction and space reclamation run in the store worker between
+        // seals; a full queue means it is busy sealing, and the next tick
+        // asks again.
+        let _ = self.store_tx.try_send(StoreJob::Maintain);
     }
 }
 
@@ -349,6 +353,21 @@ impl CommitLoop {
         }
         let store = self.store.clone();
         let _ = self.wal.reclaim(|key| store.durable_sealed_seq(key)).await;
+        if self.store.check_writable().is_ok() {
+            // Everything is in published blocks: the WAL's files (segments
+            // and spares) hold nothing the next start needs.
+            if let Err(error) = self
+                .wal
+                .remove_covered(|key| store.durable_sealed_seq(key))
+                .await
+            {
+                tracing::warn!(%error, "could not remove the WAL files at shutdown");
+            }
+        }
+        let (reply, done) = flume::bounded(1);
+        if self.store_tx.send(StoreJob::Trim { reply }).await.is_ok() {
+            let _ = done.recv_async().await;
+        }
     }
 }
 

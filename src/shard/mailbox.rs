@@ -64,8 +64,10 @@ pub struct ShardHealth {
     pub writes_stopped: Option<String>,
     pub active_bytes: usize,
     pub commit_queue_len: usize,
-    /// Bytes of block summaries held in memory for pruning.
-    pub summary_bytes: usize,
+    /// Bytes of block directories held in memory (always resident).
+    pub directory_bytes: usize,
+    /// The granule filter cache: budget, bytes held, hits and misses.
+    pub filter_cache: crate::shard::filters::FilterCacheStats,
 }
 
 pub async fn run_mailbox(ctx: Rc<ShardContext>, inbox: flume::Receiver<PeerRequest>) {
@@ -115,7 +117,8 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
                 writes_stopped: ctx.store.writes_stopped.borrow().clone(),
                 active_bytes: ctx.store.active_bytes(),
                 commit_queue_len: ctx.commit_tx.len(),
-                summary_bytes: ctx.store.summary_bytes(),
+                directory_bytes: ctx.store.directory_bytes(),
+                filter_cache: ctx.store.filters.stats(),
             };
             let _ = reply.send((ctx.counters.get(), health));
         }

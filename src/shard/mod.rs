@@ -6,9 +6,12 @@
 //! at start; `mailbox` and `partitions` are how shards talk to each other.
 
 pub mod commit;
+pub mod compaction;
 pub mod context;
+pub mod filters;
 pub mod mailbox;
 pub mod partitions;
+pub mod read;
 pub mod recovery;
 pub mod runtime;
 pub mod slice;

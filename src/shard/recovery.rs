@@ -1,31 +1,36 @@
 //! Bringing a shard back after a restart or a crash.
 //!
-//! 1. Load the manifest and index the published blocks of every slice whose
-//!    partition still exists (walking block headers up to each segment's
-//!    committed length; bytes past it are an interrupted seal and ignored).
-//! 2. Remove the files of partitions deleted from the catalog.
-//! 3. Replay the WAL into the active blocks, skipping entries at or below a
+//! 1. Convert a data directory of block format 2 (per-slice segment files,
+//!    `manifest.json`) to format 3, when one is there (`storage::convert`).
+//! 2. Load the manifest (`storage::manifest`): every published block, with
+//!    its header and directory, and each slice's sealed watermark. Blocks of
+//!    partitions deleted from the catalog are dropped.
+//! 3. Open the segment files that hold published blocks; give back the
+//!    space between published blocks (blocks compaction replaced or a
+//!    deleted partition held, when a crash came before their space was
+//!    given back) and delete segment files that hold none.
+//! 4. Write the state as a new manifest generation, so the store worker
+//!    never appends after a possibly torn tail.
+//! 5. Replay the WAL into the active blocks, skipping entries at or below a
 //!    slice's sealed watermark (they are in blocks already).
 //!
 //! Every acknowledged entry is either in a published block or in a WAL
 //! record that replay finds: the WAL drops a record only after a durable
 //! manifest covers it.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::block::BlockHeader;
+use crate::block::DirectoryRef;
 use crate::entry::{ColumnBatch, EntryRef};
-use crate::index::{BlockSummary, SummaryRef, SummaryScratch};
 use crate::storage::catalog::Catalog;
-use crate::storage::index_file::{append_summary, index_file_name, parse_records, IndexFile};
-use crate::storage::layout::ShardPaths;
-use crate::storage::manifest::ShardManifest;
-use crate::storage::segment::SegmentFile;
+use crate::storage::manifest::{self, BlockEntry, ManifestLog};
+use crate::storage::segment::{segment_id, SegmentFile};
 use crate::storage::{Result, StorageError};
 use crate::wal::replay::{replay_dir, ReplaySummary};
 use crate::wal::WalBatch;
 
-use super::slice::{BlockRef, SealingBlock, SegmentState, Slice};
+use super::slice::{BlockRef, SealingBlock, Slice};
 use super::store::ShardStore;
 
 pub struct Recovered {
@@ -34,6 +39,10 @@ pub struct Recovered {
     /// they must go to the store worker once it runs.
     pub to_seal: Vec<(u64, std::sync::Arc<SealingBlock>)>,
     pub blocks_indexed: u64,
+    pub manifest: ManifestLog,
+    /// The segment to append to and where its last block ends.
+    pub active_segment: Option<(Rc<SegmentFile>, u64)>,
+    pub next_segment_id: u32,
 }
 
 pub async fn recover(store: &ShardStore, catalog: &Catalog) -> Result<Recovered> {
@@ -42,17 +51,139 @@ pub async fn recover(store: &ShardStore, catalog: &Catalog) -> Result<Recovered>
             .map_err(|error| StorageError::io("create directory", dir, 0, error))?;
         crate::storage::dma_probe::prime_poll_probe(dir).await?;
     }
-    let manifest = ShardManifest::load(&store.paths.manifest(), store.shard_id)?;
-    let mut blocks_indexed = 0;
-    for slice_manifest in &manifest.slices {
-        if catalog.by_key(slice_manifest.partition_key).is_none() {
+    crate::storage::convert::convert_if_needed(&store.paths, store.shard_id, catalog, store.codec)
+        .await?;
+    let loaded = manifest::load(&store.paths.shard_dir, store.shard_id)?;
+    let mut blocks = loaded.state.blocks;
+    blocks.retain(|_, block| catalog.by_key(block.header.partition_key).is_some());
+    let segments = open_segments(store, &blocks).await?;
+    let (active_segment, next_segment_id) = tidy_segment_files(store, &blocks, &segments).await?;
+    let blocks_indexed = blocks.len() as u64;
+    install_blocks(store, blocks, &segments)?;
+    for (partition_key, sealed_seq) in loaded.state.sealed {
+        if catalog.by_key(partition_key).is_none() {
             continue;
         }
-        let slice = load_slice(&store.paths, slice_manifest).await?;
-        blocks_indexed += slice.blocks.len() as u64;
-        store.slices.borrow_mut().insert(slice.partition_key, slice);
+        let mut slices = store.slices.borrow_mut();
+        let slice = slices
+            .entry(partition_key)
+            .or_insert_with(|| Slice::new(partition_key));
+        slice.durable_sealed_seq = sealed_seq;
+        slice.next_seq = sealed_seq + 1;
+        slice.active_first_seq = slice.next_seq;
     }
-    remove_deleted_slices(&store.paths, catalog)?;
+    let manifest = ManifestLog::create(
+        &store.paths.shard_dir,
+        store.shard_id,
+        loaded.generation + 1,
+        store.checkpoint_edits(),
+    )
+    .await?;
+    let (replay, to_seal) = replay_wal(store, catalog)?;
+    Ok(Recovered {
+        replay,
+        to_seal,
+        blocks_indexed,
+        manifest,
+        active_segment,
+        next_segment_id,
+    })
+}
+
+/// Opens every segment file a published block lies in.
+async fn open_segments(
+    store: &ShardStore,
+    blocks: &BTreeMap<(u32, u64), BlockEntry>,
+) -> Result<BTreeMap<u32, Rc<SegmentFile>>> {
+    let mut segments = BTreeMap::new();
+    for &(id, _) in blocks.keys() {
+        if let std::collections::btree_map::Entry::Vacant(slot) = segments.entry(id) {
+            slot.insert(SegmentFile::open(&store.paths.shard_dir, id, false).await?);
+        }
+    }
+    *store.segments.borrow_mut() = segments.clone();
+    Ok(segments)
+}
+
+/// Gives back the space between published blocks of each segment, trims
+/// closed segments after their last block, and deletes segment files that
+/// hold no published block. Returns the segment to append to (the newest
+/// that holds blocks, and where its last block ends) and the next id.
+async fn tidy_segment_files(
+    store: &ShardStore,
+    blocks: &BTreeMap<(u32, u64), BlockEntry>,
+    segments: &BTreeMap<u32, Rc<SegmentFile>>,
+) -> Result<(Option<(Rc<SegmentFile>, u64)>, u32)> {
+    let dir = &store.paths.shard_dir;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|error| StorageError::io("list directory", dir, 0, error))?;
+    let mut highest_id = 0;
+    for entry in entries.flatten() {
+        let Some(id) = segment_id(&entry.file_name().to_string_lossy()) else {
+            continue;
+        };
+        highest_id = highest_id.max(id);
+        if !segments.contains_key(&id) {
+            tracing::info!(path = %entry.path().display(), "removing a segment file that holds no published block");
+            std::fs::remove_file(entry.path())
+                .map_err(|error| StorageError::io("remove segment", entry.path(), 0, error))?;
+        }
+    }
+    let newest = segments.keys().next_back().copied();
+    for (&id, file) in segments {
+        let mut end = 0;
+        for (&(_, offset), block) in blocks.range((id, 0)..=(id, u64::MAX)) {
+            let span = block.header.span_bytes();
+            if offset > end {
+                file.punch(end, offset - end).await?;
+            }
+            end = end.max(offset + span);
+        }
+        if Some(id) != newest {
+            file.trim(end).await?;
+        }
+    }
+    let active = newest.map(|id| {
+        let end = blocks
+            .range((id, 0)..=(id, u64::MAX))
+            .map(|(&(_, offset), block)| offset + block.header.span_bytes())
+            .max()
+            .unwrap_or(0);
+        (segments[&id].clone(), end)
+    });
+    crate::storage::atomic_file::sync_directory(dir).await?;
+    Ok((active, highest_id + 1))
+}
+
+/// Puts every published block into its slice, checking its directory.
+fn install_blocks(
+    store: &ShardStore,
+    blocks: BTreeMap<(u32, u64), BlockEntry>,
+    segments: &BTreeMap<u32, Rc<SegmentFile>>,
+) -> Result<()> {
+    let mut slices = store.slices.borrow_mut();
+    for ((segment, offset), entry) in blocks {
+        let file = segments[&segment].clone();
+        let directory = DirectoryRef::new(&entry.header, entry.directory)
+            .map_err(|error| file.block_error(offset, error))?;
+        let key = entry.header.partition_key;
+        slices
+            .entry(key)
+            .or_insert_with(|| Slice::new(key))
+            .blocks
+            .insert(Rc::new(BlockRef {
+                segment: file,
+                offset,
+                header: entry.header,
+                directory,
+            }));
+    }
+    Ok(())
+}
+
+type ToSeal = Vec<(u64, std::sync::Arc<SealingBlock>)>;
+
+fn replay_wal(store: &ShardStore, catalog: &Catalog) -> Result<(ReplaySummary, ToSeal)> {
     let mut to_seal = Vec::new();
     let replay = replay_dir(&store.paths.wal_dir, |wal_batch| {
         if catalog.by_key(wal_batch.partition_key).is_none() {
@@ -65,111 +196,7 @@ pub async fn recover(store: &ShardStore, catalog: &Catalog) -> Result<Recovered>
     for slice in store.slices.borrow_mut().values_mut() {
         slice.reserved_seq = slice.next_seq;
     }
-    Ok(Recovered {
-        replay,
-        to_seal,
-        blocks_indexed,
-    })
-}
-
-async fn load_slice(
-    paths: &ShardPaths,
-    manifest: &crate::storage::manifest::SliceManifest,
-) -> Result<Slice> {
-    let mut slice = Slice::new(manifest.partition_key);
-    slice.sealed_seq = manifest.sealed_seq;
-    slice.durable_sealed_seq = manifest.sealed_seq;
-    slice.next_seq = manifest.sealed_seq + 1;
-    slice.active_first_seq = slice.next_seq;
-    let dir = paths.slice_dir(manifest.partition_key);
-    for segment in &manifest.segments {
-        let file = SegmentFile::open(&dir, &segment.file_name, false).await?;
-        let blocks = file.scan_headers(segment.committed_bytes).await?;
-        let index = IndexFile::open(&dir, &index_file_name(&segment.file_name)).await?;
-        let (summaries, index_end) = load_summaries(&file, &index, &blocks).await?;
-        for ((offset, header), summary) in blocks.into_iter().zip(summaries) {
-            slice.blocks.insert(Rc::new(BlockRef {
-                segment: file.clone(),
-                offset,
-                header,
-                summary,
-            }));
-        }
-        slice.segments.push(SegmentState {
-            file,
-            committed_bytes: segment.committed_bytes,
-            block_count: segment.block_count,
-            index,
-            index_end,
-        });
-    }
-    Ok(slice)
-}
-
-/// The summaries of a segment's blocks, from its index file (one DMA read,
-/// used in place); records that are missing or damaged are rebuilt from
-/// the blocks, written back, and the rebuild is logged. Returns them and
-/// where the index's next record goes.
-async fn load_summaries(
-    segment: &SegmentFile,
-    index: &IndexFile,
-    blocks: &[(u64, BlockHeader)],
-) -> Result<(Vec<SummaryRef>, u64)> {
-    let parsed = parse_records(Rc::new(index.read_all().await?), blocks);
-    let mut summaries = parsed.summaries;
-    let Some(reason) = parsed.stopped_because else {
-        return Ok((summaries, parsed.end_offset));
-    };
-    let started = std::time::Instant::now();
-    let first = summaries.len();
-    let mut records = Vec::new();
-    let mut scratch = SummaryScratch::default();
-    let mut unreadable = 0;
-    for (offset, header) in &blocks[first..] {
-        let summary = match segment.read_block(*offset, header).await {
-            Ok(decoded) => BlockSummary::build(decoded.batch(), header, *offset, &mut scratch),
-            Err(error) => {
-                // Start-up goes on: queries read this block and report it.
-                tracing::error!(%error, "a block could not be read to rebuild its index record; queries will read it unpruned");
-                unreadable += 1;
-                BlockSummary::unknown_contents(header, *offset)
-            }
-        };
-        summaries.push(append_summary(&summary, &mut records));
-    }
-    if let Err(error) = index.append(parsed.end_offset, &records).await {
-        // The summaries are in memory and queries use them; the next start
-        // finds the records missing again and rebuilds them again.
-        tracing::error!(%error, index = %index.path().display(), "could not write rebuilt index records back");
-    }
-    tracing::warn!(
-        index = %index.path().display(),
-        reason,
-        blocks_rebuilt = blocks.len() - first,
-        blocks_unreadable = unreadable,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "rebuilt index records from the segment's blocks"
-    );
-    Ok((summaries, parsed.end_offset + records.len() as u64))
-}
-
-/// A crash between the catalog losing a partition and every shard removing
-/// its files leaves orphans; they go now.
-fn remove_deleted_slices(paths: &ShardPaths, catalog: &Catalog) -> Result<()> {
-    let entries = std::fs::read_dir(&paths.shard_dir)
-        .map_err(|error| StorageError::io("list directory", &paths.shard_dir, 0, error))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(key) = ShardPaths::slice_key(&name) else {
-            continue;
-        };
-        if catalog.by_key(key).is_none() {
-            tracing::info!(path = %entry.path().display(), "removing the files of a deleted partition");
-            std::fs::remove_dir_all(entry.path())
-                .map_err(|error| StorageError::io("remove directory", entry.path(), 0, error))?;
-        }
-    }
-    Ok(())
+    Ok((replay, to_seal))
 }
 
 /// Appends the part of a WAL batch that is not sealed yet; returns how many
@@ -181,7 +208,7 @@ fn replay_batch(
     let mut slices = store.slices.borrow_mut();
     let key = wal_batch.partition_key;
     let slice = slices.entry(key).or_insert_with(|| Slice::new(key));
-    let first_wanted = slice.next_seq.max(slice.sealed_seq + 1);
+    let first_wanted = slice.next_seq.max(slice.durable_sealed_seq + 1);
     let last_seq = wal_batch.first_seq + wal_batch.batch.len() as u64 - 1;
     if last_seq < first_wanted {
         return (0, None);

@@ -20,7 +20,7 @@ use super::context::ShardContext;
 use super::mailbox::{run_mailbox, PeerRequest, MAILBOX_MAX};
 use super::recovery::recover;
 use super::store::ShardStore;
-use super::worker::{run_store_worker, StoreJob, STORE_QUEUE_MAX};
+use super::worker::{StoreJob, StoreWorker, STORE_QUEUE_MAX};
 use crate::config::Config;
 use crate::storage::catalog::Catalog;
 use crate::storage::layout::{check_shard_count, ShardPaths};
@@ -247,10 +247,14 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         &config.storage.wal_dir,
         boot.shard_id,
     );
+    // The node's filter budget, split evenly: each shard holds its own
+    // blocks' filters.
+    let filter_budget = config.storage.index_cache_bytes / config.shard_count.max(1) as u64;
     let store = Rc::new(ShardStore::new(
         boot.shard_id,
         paths.clone(),
         &config.storage,
+        usize::try_from(filter_budget).unwrap_or(usize::MAX),
     ));
     let started = std::time::Instant::now();
     let recovered = recover(&store, &boot.catalog)
@@ -296,7 +300,13 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         shutting_down: Cell::new(false),
         catalog_write: glommio::sync::Semaphore::new(1),
     });
-    glommio::spawn_local(run_store_worker(store.clone(), store_rx)).detach();
+    let worker = StoreWorker::new(
+        store.clone(),
+        recovered.manifest,
+        recovered.active_segment,
+        recovered.next_segment_id,
+    );
+    glommio::spawn_local(worker.run(store_rx)).detach();
     for (partition_key, block) in recovered.to_seal {
         let _ = store_tx
             .send(StoreJob::Seal {

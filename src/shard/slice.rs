@@ -2,8 +2,8 @@
 //!
 //! Entries move through three stages, and a query reads all three:
 //! `active` (the block being filled, in memory), `sealing` (handed to the
-//! seal worker, in memory until its block is published) and `blocks`
-//! (published in a segment file and the manifest). Sequence numbers are
+//! store worker, in memory until its block is published) and `blocks`
+//! (published: in a segment file and the manifest). Sequence numbers are
 //! contiguous across the stages: active holds `active_first_seq..next_seq`.
 
 use std::collections::BTreeMap;
@@ -11,23 +11,27 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::block::BlockHeader;
+use crate::block::{BlockHeader, DirectoryRef};
 use crate::entry::ColumnBatch;
-use crate::index::SummaryRef;
-use crate::storage::index_file::IndexFile;
-use crate::storage::manifest::{SegmentManifest, SliceManifest};
 use crate::storage::segment::SegmentFile;
 
-/// A sealed block's location and summary. Immutable once published.
+/// A published block: where it lies, its header and its directory (what a
+/// query tests before reading it). Immutable once published.
 pub struct BlockRef {
     pub segment: Rc<SegmentFile>,
     pub offset: u64,
     pub header: BlockHeader,
-    /// What queries test before reading the block (see `query::prune`).
-    pub summary: SummaryRef,
+    pub directory: DirectoryRef,
 }
 
-/// A block handed to the seal worker; queries read it from memory meanwhile.
+impl BlockRef {
+    /// The (segment id, offset) pair that names the block in the manifest.
+    pub fn key(&self) -> (u32, u64) {
+        (self.segment.id, self.offset)
+    }
+}
+
+/// A block handed to the store worker; queries read it from memory meanwhile.
 pub struct SealingBlock {
     pub first_seq: u64,
     pub batch: ColumnBatch,
@@ -41,7 +45,7 @@ impl SealingBlock {
     }
 }
 
-/// A slice's sealed blocks ordered by their newest entry (the role
+/// A slice's published blocks ordered by their newest entry (the role
 /// TimberLog gives a B+ tree): a newest-first query walks it from the end
 /// and never visits blocks that end before its time range starts.
 /// Entries arrive out of time order, so blocks' ranges overlap; keying by
@@ -59,6 +63,12 @@ impl TimeMap {
         self.by_max_time.insert(key, block);
     }
 
+    /// Takes a block out; `None` if it is not there.
+    pub fn remove(&mut self, header: &BlockHeader) -> Option<Rc<BlockRef>> {
+        self.by_max_time
+            .remove(&(header.max_timestamp_ns, header.first_seq))
+    }
+
     pub fn len(&self) -> usize {
         self.by_max_time.len()
     }
@@ -74,15 +84,11 @@ impl TimeMap {
             .rev()
             .map(|(_, block)| block)
     }
-}
 
-pub struct SegmentState {
-    pub file: Rc<SegmentFile>,
-    pub committed_bytes: u64,
-    pub block_count: u64,
-    /// The segment's index file and where its next record goes.
-    pub index: Rc<IndexFile>,
-    pub index_end: u64,
+    /// Every block, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Rc<BlockRef>> {
+        self.by_max_time.values()
+    }
 }
 
 pub struct Slice {
@@ -92,10 +98,8 @@ pub struct Slice {
     /// The next sequence number the commit loop hands out (>= next_seq:
     /// groups being written hold the numbers between).
     pub reserved_seq: u64,
-    /// Every entry with seq <= sealed_seq is in a block written to its segment.
-    pub sealed_seq: u64,
-    /// `sealed_seq` as of the last durable manifest: the WAL may drop
-    /// records at or below this, never above.
+    /// Every entry with seq <= this is in a block a durable manifest
+    /// publishes: the WAL may drop records at or below it, never above.
     pub durable_sealed_seq: u64,
     pub active: ColumnBatch,
     pub active_first_seq: u64,
@@ -105,7 +109,6 @@ pub struct Slice {
     pub active_opened_at: Instant,
     pub sealing: Vec<Arc<SealingBlock>>,
     pub blocks: TimeMap,
-    pub segments: Vec<SegmentState>,
 }
 
 impl Slice {
@@ -114,7 +117,6 @@ impl Slice {
             partition_key,
             next_seq: 1,
             reserved_seq: 1,
-            sealed_seq: 0,
             durable_sealed_seq: 0,
             active: ColumnBatch::default(),
             active_first_seq: 1,
@@ -123,7 +125,6 @@ impl Slice {
             active_opened_at: Instant::now(),
             sealing: Vec::new(),
             blocks: TimeMap::default(),
-            segments: Vec::new(),
         }
     }
 
@@ -173,37 +174,21 @@ impl Slice {
     pub fn entry_count(&self) -> u64 {
         let sealed: u64 = self
             .blocks
-            .newest_first(i64::MIN)
+            .iter()
             .map(|b| b.header.entry_count as u64)
             .sum();
         let sealing: u64 = self.sealing.iter().map(|b| b.batch.len() as u64).sum();
         sealed + sealing + self.active.len() as u64
     }
 
-    /// Bytes on disk (compressed blocks) plus bytes held in memory.
+    /// Bytes on disk (published blocks) plus bytes held in memory.
     pub fn stored_bytes(&self) -> u64 {
-        let on_disk: u64 = self.segments.iter().map(|s| s.committed_bytes).sum();
+        let on_disk: u64 = self.blocks.iter().map(|b| b.header.span_bytes()).sum();
         let in_memory: u64 = self
             .sealing
             .iter()
             .map(|b| b.batch.payload_bytes() as u64)
             .sum();
         on_disk + in_memory + self.active.payload_bytes() as u64
-    }
-
-    pub fn to_manifest(&self) -> SliceManifest {
-        SliceManifest {
-            partition_key: self.partition_key,
-            sealed_seq: self.sealed_seq,
-            segments: self
-                .segments
-                .iter()
-                .map(|segment| SegmentManifest {
-                    file_name: segment.file.file_name.clone(),
-                    committed_bytes: segment.committed_bytes,
-                    block_count: segment.block_count,
-                })
-                .collect(),
-        }
     }
 }

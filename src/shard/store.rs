@@ -1,27 +1,26 @@
-//! A shard's storage state: its slices and the operations on them that the
-//! commit loop, the store worker and queries share.
+//! A shard's storage state: its slices, its segment files, its filter
+//! cache, and the operations on them that the commit loop, the store worker
+//! and queries share.
 //!
 //! Everything here lives on one executor (`Rc`/`RefCell`, no locks). Rule:
 //! no `RefCell` borrow is held across an `.await`; methods that await take
 //! what they need out of the borrow first.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::block::{BlockHeader, Codec};
+use crate::block::Codec;
 use crate::config::{BlockRotation, Compression, StorageConfig};
 use crate::entry::{BatchPool, ColumnBatch};
-use crate::index::{BlockSummary, SummaryRef};
-use crate::storage::atomic_file::replace_atomically;
-use crate::storage::index_file::{append_summary, index_file_name, IndexFile};
 use crate::storage::layout::ShardPaths;
-use crate::storage::manifest::{ShardManifest, MANIFEST_FORMAT_VERSION};
-use crate::storage::segment::{block_span_bytes, SegmentFile, SEGMENT_BYTES_MAX};
+use crate::storage::manifest::Edit;
+use crate::storage::segment::SegmentFile;
 use crate::storage::{Result, StorageError};
 
-use super::slice::{BlockRef, SealingBlock, SegmentState, Slice};
+use super::filters::FilterCache;
+use super::slice::{BlockRef, SealingBlock, Slice};
 
 /// An active block is sealed at this size whatever the rotation rule says,
 /// so a time or count rule cannot grow one without bound.
@@ -33,28 +32,43 @@ pub struct ShardStore {
     pub codec: Codec,
     pub rotation: BlockRotation,
     pub slices: RefCell<BTreeMap<u64, Slice>>,
+    /// Open segment files by id.
+    pub segments: RefCell<BTreeMap<u32, Rc<SegmentFile>>>,
+    /// Word filters read on demand, under the index memory budget.
+    pub filters: FilterCache,
+    /// Blocks no longer in the database (compacted away, of a deleted
+    /// partition) whose space is given back once no query holds them.
+    pub removed: RefCell<Vec<Rc<BlockRef>>>,
     /// Set after an I/O failure that makes the shard's files untrustworthy
     /// (a failed write or fdatasync): every later write is refused.
     pub writes_stopped: RefCell<Option<String>>,
     /// Set while the store worker cannot write for lack of space; ingest
     /// answers 507 until a retry succeeds. Accepted data stays in memory
     /// and in the WAL meanwhile.
-    pub disk_full: std::cell::Cell<bool>,
+    pub disk_full: Cell<bool>,
     /// Request batches the commit loop has finished with, for the ingest
     /// handler to parse the next request into (see `entry::BatchPool`).
     pub batch_pool: BatchPool,
 }
 
 impl ShardStore {
-    pub fn new(shard_id: u32, paths: ShardPaths, storage: &StorageConfig) -> ShardStore {
+    pub fn new(
+        shard_id: u32,
+        paths: ShardPaths,
+        storage: &StorageConfig,
+        filter_budget_bytes: usize,
+    ) -> ShardStore {
         ShardStore {
             shard_id,
             paths,
             codec: codec_of(storage),
             rotation: storage.block_rotation,
             slices: RefCell::new(BTreeMap::new()),
+            segments: RefCell::new(BTreeMap::new()),
+            filters: FilterCache::new(filter_budget_bytes),
+            removed: RefCell::new(Vec::new()),
             writes_stopped: RefCell::new(None),
-            disk_full: std::cell::Cell::new(false),
+            disk_full: Cell::new(false),
             batch_pool: BatchPool::default(),
         }
     }
@@ -170,13 +184,14 @@ impl ShardStore {
             .sum()
     }
 
-    /// Bytes of the block summaries queries test, held in memory.
-    pub fn summary_bytes(&self) -> usize {
+    /// Bytes of the block directories held in memory (always resident: a
+    /// query plans from them before reading anything).
+    pub fn directory_bytes(&self) -> usize {
         self.slices
             .borrow()
             .values()
-            .flat_map(|slice| slice.blocks.newest_first(i64::MIN))
-            .map(|block| block.summary.archive_bytes())
+            .flat_map(|slice| slice.blocks.iter())
+            .map(|block| block.directory.archive_bytes())
             .sum()
     }
 
@@ -188,171 +203,95 @@ impl ShardStore {
             .map(|slice| slice.durable_sealed_seq)
     }
 
-    pub fn manifest(&self) -> ShardManifest {
-        ShardManifest {
-            format_version: MANIFEST_FORMAT_VERSION,
-            shard_id: self.shard_id,
-            slices: self
-                .slices
-                .borrow()
-                .values()
-                .map(Slice::to_manifest)
-                .collect(),
-        }
+    /// Publishes a block whose manifest record is durable: it replaces the
+    /// sealing block it was made from and raises the slice's watermark.
+    /// Returns false when the partition is gone (deleted meanwhile).
+    pub fn publish_sealed(&self, block: Rc<BlockRef>, sealing: &Arc<SealingBlock>) -> bool {
+        let mut slices = self.slices.borrow_mut();
+        let Some(slice) = slices.get_mut(&block.header.partition_key) else {
+            return false;
+        };
+        slice.durable_sealed_seq = slice.durable_sealed_seq.max(sealing.last_seq());
+        slice.blocks.insert(block);
+        slice.sealing.retain(|other| !Arc::ptr_eq(other, sealing));
+        true
     }
 
-    /// Writes an encoded block to the slice's current segment (starting a new
-    /// one when full), makes it durable, and moves it from `sealing` to
-    /// `blocks`. It is published once `commit_manifest` succeeds.
-    pub async fn write_block(
-        &self,
-        partition_key: u64,
-        sealing: &Arc<SealingBlock>,
-        sealed: &SealedBlock,
-    ) -> Result<()> {
-        let Some(target) = self
-            .segment_for(partition_key, sealed.encoded.len() as u64)
-            .await?
-        else {
-            return Ok(()); // partition deleted meanwhile
-        };
-        let offset = target.offset;
-        // The block's index record must describe the offset it lands at.
-        let mut record = Vec::new();
-        let summary = sealed.summary_at(offset, &mut record);
-        // Both are durable before the manifest publishes the block; written
-        // side by side, the seal waits for one fdatasync's latency, not two.
-        let (block_written, index_written) = futures_lite::future::zip(
-            target.segment.append_block(offset, &sealed.encoded),
-            target.index.append(target.index_end, &record),
-        )
-        .await;
-        block_written?;
-        index_written?;
+    /// Swaps `replaced` blocks of a slice for `block` (compaction), once the
+    /// record saying so is durable. The replaced blocks wait in `removed`
+    /// until no query holds them.
+    pub fn replace_blocks(&self, block: Rc<BlockRef>, replaced: &[Rc<BlockRef>]) {
         let mut slices = self.slices.borrow_mut();
-        let Some(slice) = slices.get_mut(&partition_key) else {
-            return Ok(());
+        let Some(slice) = slices.get_mut(&block.header.partition_key) else {
+            return;
         };
-        let state = slice.segments.last_mut().expect("segment_for created one");
-        state.committed_bytes = offset + block_span_bytes(&sealed.header);
-        state.block_count += 1;
-        state.index_end = target.index_end + record.len() as u64;
-        slice.sealed_seq = slice.sealed_seq.max(sealing.last_seq());
-        slice.blocks.insert(Rc::new(BlockRef {
-            segment: target.segment,
-            offset,
-            header: sealed.header,
-            summary,
-        }));
-        slice.sealing.retain(|block| !Arc::ptr_eq(block, sealing));
-        Ok(())
-    }
-
-    /// Makes the manifest durable as the slices stand now, then lets the WAL
-    /// reclaim what it covers. Idempotent: safe to retry after a failure.
-    pub async fn commit_manifest(&self) -> Result<()> {
-        let manifest = self.manifest();
-        replace_atomically(&self.paths.manifest(), manifest.to_json()).await?;
-        let mut slices = self.slices.borrow_mut();
-        for covered in &manifest.slices {
-            if let Some(slice) = slices.get_mut(&covered.partition_key) {
-                slice.durable_sealed_seq = slice.durable_sealed_seq.max(covered.sealed_seq);
+        for old in replaced {
+            if let Some(old) = slice.blocks.remove(&old.header) {
+                self.removed.borrow_mut().push(old);
             }
         }
-        Ok(())
+        slice.blocks.insert(block);
     }
 
-    /// The segment and offset where a block of `span_bytes` goes.
-    async fn segment_for(
-        &self,
-        partition_key: u64,
-        span_bytes: u64,
-    ) -> Result<Option<BlockTarget>> {
-        let (current, next_index) = {
-            let slices = self.slices.borrow();
-            let Some(slice) = slices.get(&partition_key) else {
-                return Ok(None);
-            };
-            let current = slice.segments.last().map(|state| BlockTarget {
-                segment: state.file.clone(),
-                offset: state.committed_bytes,
-                index: state.index.clone(),
-                index_end: state.index_end,
-            });
-            (current, slice.segments.len() as u64 + 1)
-        };
-        if let Some(target) = current {
-            if target.offset + span_bytes <= SEGMENT_BYTES_MAX || target.offset == 0 {
-                return Ok(Some(target));
-            }
-        }
-        let dir = self.paths.slice_dir(partition_key);
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| StorageError::io("create directory", &dir, 0, error))?;
-        let name = ShardPaths::segment_file_name(next_index);
-        let file = SegmentFile::open(&dir, &name, true).await?;
-        let index = IndexFile::open(&dir, &index_file_name(&name)).await?;
-        crate::storage::atomic_file::sync_directory(&dir).await?;
-        crate::storage::atomic_file::sync_directory(&self.paths.shard_dir).await?;
-        let mut slices = self.slices.borrow_mut();
-        let Some(slice) = slices.get_mut(&partition_key) else {
-            return Ok(None);
-        };
-        slice.segments.push(SegmentState {
-            file: file.clone(),
-            committed_bytes: 0,
-            block_count: 0,
-            index: index.clone(),
-            index_end: 0,
-        });
-        Ok(Some(BlockTarget {
-            segment: file,
-            offset: 0,
-            index,
-            index_end: 0,
-        }))
-    }
-
-    /// Forgets a deleted partition's slice and removes its files.
-    pub async fn drop_partition(&self, partition_key: u64) -> Result<()> {
+    /// Forgets a deleted partition's slice; its blocks wait in `removed`.
+    pub fn forget_slice(&self, partition_key: u64) {
         let removed = self.slices.borrow_mut().remove(&partition_key);
-        if removed.is_some() {
-            self.commit_manifest().await?;
+        if let Some(slice) = removed {
+            self.removed
+                .borrow_mut()
+                .extend(slice.blocks.iter().cloned());
         }
-        let dir = self.paths.slice_dir(partition_key);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(StorageError::io("remove directory", &dir, 0, error)),
+    }
+
+    /// The manifest edits that state every published block and watermark:
+    /// a checkpoint.
+    pub fn checkpoint_edits(&self) -> Vec<Edit> {
+        let slices = self.slices.borrow();
+        let mut edits = Vec::new();
+        for slice in slices.values() {
+            for block in slice.blocks.iter() {
+                edits.push(add_block_edit(block));
+            }
+            edits.push(Edit::Sealed {
+                partition_key: slice.partition_key,
+                sealed_seq: slice.durable_sealed_seq,
+            });
+        }
+        edits
+    }
+
+    /// Gives back the space of removed blocks no query holds any more
+    /// (the list's `Rc` is then the only one). Punching is best effort: a
+    /// failure only leaves the space in use, and is logged.
+    pub async fn punch_removed(&self) {
+        let ready: Vec<Rc<BlockRef>> = {
+            let mut removed = self.removed.borrow_mut();
+            let (ready, held) = removed
+                .drain(..)
+                .partition(|block| Rc::strong_count(block) == 1);
+            *removed = held;
+            ready
+        };
+        for block in ready {
+            self.filters.forget(block.key());
+            if let Err(error) = block
+                .segment
+                .punch(block.offset, block.header.span_bytes())
+                .await
+            {
+                tracing::warn!(%error, "could not give a removed block's space back");
+            }
         }
     }
 }
 
-/// Where the next block of a slice goes: its segment and offset, and the
-/// segment's index file and the offset of the block's record in it.
-struct BlockTarget {
-    segment: Rc<SegmentFile>,
-    offset: u64,
-    index: Rc<IndexFile>,
-    index_end: u64,
-}
-
-/// A block encoded and summarised off the reactor, ready to write.
-pub struct SealedBlock {
-    pub header: BlockHeader,
-    /// Header and compressed payload, padded to 4096 bytes.
-    pub encoded: Vec<u8>,
-    /// The block's summary; its offset is filled in once the block has one.
-    pub summary: BlockSummary,
-}
-
-impl SealedBlock {
-    /// The summary as placed at `offset`: framed as an index record into
-    /// `record`, and archived for queries to use in place.
-    fn summary_at(&self, offset: u64, record: &mut Vec<u8>) -> SummaryRef {
-        let mut summary = self.summary.clone();
-        summary.block_offset = offset;
-        append_summary(&summary, record)
+/// The manifest edit that publishes `block`.
+pub fn add_block_edit(block: &BlockRef) -> Edit {
+    Edit::AddBlock {
+        segment: block.segment.id,
+        offset: block.offset,
+        header: block.header.encode(),
+        directory: block.directory.bytes().to_vec(),
     }
 }
 

@@ -1,21 +1,30 @@
-//! The store worker: the one task per shard that writes segments and the
-//! manifest (so manifest replacements never race), one job at a time.
+//! The store worker: the one task per shard that writes its segment files
+//! and its manifest (so manifest records never race), one job at a time.
 //!
-//! Sealing a block: encode its columns with rkyv, compress, checksum, write
-//! with O_DIRECT, fdatasync, publish in the manifest. A failure here leaves
-//! the block in memory (still queryable) and its entries in the WAL (still
-//! recoverable), and stops writes on the shard.
+//! Sealing a block: encode its columns (on the shard's blocking thread),
+//! append it to the current segment file with one O_DIRECT write and
+//! fdatasync, append the manifest record publishing it and fdatasync: the
+//! commit point. Only then does the block replace its in-memory copy for
+//! queries and may the WAL drop its entries. A failure leaves the block in
+//! memory (still queryable) and its entries in the WAL (still
+//! recoverable); out of space it is retried, anything else stops writes on
+//! the shard.
 
 use std::rc::Rc;
 use std::sync::Arc;
 
 use glommio::channels::local_channel::LocalReceiver;
+use rkyv::util::AlignedVec;
 
-use crate::block::{encode_block, EncodeScratch};
-use crate::index::{BlockSummary, SummaryScratch};
+use crate::block::{encode_block, BlockHeader, DirectoryRef, EncodeScratch};
+use crate::storage::atomic_file::sync_directory;
+use crate::storage::manifest::{Edit, ManifestLog};
+use crate::storage::segment::{SegmentFile, SEGMENT_BYTES_MAX};
+use crate::storage::{Result, StorageError};
 
-use super::slice::SealingBlock;
-use super::store::{SealedBlock, ShardStore};
+use super::compaction;
+use super::slice::{BlockRef, SealingBlock};
+use super::store::{add_block_edit, ShardStore};
 
 /// Seal jobs waiting for the worker. Each holds one active block (at most
 /// `ACTIVE_BLOCK_BYTES_MAX`), so this bounds sealing memory per shard.
@@ -30,142 +39,333 @@ pub enum StoreJob {
     },
     DropPartition {
         partition_key: u64,
-        reply: flume::Sender<Result<(), String>>,
+        reply: flume::Sender<std::result::Result<(), String>>,
     },
     /// Answered once every job queued before it is done.
     Barrier { reply: flume::Sender<()> },
+    /// Background upkeep, between seals: compaction of small blocks,
+    /// giving removed blocks' space back, rewriting a grown manifest.
+    Maintain,
+    /// A graceful stop: give back the preallocated tails of the current
+    /// segment and of the manifest. Answered when done.
+    Trim { reply: flume::Sender<()> },
 }
 
-pub async fn run_store_worker(store: Rc<ShardStore>, queue: LocalReceiver<StoreJob>) {
-    let mut scratch = SealScratch::default();
-    while let Some(job) = queue.recv().await {
-        match job {
-            StoreJob::Seal {
-                partition_key,
-                block,
-            } => {
-                seal(&store, partition_key, &block, &mut scratch).await;
-            }
-            StoreJob::Barrier { reply } => {
-                let _ = reply.send(());
-            }
-            StoreJob::DropPartition {
-                partition_key,
-                reply,
-            } => {
-                let result = store
-                    .drop_partition(partition_key)
-                    .await
-                    .map_err(|error| error.to_string());
-                let _ = reply.send(result);
+/// The segment blocks are appended to, and where the next one goes.
+struct ActiveSegment {
+    file: Rc<SegmentFile>,
+    end: u64,
+}
+
+pub struct StoreWorker {
+    store: Rc<ShardStore>,
+    manifest: ManifestLog,
+    active: Option<ActiveSegment>,
+    /// The id the next new segment file gets.
+    next_segment_id: u32,
+    scratch: SealScratch,
+}
+
+/// A block encoded off the reactor, ready to write.
+pub struct SealedBlock {
+    pub header: BlockHeader,
+    /// Header, frames and directory, padded to 4096 bytes.
+    pub bytes: Vec<u8>,
+    pub directory: AlignedVec,
+}
+
+/// Buffers a seal reuses. They move to the blocking thread for each seal
+/// and come back.
+#[derive(Default)]
+pub struct SealScratch {
+    encode: EncodeScratch,
+    bytes: Vec<u8>,
+}
+
+impl StoreWorker {
+    /// `active` is the segment to append to and its end (recovery found
+    /// it), `next_segment_id` the id a new segment file gets.
+    pub fn new(
+        store: Rc<ShardStore>,
+        manifest: ManifestLog,
+        active: Option<(Rc<SegmentFile>, u64)>,
+        next_segment_id: u32,
+    ) -> StoreWorker {
+        StoreWorker {
+            store,
+            manifest,
+            active: active.map(|(file, end)| ActiveSegment { file, end }),
+            next_segment_id,
+            scratch: SealScratch::default(),
+        }
+    }
+
+    pub async fn run(mut self, queue: LocalReceiver<StoreJob>) {
+        while let Some(job) = queue.recv().await {
+            match job {
+                StoreJob::Seal {
+                    partition_key,
+                    block,
+                } => self.seal(partition_key, &block).await,
+                StoreJob::Barrier { reply } => {
+                    let _ = reply.send(());
+                }
+                StoreJob::DropPartition {
+                    partition_key,
+                    reply,
+                } => {
+                    let result = self.drop_partition(partition_key).await;
+                    let _ = reply.send(result.map_err(|error| error.to_string()));
+                }
+                StoreJob::Maintain => self.maintain().await,
+                StoreJob::Trim { reply } => {
+                    self.trim().await;
+                    let _ = reply.send(());
+                }
             }
         }
     }
-}
 
-/// Buffers a seal reuses: encoding scratch and summary scratch. They move
-/// to the blocking thread for each seal and come back.
-#[derive(Default)]
-struct SealScratch {
-    encode: EncodeScratch,
-    summary: SummaryScratch,
-    encoded: Vec<u8>,
-}
-
-async fn seal(
-    store: &ShardStore,
-    partition_key: u64,
-    block: &Arc<SealingBlock>,
-    scratch: &mut SealScratch,
-) {
-    if store.check_writable().is_err() {
-        return;
-    }
-    let sealed = match encode_off_the_reactor(store, block, scratch).await {
-        Ok(sealed) => sealed,
-        Err(error) => {
-            tracing::error!(%error, partition_key, "could not encode a block; it stays in memory and in the WAL");
+    async fn seal(&mut self, partition_key: u64, sealing: &Arc<SealingBlock>) {
+        if self.store.check_writable().is_err() {
             return;
         }
-    };
-    let written =
-        retry_while_disk_full(store, || store.write_block(partition_key, block, &sealed)).await;
-    scratch.encoded = sealed.encoded;
-    if written.is_ok() {
-        let _ = retry_while_disk_full(store, || store.commit_manifest()).await;
+        let sealed = match self.encode_off_the_reactor(partition_key, sealing).await {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                tracing::error!(%error, partition_key, "could not encode a block; it stays in memory and in the WAL");
+                return;
+            }
+        };
+        loop {
+            let result = self.write_and_publish(&sealed, Some(sealing), &[]).await;
+            if !self.retry_after(result).await {
+                break;
+            }
+        }
+        self.scratch.bytes = sealed.bytes;
     }
-}
 
-/// Encodes and compresses the block on the executor's blocking thread,
-/// which glommio pins to the shard's own core. Compressing an 8 MiB block
-/// takes tens of milliseconds; on the reactor thread it would stop the
-/// commit loop and every connection of the shard for that long (measured:
-/// p99 of an open-loop run at half capacity 56 ms with LZ4 against 13 ms
-/// without compression). On its own thread the kernel time-slices it with
-/// the reactor, so acknowledgements keep flowing while a block compresses;
-/// the work stays on the shard's core.
-/// The block's summary (sets and word filter) is built there too: hashing
-/// every word of an 8 MiB block is work of the same order as compressing it.
-async fn encode_off_the_reactor(
-    store: &ShardStore,
-    block: &Arc<SealingBlock>,
-    scratch: &mut SealScratch,
-) -> Result<SealedBlock, crate::block::BlockError> {
-    let block = Arc::clone(block);
-    let codec = store.codec;
-    let mut own = std::mem::take(scratch);
-    let (result, own) = glommio::executor()
-        .spawn_blocking(move || {
-            let mut encoded = std::mem::take(&mut own.encoded);
-            encoded.clear();
-            let result = encode_block(
-                &block.batch,
-                block.first_seq,
-                codec,
-                &mut own.encode,
-                &mut encoded,
-            )
-            .map(|header| SealedBlock {
-                summary: BlockSummary::build(&block.batch, &header, 0, &mut own.summary),
-                header,
-                encoded,
-            });
-            (result, own)
-        })
-        .await;
-    *scratch = own;
-    result
-}
-
-/// Runs `step` until it succeeds. Out of space, it waits and retries (the
-/// data is safe in memory and the WAL; ingest answers 507 meanwhile); any
-/// other failure stops writes on the shard.
-async fn retry_while_disk_full<F, Fut>(store: &ShardStore, mut step: F) -> Result<(), ()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = crate::storage::Result<()>>,
-{
-    loop {
-        match step().await {
+    /// Whether to try again: after an out-of-space failure, once space may
+    /// have been freed; never after success or any other failure (which
+    /// stops writes on the shard).
+    async fn retry_after(&self, result: Result<()>) -> bool {
+        match result {
             Ok(()) => {
-                if store.disk_full.replace(false) {
+                if self.store.disk_full.replace(false) {
                     tracing::info!(
-                        shard = store.shard_id,
+                        shard = self.store.shard_id,
                         "disk space is available again; sealing resumed"
                     );
                 }
-                return Ok(());
+                false
             }
             Err(error) if error.is_disk_full() => {
-                if !store.disk_full.replace(true) {
-                    tracing::error!(shard = store.shard_id, %error, "out of disk space: ingest answers 507 until space is freed");
+                if !self.store.disk_full.replace(true) {
+                    tracing::error!(shard = self.store.shard_id, %error, "out of disk space: ingest answers 507 until space is freed");
                 }
                 glommio::timer::sleep(DISK_FULL_RETRY_INTERVAL).await;
+                self.store.check_writable().is_ok()
             }
             Err(error) => {
-                store.stop_writes(&error);
-                return Err(());
+                self.store.stop_writes(&error);
+                false
             }
         }
+    }
+
+    /// Encodes the block on the executor's blocking thread, which glommio
+    /// pins to the shard's own core. Encoding an 8 MiB block takes tens of
+    /// milliseconds; on the reactor thread it would stop the commit loop
+    /// and every connection of the shard for that long (measured: p99 of
+    /// an open-loop run at half capacity 56 ms with LZ4 against 13 ms
+    /// without compression). On its own thread the kernel time-slices it
+    /// with the reactor, so acknowledgements keep flowing while a block is
+    /// sealed; the work stays on the shard's core.
+    async fn encode_off_the_reactor(
+        &mut self,
+        partition_key: u64,
+        block: &Arc<SealingBlock>,
+    ) -> std::result::Result<SealedBlock, crate::block::BlockError> {
+        let block = Arc::clone(block);
+        let codec = self.store.codec;
+        let mut own = std::mem::take(&mut self.scratch);
+        let (result, own) = glommio::executor()
+            .spawn_blocking(move || {
+                let mut bytes = std::mem::take(&mut own.bytes);
+                bytes.clear();
+                let result = encode_block(
+                    &block.batch,
+                    partition_key,
+                    block.first_seq,
+                    codec,
+                    &mut own.encode,
+                    &mut bytes,
+                )
+                .map(|encoded| SealedBlock {
+                    header: encoded.header,
+                    bytes,
+                    directory: encoded.directory,
+                });
+                (result, own)
+            })
+            .await;
+        self.scratch = own;
+        result
+    }
+
+    /// Appends `sealed` to the current segment, publishes it in the
+    /// manifest (with the slice's new watermark when it seals `sealing`, and
+    /// removing `replaced` when it is a compaction), then in memory.
+    pub(super) async fn write_and_publish(
+        &mut self,
+        sealed: &SealedBlock,
+        sealing: Option<&Arc<SealingBlock>>,
+        replaced: &[Rc<BlockRef>],
+    ) -> Result<()> {
+        let partition_key = sealed.header.partition_key;
+        if !self.store.slices.borrow().contains_key(&partition_key) {
+            return Ok(()); // the partition was deleted meanwhile
+        }
+        let span = sealed.header.span_bytes();
+        let (segment, offset) = self.target(span).await?;
+        segment.append_block(offset, &sealed.bytes).await?;
+        let directory = DirectoryRef::new(&sealed.header, sealed.directory.clone())
+            .map_err(|error| segment.block_error(offset, error))?;
+        let block = Rc::new(BlockRef {
+            segment,
+            offset,
+            header: sealed.header,
+            directory,
+        });
+        let mut edits = vec![add_block_edit(&block)];
+        if let Some(sealing) = sealing {
+            edits.push(Edit::Sealed {
+                partition_key,
+                sealed_seq: sealing.last_seq(),
+            });
+        }
+        edits.extend(replaced.iter().map(|old| Edit::RemoveBlock {
+            segment: old.segment.id,
+            offset: old.offset,
+        }));
+        self.manifest.append(edits).await?;
+        if let Some(active) = self.active.as_mut() {
+            active.end = offset + span;
+        }
+        match sealing {
+            Some(sealing) => {
+                self.store.publish_sealed(block, sealing);
+            }
+            None => self.store.replace_blocks(block, replaced),
+        }
+        Ok(())
+    }
+
+    /// The segment and offset where a block of `span_bytes` goes: the end
+    /// of the current segment, or a new segment once it would pass
+    /// `SEGMENT_BYTES_MAX`.
+    async fn target(&mut self, span_bytes: u64) -> Result<(Rc<SegmentFile>, u64)> {
+        if let Some(active) = &self.active {
+            if active.end + span_bytes <= SEGMENT_BYTES_MAX || active.end == 0 {
+                return Ok((active.file.clone(), active.end));
+            }
+        }
+        let id = self.next_segment_id;
+        let dir = self.store.paths.shard_dir.clone();
+        let file = SegmentFile::open(&dir, id, true).await?;
+        sync_directory(&dir).await?;
+        self.next_segment_id += 1;
+        self.store.segments.borrow_mut().insert(id, file.clone());
+        if let Some(closed) = self.active.replace(ActiveSegment {
+            file: file.clone(),
+            end: 0,
+        }) {
+            // A closed segment is never appended to again: its unused
+            // preallocation goes back now.
+            closed.file.trim(closed.end).await?;
+        }
+        Ok((file, 0))
+    }
+
+    async fn drop_partition(&mut self, partition_key: u64) -> Result<()> {
+        self.manifest
+            .append(vec![Edit::DropPartition { partition_key }])
+            .await?;
+        self.store.forget_slice(partition_key);
+        self.store.punch_removed().await;
+        Ok(())
+    }
+
+    async fn maintain(&mut self) {
+        if self.store.check_writable().is_err() {
+            return;
+        }
+        if let Err(error) = compaction::compact_some(self).await {
+            if error.is_disk_full() {
+                tracing::warn!(%error, "compaction is waiting for disk space");
+            } else {
+                self.store.stop_writes(&error);
+                return;
+            }
+        }
+        self.store.punch_removed().await;
+        if self.manifest.wants_checkpoint() {
+            if let Err(error) = self.checkpoint().await {
+                tracing::warn!(%error, "could not rewrite the manifest; will retry");
+            }
+        }
+    }
+
+    /// Rewrites the manifest as a checkpoint of the state now.
+    async fn checkpoint(&mut self) -> Result<()> {
+        let generation = self.manifest.generation() + 1;
+        let dir = self.manifest.dir().to_path_buf();
+        self.manifest = ManifestLog::create(
+            &dir,
+            self.store.shard_id,
+            generation,
+            self.store.checkpoint_edits(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn trim(&mut self) {
+        self.store.punch_removed().await;
+        let result = match &self.active {
+            Some(active) => active.file.trim(active.end).await,
+            None => Ok(()),
+        };
+        if let Err(error) = result.and(self.manifest.trim().await) {
+            tracing::warn!(%error, "could not give back preallocated space at shutdown");
+        }
+    }
+
+    pub(super) fn store(&self) -> &Rc<ShardStore> {
+        &self.store
+    }
+
+    /// Encodes a block off the reactor (compaction's merged blocks).
+    pub(super) async fn encode(
+        &mut self,
+        partition_key: u64,
+        block: &Arc<SealingBlock>,
+    ) -> std::result::Result<SealedBlock, crate::block::BlockError> {
+        self.encode_off_the_reactor(partition_key, block).await
+    }
+
+    /// Gives a merged block's buffer back for reuse.
+    pub(super) fn recycle(&mut self, sealed: SealedBlock) {
+        self.scratch.bytes = sealed.bytes;
+    }
+}
+
+/// A storage error for a block that failed to encode.
+pub fn encode_failure(error: crate::block::BlockError) -> StorageError {
+    StorageError::Corrupt {
+        path: std::path::PathBuf::new(),
+        offset: 0,
+        detail: format!("could not encode a block: {error}"),
     }
 }

@@ -1,39 +1,69 @@
 //! `AppendFile`: an O_DIRECT file written only by appending runs of whole
 //! 4096-byte pages, each made durable before the call returns. Segment
-//! files and index files are both this, with their own formats on top.
+//! files and the manifest log are both this, with their formats on top.
 //!
-//! Space is preallocated in steps (`preallocate_step`), so most fdatasyncs
-//! do not also have to commit a file-size change (measured here: 0.3 ms
-//! against 2.7 ms when the file grows). The file size therefore says
-//! nothing about how much is used; the format on top knows.
+//! Space is preallocated ahead of the writes, so most fdatasyncs do not
+//! also commit a file-size change (measured here: 0.3 ms against 2.7 ms
+//! when the file grows). The preallocation follows the write rate: it
+//! starts at `step_min` and doubles, up to `step_max`, while the file keeps
+//! growing within `GROWTH_QUICK` of the last growth, and falls back to
+//! `step_min` after a quiet spell. A slow or idle file therefore holds at
+//! most one small step of unused space, a busy one a step of about
+//! `GROWTH_QUICK` worth of writes; `trim` gives the unused tail back (a
+//! graceful stop). The file size says nothing about how much is used; the
+//! format on top knows.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use glommio::io::{DmaFile, OpenOptions, ReadResult};
+use futures_lite::StreamExt;
+use glommio::io::{DmaFile, MergedBufferLimit, OpenOptions, ReadAmplificationLimit, ReadResult};
 
 use super::error::{io_is_disk_full, IoContext, Result, StorageError};
 use crate::block::BLOCK_ALIGN_BYTES;
 
+/// A growth within this long of the previous one doubles the step.
+const GROWTH_QUICK: Duration = Duration::from_secs(10);
+
+/// Largest read `read_ranges` merges neighbouring ranges into.
+const MERGED_READ_BYTES_MAX: usize = 1 << 20;
+/// Bytes between two ranges `read_ranges` reads through rather than issue
+/// two reads (one NVMe read of 64 KiB costs about as much as one of 4 KiB).
+const READ_GAP_BYTES_MAX: usize = 64 << 10;
+
+/// How a file's preallocation grows.
+#[derive(Clone, Copy, Debug)]
+pub struct Preallocation {
+    pub step_min: u64,
+    pub step_max: u64,
+}
+
 pub struct AppendFile {
     pub path: PathBuf,
-    file: DmaFile,
+    file: Rc<DmaFile>,
     /// Bytes preallocated so far; a write past it grows the preallocation first.
     preallocated_bytes: Cell<u64>,
-    preallocate_step: u64,
+    preallocation: Preallocation,
+    /// The current growth step, between the preallocation's min and max.
+    step: Cell<u64>,
+    last_growth: Cell<Option<Instant>>,
 }
 
 impl AppendFile {
     /// Opens `dir/file_name` (creating it if `create`). `what` names the
-    /// kind of file in errors ("segment", "index").
+    /// kind of file in errors ("open segment", "open manifest").
     pub async fn open(
         dir: &Path,
         file_name: &str,
         create: bool,
-        preallocate_step: u64,
+        preallocation: Preallocation,
         what: &'static str,
     ) -> Result<AppendFile> {
-        assert_eq!(preallocate_step % BLOCK_ALIGN_BYTES as u64, 0);
+        let align = BLOCK_ALIGN_BYTES as u64;
+        assert!(preallocation.step_min % align == 0 && preallocation.step_max % align == 0);
+        assert!(preallocation.step_min > 0 && preallocation.step_min <= preallocation.step_max);
         let path = dir.join(file_name);
         let file = OpenOptions::new()
             .read(true)
@@ -45,9 +75,11 @@ impl AppendFile {
         let size = file.file_size().await.ctx(what, &path, 0)?;
         Ok(AppendFile {
             path,
-            file,
+            file: Rc::new(file),
             preallocated_bytes: Cell::new(size),
-            preallocate_step,
+            preallocation,
+            step: Cell::new(preallocation.step_min),
+            last_growth: Cell::new(None),
         })
     }
 
@@ -81,14 +113,15 @@ impl AppendFile {
             .ctx("fdatasync", &self.path, offset)
     }
 
-    /// Grows the preallocation to the step that covers `end`. An
-    /// optimisation only: with less than a step of space left, the write
-    /// goes ahead and writes what fits instead of failing early.
+    /// Grows the preallocation to cover `end`, by the current step. An
+    /// optimisation only: with less space left than a step, the write goes
+    /// ahead and writes what fits instead of failing early.
     async fn preallocate_through(&self, end: u64, offset: u64) -> Result<()> {
         if end <= self.preallocated_bytes.get() {
             return Ok(());
         }
-        let wanted = end.div_ceil(self.preallocate_step) * self.preallocate_step;
+        let step = self.next_step();
+        let wanted = end.div_ceil(step) * step;
         match self.file.pre_allocate(wanted, false).await {
             Ok(()) => self.preallocated_bytes.set(wanted),
             Err(error) => {
@@ -101,6 +134,53 @@ impl AppendFile {
         Ok(())
     }
 
+    /// The step of this growth: doubled after a recent growth, reset after
+    /// a quiet spell.
+    fn next_step(&self) -> u64 {
+        let now = Instant::now();
+        let quick = self
+            .last_growth
+            .get()
+            .is_some_and(|last| now.duration_since(last) < GROWTH_QUICK);
+        let step = if quick {
+            (self.step.get() * 2).min(self.preallocation.step_max)
+        } else {
+            self.preallocation.step_min
+        };
+        self.step.set(step);
+        self.last_growth.set(Some(now));
+        step
+    }
+
+    /// Gives back the space past `used_bytes` (a multiple of 4096): the
+    /// file is truncated there. Used at a graceful stop, so a stopped node
+    /// holds no preallocated space.
+    pub async fn trim(&self, used_bytes: u64) -> Result<()> {
+        assert_eq!(used_bytes % BLOCK_ALIGN_BYTES as u64, 0);
+        if self.preallocated_bytes.get() <= used_bytes {
+            return Ok(());
+        }
+        self.file
+            .truncate(used_bytes)
+            .await
+            .ctx("truncate", &self.path, used_bytes)?;
+        self.preallocated_bytes.set(used_bytes);
+        self.file
+            .fdatasync()
+            .await
+            .ctx("fdatasync", &self.path, used_bytes)
+    }
+
+    /// Frees the disk space of `[offset, offset + length)` (a hole that
+    /// reads as zeros), keeping the file's size: space of removed blocks is
+    /// given back at once.
+    pub async fn punch(&self, offset: u64, length: u64) -> Result<()> {
+        self.file
+            .deallocate(offset, length)
+            .await
+            .ctx("punch hole in", &self.path, offset)
+    }
+
     /// One aligned DMA read of `length` bytes at `offset`.
     pub async fn read(&self, offset: u64, length: usize, what: &'static str) -> Result<ReadResult> {
         self.file
@@ -109,7 +189,40 @@ impl AppendFile {
             .ctx(what, &self.path, offset)
     }
 
+    /// Reads every `(offset, length)` range, issuing the reads together and
+    /// merging near neighbours into one, and returns the bytes in the
+    /// order asked. Unaligned ranges are fine.
+    pub async fn read_ranges(
+        &self,
+        ranges: &[(u64, usize)],
+        what: &'static str,
+    ) -> Result<Vec<ReadResult>> {
+        let first = ranges.first().map_or(0, |range| range.0);
+        let mut results = self.file.read_many(
+            futures_lite::stream::iter(ranges.iter().copied()),
+            MergedBufferLimit::Custom(MERGED_READ_BYTES_MAX),
+            ReadAmplificationLimit::Custom(READ_GAP_BYTES_MAX),
+        );
+        let mut out = Vec::with_capacity(ranges.len());
+        while let Some(result) = results.next().await {
+            let (_, bytes) = result.ctx(what, &self.path, first)?;
+            out.push(bytes);
+        }
+        Ok(out)
+    }
+
     pub async fn size(&self) -> Result<u64> {
         self.file.file_size().await.ctx("stat", &self.path, 0)
+    }
+
+    /// Bytes the filesystem has allocated to the file (preallocation and
+    /// holes included): what `du` counts.
+    pub async fn allocated_bytes(&self) -> Result<u64> {
+        let stat = self.file.stat().await.ctx("stat", &self.path, 0)?;
+        Ok(stat.allocated_file_size)
+    }
+
+    pub async fn fdatasync(&self) -> Result<()> {
+        self.file.fdatasync().await.ctx("fdatasync", &self.path, 0)
     }
 }

@@ -3,9 +3,12 @@
 //! ```text
 //! <data_dir>/layout.json                     shard count the data was written with
 //! <data_dir>/catalog.json                    partitions (shard 0 writes it)
-//! <data_dir>/shard-<n>/manifest.json         shard n's segments and sealed watermarks
-//! <data_dir>/shard-<n>/p-<key>/seg-<k>.tdb   blocks of partition <key>'s slice on shard n
+//! <data_dir>/shard-<n>/manifest-<g>.log      shard n's published blocks and sealed watermarks
+//! <data_dir>/shard-<n>/seg-<k>.tdb           shard n's blocks, of every partition
 //! <wal_dir>/shard-<n>/<generation>.wal       shard n's WAL segments
+//!
+//! Format 2 kept `manifest.json` and `p-<key>/seg-<k>.tdb` per slice in a
+//! shard directory; `storage::convert` reads and removes them.
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,16 +42,9 @@ impl ShardPaths {
         }
     }
 
-    pub fn manifest(&self) -> PathBuf {
-        self.shard_dir.join("manifest.json")
-    }
-
+    /// A format-2 slice directory (read only to convert it).
     pub fn slice_dir(&self, partition_key: u64) -> PathBuf {
         self.shard_dir.join(format!("p-{partition_key}"))
-    }
-
-    pub fn segment_file_name(segment_index: u64) -> String {
-        format!("seg-{segment_index:06}.tdb")
     }
 
     pub fn wal_segment(&self, generation: u64) -> PathBuf {

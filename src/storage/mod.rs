@@ -8,9 +8,9 @@
 pub mod append_file;
 pub mod atomic_file;
 pub mod catalog;
+pub mod convert;
 pub mod dma_probe;
 pub mod error;
-pub mod index_file;
 pub mod layout;
 pub mod manifest;
 pub mod segment;

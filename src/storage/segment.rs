@@ -1,45 +1,71 @@
-//! Segment files: a slice's sealed blocks, appended one after another, each
-//! starting on a 4096-byte boundary, written and read with O_DIRECT.
+//! Segment files: a shard's sealed blocks, of every partition, appended one
+//! after another, each starting on a 4096-byte boundary, written and read
+//! with O_DIRECT.
 //!
-//! A segment never changes below its committed length: a block is written
-//! past the end, fdatasync'ed, and only then published by the manifest.
-//! Space is preallocated in `SEGMENT_PREALLOCATE_BYTES` steps (see
-//! `append_file`).
+//! One file is appended to at a time per shard (the newest); a block is
+//! written past the end of what the manifest publishes, fdatasync'ed, and
+//! only then published. Bytes a published block occupies are never
+//! rewritten; a removed block's space is given back by punching a hole once
+//! no query reads it. Sharing files between partitions is what keeps an idle
+//! or tiny partition cheap: it costs its blocks' pages, not a file and a
+//! preallocation of its own.
 
 use std::path::Path;
 use std::rc::Rc;
 
-use super::append_file::AppendFile;
-use super::error::{Result, StorageError};
-use crate::block::{self, BlockHeader, DecodedBlock, BLOCK_ALIGN_BYTES, BLOCK_HEADER_BYTES};
+use glommio::io::ReadResult;
 
-/// A segment is closed and a new one started past this size. 1 GiB keeps the
-/// file count low while retention can still drop old data in 1 GiB steps.
+use super::append_file::{AppendFile, Preallocation};
+use super::error::{Result, StorageError};
+use crate::block::BLOCK_ALIGN_BYTES;
+
+/// A new segment file is started once the current one passes this size.
+/// 1 GiB keeps the file count low while whole files can still be dropped
+/// when every block in them is removed.
 pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
-/// Growth step of a segment's preallocation.
-pub const SEGMENT_PREALLOCATE_BYTES: u64 = 64 << 20;
-const _: () = assert!(SEGMENT_BYTES_MAX % SEGMENT_PREALLOCATE_BYTES == 0);
-const _: () = assert!(SEGMENT_PREALLOCATE_BYTES % BLOCK_ALIGN_BYTES as u64 == 0);
+/// Preallocation of a segment starts at 1 MiB and doubles up to 64 MiB
+/// while blocks keep coming (see `append_file`).
+pub const SEGMENT_PREALLOCATION: Preallocation = Preallocation {
+    step_min: 1 << 20,
+    step_max: 64 << 20,
+};
+const _: () = assert!(SEGMENT_BYTES_MAX % SEGMENT_PREALLOCATION.step_max == 0);
+const _: () = assert!(SEGMENT_PREALLOCATION.step_min % BLOCK_ALIGN_BYTES as u64 == 0);
+
+/// The file name of segment `id`.
+pub fn segment_file_name(id: u32) -> String {
+    format!("seg-{id:06}.tdb")
+}
+
+/// Parses `seg-NNNNNN.tdb` back into its id.
+pub fn segment_id(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix("seg-")?
+        .strip_suffix(".tdb")?
+        .parse()
+        .ok()
+}
 
 pub struct SegmentFile {
-    pub file_name: String,
+    pub id: u32,
     file: AppendFile,
 }
 
 impl SegmentFile {
-    pub async fn open(dir: &Path, file_name: &str, create: bool) -> Result<Rc<SegmentFile>> {
+    pub async fn open(dir: &Path, id: u32, create: bool) -> Result<Rc<SegmentFile>> {
         let file = AppendFile::open(
             dir,
-            file_name,
+            &segment_file_name(id),
             create,
-            SEGMENT_PREALLOCATE_BYTES,
+            SEGMENT_PREALLOCATION,
             "open segment",
         )
         .await?;
-        Ok(Rc::new(SegmentFile {
-            file_name: file_name.to_string(),
-            file,
-        }))
+        Ok(Rc::new(SegmentFile { id, file }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
     }
 
     /// Writes one encoded block (a multiple of 4096 bytes) at `offset` and
@@ -48,73 +74,37 @@ impl SegmentFile {
         self.file.append(offset, encoded, "write block").await
     }
 
-    /// Reads and verifies the block at `offset`. `expected` is the header the
-    /// caller already holds; a different header on disk is corruption.
-    pub async fn read_block(&self, offset: u64, expected: &BlockHeader) -> Result<DecodedBlock> {
-        let length = block_span_bytes(expected);
-        let read = self
-            .file
-            .read(offset, length as usize, "read block")
-            .await?;
-        if read.len() < length as usize {
-            return Err(self.corrupt(
-                offset,
-                format!("block is truncated: {} of {length} bytes", read.len()),
-            ));
-        }
-        let header = block::decode_header(&read[..BLOCK_HEADER_BYTES])
-            .map_err(|error| self.block_error(offset, error))?;
-        if &header != expected {
-            return Err(self.corrupt(
-                offset,
-                "block header differs from the one indexed at start-up".into(),
-            ));
-        }
-        let payload_end = BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize;
-        block::decode_block(&header, &read[BLOCK_HEADER_BYTES..payload_end])
-            .map_err(|error| self.block_error(offset, error))
+    /// Reads the byte ranges (block-file offsets and lengths) together.
+    pub async fn read_ranges(&self, ranges: &[(u64, usize)]) -> Result<Vec<ReadResult>> {
+        self.file.read_ranges(ranges, "read block").await
     }
 
-    /// Walks the block headers from 0 to `committed_bytes` (start-up).
-    pub async fn scan_headers(&self, committed_bytes: u64) -> Result<Vec<(u64, BlockHeader)>> {
-        let mut blocks = Vec::new();
-        let mut offset = 0;
-        while offset < committed_bytes {
-            let read = self
-                .file
-                .read(offset, BLOCK_ALIGN_BYTES, "read block header")
-                .await?;
-            if read.len() < BLOCK_HEADER_BYTES {
-                return Err(self.corrupt(offset, "segment ends inside a block header".into()));
-            }
-            let header = block::decode_header(&read[..BLOCK_HEADER_BYTES])
-                .map_err(|error| self.block_error(offset, error))?;
-            let span = block_span_bytes(&header);
-            if offset + span > committed_bytes {
-                return Err(self.corrupt(offset, "block extends past the committed length".into()));
-            }
-            blocks.push((offset, header));
-            offset += span;
-        }
-        Ok(blocks)
+    /// One aligned read.
+    pub async fn read(&self, offset: u64, length: usize) -> Result<ReadResult> {
+        self.file.read(offset, length, "read block").await
+    }
+
+    /// Gives a removed block's space back to the filesystem.
+    pub async fn punch(&self, offset: u64, span_bytes: u64) -> Result<()> {
+        self.file.punch(offset, span_bytes).await
+    }
+
+    /// Truncates the file to `used_bytes` (its last block's end): a
+    /// graceful stop leaves no preallocated space behind.
+    pub async fn trim(&self, used_bytes: u64) -> Result<()> {
+        self.file.trim(used_bytes).await
+    }
+
+    pub async fn allocated_bytes(&self) -> Result<u64> {
+        self.file.allocated_bytes().await
     }
 
     /// A block decode error, with its offsets made file offsets.
-    fn block_error(&self, offset: u64, error: block::BlockError) -> StorageError {
-        self.corrupt(offset, error.rebase(offset).to_string())
-    }
-
-    fn corrupt(&self, offset: u64, detail: String) -> StorageError {
+    pub fn block_error(&self, block_offset: u64, error: crate::block::BlockError) -> StorageError {
         StorageError::Corrupt {
             path: self.file.path.clone(),
-            offset,
-            detail,
+            offset: block_offset,
+            detail: error.rebase(block_offset).to_string(),
         }
     }
-}
-
-/// Bytes a block occupies in its segment: header + payload, padded.
-pub fn block_span_bytes(header: &BlockHeader) -> u64 {
-    let unpadded = (BLOCK_HEADER_BYTES + header.payload_bytes_compressed as usize) as u64;
-    unpadded.div_ceil(BLOCK_ALIGN_BYTES as u64) * BLOCK_ALIGN_BYTES as u64
 }

@@ -64,6 +64,9 @@ pub struct WalWriter {
     spares: Vec<PathBuf>,
     /// Reused framing buffer (one group at a time).
     frame: Vec<u8>,
+    /// Set by `remove_covered` at shutdown: the files are gone, so every
+    /// later write is refused rather than lost.
+    retired: bool,
 }
 
 pub fn segment_path(dir: &Path, generation: u64) -> PathBuf {
@@ -90,6 +93,7 @@ impl WalWriter {
             closed: closed.into(),
             spares,
             frame: Vec::with_capacity(1 << 20),
+            retired: false,
         })
     }
 
@@ -97,6 +101,11 @@ impl WalWriter {
     /// `sync`). Each batch is archived straight into the group's frame: the
     /// columns are copied once on their way to the disk.
     pub async fn append(&mut self, batches: &[WalBatch]) -> Result<()> {
+        if self.retired {
+            return Err(StorageError::WritesStopped {
+                reason: "the WAL was closed by a graceful shutdown".into(),
+            });
+        }
         self.frame.clear();
         // Checked for the whole group before writing anything, so refusing an
         // oversized batch leaves the WAL untouched.
@@ -167,6 +176,39 @@ impl WalWriter {
             reclaimed += 1;
         }
         Ok(reclaimed)
+    }
+
+    /// At a graceful stop, once every record is in a published block:
+    /// removes every WAL file (closed segments, the current one, spares),
+    /// so a stopped node keeps no WAL on disk, and retires the writer (a
+    /// later append fails). Does nothing when some record is not covered.
+    pub async fn remove_covered(&mut self, sealed_seq: impl Fn(u64) -> Option<u64>) -> Result<()> {
+        let covered = |max_seq_by_partition: &HashMap<u64, u64>| {
+            max_seq_by_partition.iter().all(|(partition, max_seq)| {
+                sealed_seq(*partition).is_none_or(|sealed| sealed >= *max_seq)
+            })
+        };
+        if !covered(&self.current.max_seq_by_partition)
+            || !self
+                .closed
+                .iter()
+                .all(|segment| covered(&segment.max_seq_by_partition))
+        {
+            return Ok(());
+        }
+        self.retired = true;
+        let paths = self
+            .closed
+            .drain(..)
+            .map(|segment| segment.path)
+            .chain(self.spares.drain(..))
+            .chain(std::iter::once(self.current.path.clone()));
+        for path in paths.collect::<Vec<_>>() {
+            glommio::io::remove(&path)
+                .await
+                .ctx("remove wal", &path, 0)?;
+        }
+        sync_directory(&self.dir).await
     }
 
     /// Partitions whose unsealed records keep the oldest closed segment alive.

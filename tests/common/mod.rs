@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use timberdb::block::{decode_header, BlockHeader};
+use timberdb::block::BlockHeader;
 
 pub const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -551,35 +551,18 @@ pub fn shard_dir(data_dir: &Path, shard: u32) -> PathBuf {
 /// Published blocks of a shard according to its manifest (0 before the
 /// manifest exists).
 pub fn manifest_block_count(data_dir: &Path, shard: u32) -> u64 {
-    let Ok(bytes) = std::fs::read(shard_dir(data_dir, shard).join("manifest.json")) else {
+    let dir = shard_dir(data_dir, shard);
+    if !dir.is_dir() {
         return 0;
-    };
-    let manifest: Value = serde_json::from_slice(&bytes).unwrap();
-    let slices = manifest["slices"].as_array().unwrap();
-    let segments = slices
-        .iter()
-        .flat_map(|s| s["segments"].as_array().unwrap());
-    segments.map(|s| s["block_count"].as_u64().unwrap()).sum()
+    }
+    timberdb::storage::manifest::load(&dir, shard)
+        .map(|loaded| loaded.state.blocks.len() as u64)
+        .unwrap_or(0)
 }
 
-/// The (first) partition's slice directory of a shard: `<shard>/p-<key>`.
-pub fn slice_dir(data_dir: &Path, shard: u32) -> PathBuf {
-    std::fs::read_dir(shard_dir(data_dir, shard))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .find(|path| {
-            path.file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("p-")
-        })
-        .expect("the partition's slice directory")
-}
-
-/// The first segment file of the partition's slice: `<slice>/seg-000001.tdb`.
+/// The shard's first segment file: `<shard>/seg-000001.tdb`.
 pub fn first_segment(data_dir: &Path, shard: u32) -> PathBuf {
-    slice_dir(data_dir, shard).join("seg-000001.tdb")
+    shard_dir(data_dir, shard).join("seg-000001.tdb")
 }
 
 /// Walks the first `block_count` block headers of a segment file, as
@@ -589,9 +572,9 @@ pub fn block_headers(segment: &Path, block_count: usize) -> Vec<(u64, BlockHeade
     let mut offset = 0u64;
     let mut blocks = Vec::new();
     while blocks.len() < block_count {
-        let header = decode_header(&bytes[offset as usize..]).expect("an intact header");
+        let header = BlockHeader::decode(&bytes[offset as usize..]).expect("an intact header");
         blocks.push((offset, header));
-        offset += header.block_bytes_on_disk();
+        offset += header.span_bytes();
     }
     blocks
 }

@@ -106,26 +106,51 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             ));
         }
     }
-    out.push_str("# HELP timberdb_active_block_bytes Bytes in not-yet-sealed blocks.\n# TYPE timberdb_active_block_bytes gauge\n");
-    for (shard, (_, health)) in shards.iter().enumerate() {
-        out.push_str(&format!(
-            "timberdb_active_block_bytes{{shard=\"{shard}\"}} {}\n",
-            health.active_bytes
-        ));
-    }
-    out.push_str("# HELP timberdb_block_summary_bytes Bytes of block summaries (sets and word filters) held in memory for pruning.\n# TYPE timberdb_block_summary_bytes gauge\n");
-    for (shard, (_, health)) in shards.iter().enumerate() {
-        out.push_str(&format!(
-            "timberdb_block_summary_bytes{{shard=\"{shard}\"}} {}\n",
-            health.summary_bytes
-        ));
-    }
-    out.push_str("# HELP timberdb_commit_queue_length Requests waiting for the WAL.\n# TYPE timberdb_commit_queue_length gauge\n");
-    for (shard, (_, health)) in shards.iter().enumerate() {
-        out.push_str(&format!(
-            "timberdb_commit_queue_length{{shard=\"{shard}\"}} {}\n",
-            health.commit_queue_len
-        ));
+    type Gauge = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&ShardHealth) -> u64,
+    );
+    let gauges: [Gauge; 7] = [
+        ("timberdb_active_block_bytes", "gauge", "Bytes in not-yet-sealed blocks.", |h| h.active_bytes as u64),
+        (
+            "timberdb_block_directory_bytes",
+            "gauge",
+            "Bytes of block directories held in memory (always resident: queries plan from them).",
+            |h| h.directory_bytes as u64,
+        ),
+        (
+            "timberdb_index_cache_budget_bytes",
+            "gauge",
+            "Bytes of granule word filters the shard may keep in memory (storage.index_cache_size / shards).",
+            |h| h.filter_cache.budget_bytes as u64,
+        ),
+        (
+            "timberdb_index_cache_bytes",
+            "gauge",
+            "Bytes of granule word filters held in memory.",
+            |h| h.filter_cache.used_bytes as u64,
+        ),
+        (
+            "timberdb_index_cache_hits_total",
+            "counter",
+            "Blocks whose filters a query found in memory.",
+            |h| h.filter_cache.hits,
+        ),
+        (
+            "timberdb_index_cache_misses_total",
+            "counter",
+            "Blocks whose filters a query had to read from disk.",
+            |h| h.filter_cache.misses,
+        ),
+        ("timberdb_commit_queue_length", "gauge", "Requests waiting for the WAL.", |h| h.commit_queue_len as u64),
+    ];
+    for (name, kind, help, read) in gauges {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (shard, (_, health)) in shards.iter().enumerate() {
+            out.push_str(&format!("{name}{{shard=\"{shard}\"}} {}\n", read(health)));
+        }
     }
     out.push_str("# HELP timberdb_writes_stopped 1 when a shard refuses writes after an I/O failure.\n# TYPE timberdb_writes_stopped gauge\n");
     for (shard, (_, health)) in shards.iter().enumerate() {

@@ -84,6 +84,36 @@ pub struct TextMatcher {
     /// to an ASCII word holds it case-insensitively (the one non-ASCII
     /// letter lowercasing to ASCII, the Kelvin sign, folds to `k` too).
     prefilter: Option<regex::Regex>,
+    /// A search run once over a whole column of values back to back
+    /// (`query::scan`), finding every value that may match; see `Scanner`.
+    scanner: Option<Scanner>,
+}
+
+/// A search over many values at once, their bytes back to back, that hits
+/// inside every value the matcher can match (and maybe others): a column
+/// scan runs it over a granule's messages, then confirms each value it hit
+/// with `is_match`. Only searches that cannot depend on where a value
+/// starts or ends qualify (no anchors or word boundaries), so values being
+/// adjacent cannot hide a hit; the scan restarts at the next value after a
+/// hit, so a hit that runs across two values cannot either.
+#[derive(Debug, Clone)]
+pub enum Scanner {
+    /// Bytes found exactly (a word without letters: case cannot matter).
+    Literal(Box<memchr::memmem::Finder<'static>>),
+    /// A case-insensitive literal, or the user's own regex.
+    Regex(regex::Regex),
+}
+
+impl Scanner {
+    /// The start of the first hit at or after `start` in `haystack`.
+    pub fn find_at(&self, haystack: &str, start: usize) -> Option<usize> {
+        match self {
+            Scanner::Literal(finder) => finder
+                .find(&haystack.as_bytes()[start..])
+                .map(|position| start + position),
+            Scanner::Regex(regex) => regex.find_at(haystack, start).map(|hit| hit.start()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,11 +172,18 @@ impl TextMatcher {
             }
         };
         let prefilter = prefilter_for(&kind)?;
+        let scanner = scanner_for(query, &kind, prefilter.as_ref());
         Ok(TextMatcher {
             kind,
             prefilter,
             required_words,
+            scanner,
         })
+    }
+
+    /// The column-scan search for this matcher, when it has one.
+    pub fn scanner(&self) -> Option<&Scanner> {
+        self.scanner.as_ref()
     }
 
     /// Whether `text` (one value: a message, a source, a tag value) matches.
@@ -193,6 +230,62 @@ fn prefilter_for(kind: &Kind) -> Result<Option<regex::Regex>, String> {
     word.filter(|word| word.is_ascii())
         .map(|word| build_regex(&regex::escape(word), word))
         .transpose()
+}
+
+/// The scanner of a matcher (see `Scanner`): a literal search for the most
+/// selective ASCII word a word, prefix or phrase match needs (one without
+/// letters searched exactly, at memchr's speed; else the longest,
+/// case-insensitively), the literal itself for `Contains`, and the user's
+/// regex when it has no anchors or word boundaries.
+fn scanner_for(
+    query: &TextQuery,
+    kind: &Kind,
+    prefilter: Option<&regex::Regex>,
+) -> Option<Scanner> {
+    let literal = |word: &str| {
+        if word.bytes().any(|byte| byte.is_ascii_alphabetic()) || !word.is_ascii() {
+            None
+        } else {
+            Some(Scanner::Literal(Box::new(
+                memchr::memmem::Finder::new(word.as_bytes()).into_owned(),
+            )))
+        }
+    };
+    match (query, kind) {
+        (TextQuery::Word(_) | TextQuery::Prefix(_), Kind::Word(word) | Kind::Prefix(word)) => {
+            literal(word).or_else(|| prefilter.cloned().map(Scanner::Regex))
+        }
+        (TextQuery::Phrase(_), Kind::Phrase(words)) => {
+            let caseless = words
+                .iter()
+                .filter(|word| literal(word).is_some())
+                .max_by_key(|word| word.len());
+            caseless
+                .and_then(|word| literal(word))
+                .or_else(|| prefilter.cloned().map(Scanner::Regex))
+        }
+        (TextQuery::Contains(text), Kind::Regex(regex)) => {
+            literal(text).or_else(|| Some(Scanner::Regex(regex.clone())))
+        }
+        (TextQuery::Regex(pattern), Kind::Regex(regex)) => {
+            has_no_look_around(pattern).then(|| Scanner::Regex(regex.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a regex has no anchor or word-boundary assertion and cannot
+/// match the empty string, so where a value starts and ends cannot change
+/// what it matches (an empty value holds no hit, and needs none).
+fn has_no_look_around(pattern: &str) -> bool {
+    regex_syntax::ParserBuilder::new()
+        .case_insensitive(true)
+        .build()
+        .parse(pattern)
+        .is_ok_and(|hir| {
+            let properties = hir.properties();
+            properties.look_set().is_empty() && properties.minimum_len().is_some_and(|len| len > 0)
+        })
 }
 
 fn check_length(query: &TextQuery) -> Result<(), String> {

@@ -1,15 +1,15 @@
-//! Block indexes against the real server: queries skip the sealed blocks
-//! whose summaries (source and tag sets, word filter) rule out a match,
-//! say which stage skipped them, and still answer exactly what a
-//! brute-force filter of the sent entries gives; a damaged or missing index
-//! file is rebuilt from the blocks at start-up, logged, and answers the same.
+//! Block directories and granule filters against the real server: queries
+//! skip the blocks and granules whose dictionaries (sources, tag values) or
+//! word filters rule out a match, say which stage skipped them, and still
+//! answer exactly what a brute-force filter of the sent entries gives; the
+//! filters are read on demand into a cache whose budget, use, hits and
+//! misses `/metrics` reports.
 
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
-use common::{shard_dir, Server};
+use common::Server;
 use serde_json::{json, Value};
 
 const BASE_S: i64 = 1_700_000_000;
@@ -120,7 +120,7 @@ fn total_blocks(stats: &Value) -> u64 {
 }
 
 #[test]
-fn summaries_prune_blocks_and_answers_stay_exact() {
+fn directories_and_filters_prune_blocks_and_answers_stay_exact() {
     let server = sealed_server();
     let stats = check_cases(&server);
     let blocks = total_blocks(&stats[0]);
@@ -145,8 +145,9 @@ fn summaries_prune_blocks_and_answers_stay_exact() {
         "{}",
         stats[2]
     );
-    // A request id: 4 000 distinct values overflow the exact sets, and the
-    // word filter holding them still rules out almost every block.
+    // A request id: 4 000 distinct values are kept as strings, not in a
+    // dictionary, and the granule filters holding them still rule out
+    // almost every block.
     assert!(
         stats[3]["blocks_scanned"].as_u64().unwrap() <= 4,
         "{}",
@@ -163,91 +164,36 @@ fn summaries_prune_blocks_and_answers_stay_exact() {
         "{}",
         stats[6]
     );
-    // The summaries' memory is reported per shard.
+    // Directories are resident, filters were read on demand: both are
+    // reported per shard, and the word queries found filters cached.
     let metrics = server.get("/metrics").text();
-    for shard in 0..2 {
-        let prefix = format!("timberdb_block_summary_bytes{{shard=\"{shard}\"}} ");
-        let bytes: u64 = metrics
+    let value = |name: &str, shard: u32| -> u64 {
+        let prefix = format!("{name}{{shard=\"{shard}\"}} ");
+        metrics
             .lines()
             .find_map(|line| line.strip_prefix(&prefix))
             .unwrap_or_else(|| panic!("{prefix} in {metrics}"))
             .parse()
-            .unwrap();
-        assert!(bytes > 0, "{metrics}");
-    }
-}
-
-fn index_files(data_dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
+            .unwrap()
+    };
     for shard in 0..2 {
-        for slice in std::fs::read_dir(shard_dir(data_dir, shard)).unwrap() {
-            let slice = slice.unwrap().path();
-            if !slice.is_dir() {
-                continue;
-            }
-            for file in std::fs::read_dir(&slice).unwrap() {
-                let path = file.unwrap().path();
-                if path.extension().is_some_and(|ext| ext == "idx") {
-                    files.push(path);
-                }
-            }
-        }
+        assert!(
+            value("timberdb_block_directory_bytes", shard) > 0,
+            "{metrics}"
+        );
+        assert!(value("timberdb_index_cache_bytes", shard) > 0, "{metrics}");
+        assert_eq!(
+            value("timberdb_index_cache_budget_bytes", shard),
+            64 << 20,
+            "half of the 128 MiB default each"
+        );
+        assert!(
+            value("timberdb_index_cache_misses_total", shard) > 0,
+            "{metrics}"
+        );
+        assert!(
+            value("timberdb_index_cache_hits_total", shard) > 0,
+            "{metrics}"
+        );
     }
-    files.sort();
-    files
-}
-
-fn rebuilds_logged(server: &Server) -> usize {
-    server
-        .stderr()
-        .matches("rebuilt index records from the segment's blocks")
-        .count()
-}
-
-#[test]
-fn damaged_or_missing_index_files_are_rebuilt_and_logged() {
-    let mut server = sealed_server();
-    let before = check_cases(&server);
-    assert_eq!(rebuilds_logged(&server), 0, "{}", server.stderr());
-    assert!(server.terminate().success());
-
-    let files = index_files(&server.data_dir);
-    assert_eq!(files.len(), 2, "one segment per shard: {files:?}");
-    // Shard 0: a flipped byte inside its third record's archive.
-    let mut damaged = std::fs::read(&files[0]).unwrap();
-    let third_record = nth_record_offset(&damaged, 2);
-    damaged[third_record + 100] ^= 0xFF;
-    std::fs::write(&files[0], damaged).unwrap();
-    // Shard 1: the index file is gone.
-    std::fs::remove_file(&files[1]).unwrap();
-
-    server.start_again();
-    let stderr = server.stderr();
-    assert_eq!(rebuilds_logged(&server), 2, "{stderr}");
-    assert!(
-        stderr.contains("record 2 "),
-        "names the damaged record: {stderr}"
-    );
-    assert!(stderr.contains("checksum mismatch"), "{stderr}");
-    assert!(stderr.contains("missing"), "{stderr}");
-    let after = check_cases(&server);
-    assert_eq!(before, after, "same answers and the same pruning");
-
-    // The rebuilt records were written back: the next start has nothing to rebuild.
-    assert!(server.terminate().success());
-    server.start_again();
-    assert_eq!(rebuilds_logged(&server), 2, "{}", server.stderr());
-    assert_eq!(check_cases(&server), before);
-}
-
-/// Byte offset of record `n` of an index file (records are 4096-aligned:
-/// `archive_bytes` at 8..12 gives each one's padded length).
-fn nth_record_offset(file: &[u8], n: usize) -> usize {
-    let mut offset = 0;
-    for _ in 0..n {
-        assert_eq!(&file[offset..offset + 4], b"TIDX");
-        let archive = u32::from_le_bytes(file[offset + 8..offset + 12].try_into().unwrap());
-        offset += (16 + archive as usize).div_ceil(4096) * 4096;
-    }
-    offset
 }

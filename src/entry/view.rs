@@ -2,7 +2,7 @@
 //! owned active block or the zero-copy archive of a sealed block, so one
 //! filter and one result builder serve both.
 
-use crate::entry::{ArchivedColumnBatch, ColumnBatch, Level};
+use super::{ArchivedColumnBatch, ColumnBatch, Level};
 
 pub trait BatchView {
     fn entry_count(&self) -> usize;
