@@ -6,6 +6,7 @@ pub mod block;
 pub mod check;
 pub mod config;
 pub mod entry;
+pub mod failpoint;
 pub mod http;
 pub mod index;
 pub mod ingest;

@@ -90,24 +90,19 @@ fn entry_bytes(block: &BlockRef) -> u64 {
     frames + block.header.entry_count as u64 * 9
 }
 
-thread_local! {
-    static LAST_MERGE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
-}
-
 /// Merges one run of small blocks, if there is one and the interval has
 /// passed.
 pub async fn compact_some(worker: &mut StoreWorker) -> Result<()> {
-    let due = LAST_MERGE.with(|last| {
-        last.get()
-            .is_none_or(|at| at.elapsed() >= COMPACTION_INTERVAL)
-    });
+    let due = worker
+        .last_compaction
+        .is_none_or(|at| at.elapsed() >= COMPACTION_INTERVAL);
     if !due {
         return Ok(());
     }
     let Some(run) = pick_run(worker) else {
         return Ok(());
     };
-    LAST_MERGE.with(|last| last.set(Some(Instant::now())));
+    worker.last_compaction = Some(Instant::now());
     merge(worker, run).await
 }
 
@@ -180,9 +175,11 @@ async fn merge(worker: &mut StoreWorker, run: Vec<Rc<BlockRef>>) -> Result<()> {
             detail: format!("compaction could not encode the merged block: {error}"),
         })?;
     let entries = sealed.header.entry_count;
+    crate::failpoint::hit("compaction-before-write");
     let result = worker.write_and_publish(&sealed, None, &run).await;
     worker.recycle(sealed);
     result?;
+    crate::failpoint::hit("compaction-before-punch");
     tracing::debug!(
         shard = worker.store().shard_id,
         partition_key,

@@ -64,6 +64,9 @@ pub struct StoreWorker {
     /// The id the next new segment file gets.
     next_segment_id: u32,
     scratch: SealScratch,
+    /// When compaction last merged blocks (it merges at most once per
+    /// `compaction::COMPACTION_INTERVAL`).
+    pub(super) last_compaction: Option<std::time::Instant>,
 }
 
 /// A block encoded off the reactor, ready to write.
@@ -97,6 +100,7 @@ impl StoreWorker {
             active: active.map(|(file, end)| ActiveSegment { file, end }),
             next_segment_id,
             scratch: SealScratch::default(),
+            last_compaction: None,
         }
     }
 
@@ -230,6 +234,9 @@ impl StoreWorker {
         let span = sealed.header.span_bytes();
         let (segment, offset) = self.target(span).await?;
         segment.append_block(offset, &sealed.bytes).await?;
+        if !replaced.is_empty() {
+            crate::failpoint::hit("compaction-after-block-write");
+        }
         let directory = DirectoryRef::new(&sealed.header, sealed.directory.clone())
             .map_err(|error| segment.block_error(offset, error))?;
         let block = Rc::new(BlockRef {
@@ -250,6 +257,9 @@ impl StoreWorker {
             offset: old.offset,
         }));
         self.manifest.append(edits).await?;
+        if !replaced.is_empty() {
+            crate::failpoint::hit("compaction-after-manifest");
+        }
         if let Some(active) = self.active.as_mut() {
             active.end = offset + span;
         }
