@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::plan::PlanArgs;
 use crate::protocol::Protocol;
+use crate::query::body::CustomBody;
 use crate::query::time_base::TimeBase;
 use crate::sweep::SweepArgs;
 use crate::units::{parse_cpu_list, parse_duration, CpuList};
@@ -67,6 +68,10 @@ fn duration_arg(text: &str) -> Result<Duration, String> {
 
 fn cpus_arg(text: &str) -> Result<CpuList, String> {
     parse_cpu_list(text).map(CpuList).map_err(|e| e.to_string())
+}
+
+fn body_arg(text: &str) -> Result<CustomBody, String> {
+    CustomBody::parse(text).map_err(|e| format!("{e:#}"))
 }
 
 fn time_base_arg(text: &str) -> Result<TimeBase, String> {
@@ -217,14 +222,19 @@ pub struct QueryArgs {
     /// tag (one host's lines in the --window, limit 100), range (all lines
     /// in the --window, limit 100), count (lines per level over the whole
     /// partition: SELECT level, count(*) GROUP BY level), regex (message
-    /// MATCHES 'conn(ection)? (reset|refused)', limit 100).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "needle,level,tag,range,count,regex",
-        value_name = "LIST"
-    )]
-    pub mix: Vec<String>,
+    /// MATCHES 'conn(ection)? (reset|refused)', limit 100), and the NAMEs
+    /// of --body options. Default: needle,level,tag,range,count,regex, or
+    /// the --body kinds in the order given when there are any.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub mix: Option<Vec<String>>,
+
+    /// A query kind of your own, repeatable: NAME (letters, digits, - and
+    /// _) is its name in --mix and the report, JSON the request body (an
+    /// object), sent as is, e.g. rare={"q":"zebracorn","limit":100}.
+    /// "partitions": [--partition] is added unless the body has a
+    /// partitions key or a q with the word FROM.
+    #[arg(long = "body", value_parser = body_arg, value_name = "NAME=JSON")]
+    pub bodies: Vec<CustomBody>,
 
     /// How long to run (units: ns, us, ms, s, m, h).
     #[arg(long, value_parser = duration_arg, default_value = "10s", value_name = "DURATION")]
@@ -320,7 +330,8 @@ mod tests {
         let cli = Cli::try_parse_from(["loadgen", "query", "--mix", "needle,level"]).unwrap();
         match cli.command {
             Some(Command::Query(q)) => {
-                assert_eq!(q.mix, vec!["needle", "level"]);
+                assert_eq!(q.mix, Some(vec!["needle".into(), "level".into()]));
+                assert!(q.bodies.is_empty());
                 assert_eq!(q.time_base, TimeBase::Now);
                 assert_eq!(q.window, Duration::from_secs(60));
                 assert_eq!(q.queries, None);
@@ -348,5 +359,27 @@ mod tests {
         assert_eq!(q.time_base, TimeBase::At(1_700_000_000_000_000_000));
         assert!(parse(&["--time-base", "soon"]).is_err());
         assert!(parse(&["--window", "fast"]).is_err());
+    }
+
+    #[test]
+    fn bodies_repeat_and_are_checked_as_they_are_parsed() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["loadgen", "query"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|cli| cli.command) {
+                Ok(Some(Command::Query(q))) => Ok(q),
+                Ok(other) => panic!("{other:?}"),
+                Err(error) => Err(error),
+            }
+        };
+        let q = parse(&["--body", r#"rare={"q":"zebracorn"}"#, "--body", "b={}"]).unwrap();
+        let names: Vec<&str> = q.bodies.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["rare", "b"]);
+        assert_eq!(q.mix, None);
+        let error = parse(&["--body", r#"needle={"q":"x"}"#]).unwrap_err();
+        assert_eq!(error.exit_code(), 2);
+        assert!(error.to_string().contains("built-in query kind"), "{error}");
+        let error = parse(&["--body", "rare=[]"]).unwrap_err().to_string();
+        assert!(error.contains("is an array, not an object"), "{error}");
     }
 }

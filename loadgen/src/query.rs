@@ -1,16 +1,21 @@
 //! `loadgen query`: a mix of queries against TimberDB at a fixed rate or
 //! flat out, with latency per kind of query.
 //!
-//! The kinds (see [`kind`]) are the questions users ask of a log store: a
-//! rare word, the latest errors, one host's lines in a time window, a time
-//! window, a count by level and a regular expression. Time windows end at
-//! now or, with `--time-base data`, at the partition's newest line (see
-//! [`time_base`]), so a corpus loaded once can be queried any time later.
+//! The built-in kinds (see [`kind`]) are the questions users ask of a log
+//! store: a rare word, the latest errors, one host's lines in a time
+//! window, a time window, a count by level and a regular expression.
+//! `--body` adds kinds whose request the user writes (see [`body`]), for
+//! corpora and queries the built-in kinds do not fit; [`mix`] runs both.
+//! Time windows end at now or, with `--time-base data`, at the partition's
+//! newest line (see [`time_base`]), so a corpus loaded once can be queried
+//! any time later.
 //! Besides latency, each kind reports the means of the server's `stats`
 //! (see [`server_stats`]): the fraction of blocks not read and the entries
 //! scanned are what tell an index's effect from a faster scan.
 
+pub mod body;
 pub mod kind;
+pub mod mix;
 pub mod server_stats;
 pub mod time_base;
 
@@ -34,12 +39,14 @@ use crate::timberdb::{self, ServerInfo};
 use crate::units::{si, thousands};
 use crate::workload::{Generator, GeneratorConfig};
 use kind::{QueryKind, Questions};
+use mix::{KindName, Mix, MixKind};
 use server_stats::{StatsSummary, StatsSums};
 
 /// Results of one kind of query.
 #[derive(Clone, Debug, Serialize)]
 pub struct KindResults {
-    pub kind: QueryKind,
+    /// A built-in kind's name or a `--body` NAME.
+    pub kind: KindName,
     pub queries: u64,
     pub errors: u64,
     pub queries_per_sec: f64,
@@ -55,6 +62,8 @@ pub struct KindResults {
 #[derive(Clone, Debug, Serialize)]
 pub struct QueryReport {
     pub loadgen_version: &'static str,
+    /// The options, with `mix` the kinds that ran (also when `--mix` was
+    /// not given).
     pub config: QueryArgs,
     pub server: ServerInfo,
     pub lines_in_partition: u64,
@@ -81,13 +90,13 @@ struct KindStats {
 
 struct Shared {
     args: QueryArgs,
-    mix: Vec<QueryKind>,
+    mix: Mix,
     questions: Questions,
     blocks: Option<u64>,
     target: Target,
     schedule: Schedule,
     start: Instant,
-    stats: Mutex<BTreeMap<QueryKind, KindStats>>,
+    stats: Mutex<BTreeMap<MixKind, KindStats>>,
     error_samples: Mutex<Vec<String>>,
     finished_ns: AtomicU64,
     /// Cleared when the last query thread ends, which stops the progress
@@ -96,7 +105,7 @@ struct Shared {
 }
 
 pub fn run_queries(args: &QueryArgs) -> anyhow::Result<QueryReport> {
-    let mix = parse_mix(&args.mix)?;
+    let mix = Mix::new(args.mix.as_deref(), &args.bodies, &args.partition)?;
     if args.connections == 0 || args.connections > 1024 {
         bail!("--connections {}: expected 1 to 1024", args.connections);
     }
@@ -140,17 +149,6 @@ pub fn run_queries(args: &QueryArgs) -> anyhow::Result<QueryReport> {
     });
     run_threads(&shared)?;
     Ok(report(&shared, server))
-}
-
-fn parse_mix(names: &[String]) -> anyhow::Result<Vec<QueryKind>> {
-    let mix = names
-        .iter()
-        .map(|name| QueryKind::parse(name))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    if mix.is_empty() {
-        bail!("--mix names no query kind");
-    }
-    Ok(mix)
 }
 
 /// Lines (from `--lines` or the partition's entry count) and sealed
@@ -207,7 +205,7 @@ fn query_loop(shared: &Shared, connection: usize) {
         client: Client::new(shared.target.clone(), shared.args.timeout),
         line: LogLine::new(),
         body: Value::Null,
-        kind: QueryKind::Count,
+        kind: MixKind::Builtin(QueryKind::Count),
     };
     drive(&shared.schedule, &clock, &mut connection);
 }
@@ -217,7 +215,7 @@ struct QueryConnection<'a> {
     client: Client,
     line: LogLine,
     body: Value,
-    kind: QueryKind,
+    kind: MixKind,
 }
 
 impl Connection for QueryConnection<'_> {
@@ -225,8 +223,10 @@ impl Connection for QueryConnection<'_> {
 
     fn prepare(&mut self, n: u64) {
         let shared = self.shared;
-        self.kind = shared.mix[(n % shared.mix.len() as u64) as usize];
-        self.body = shared.questions.body(self.kind, n, &mut self.line);
+        self.kind = shared.mix.kind(n);
+        self.body = shared
+            .mix
+            .request(self.kind, n, &shared.questions, &mut self.line);
     }
 
     fn send(&mut self, _n: u64) -> Self::Result {
@@ -243,7 +243,7 @@ impl Connection for QueryConnection<'_> {
     }
 }
 
-fn record(shared: &Shared, kind: QueryKind, latency: Duration, result: anyhow::Result<Value>) {
+fn record(shared: &Shared, kind: MixKind, latency: Duration, result: anyhow::Result<Value>) {
     let mut stats = shared.stats.lock().expect("stats lock");
     let entry = stats.entry(kind).or_default();
     let histogram = entry.histogram.get_or_insert_with(new_histogram);
@@ -259,7 +259,7 @@ fn record(shared: &Shared, kind: QueryKind, latency: Duration, result: anyhow::R
             entry.errors += 1;
             let mut samples = shared.error_samples.lock().expect("sample lock");
             if samples.len() < 5 {
-                samples.push(format!("{}: {error:#}", kind.name()));
+                samples.push(format!("{}: {error:#}", shared.mix.name(kind)));
             }
         }
     }
@@ -302,7 +302,7 @@ fn report(shared: &Shared, server: ServerInfo) -> QueryReport {
         .map(|(&kind, s)| {
             let answered = (s.queries - s.errors).max(1) as f64;
             KindResults {
-                kind,
+                kind: shared.mix.kind_name(kind),
                 queries: s.queries,
                 errors: s.errors,
                 queries_per_sec: if seconds > 0.0 {
@@ -321,9 +321,11 @@ fn report(shared: &Shared, server: ServerInfo) -> QueryReport {
             }
         })
         .collect();
+    let mut config = shared.args.clone();
+    config.mix = Some(shared.mix.names());
     QueryReport {
         loadgen_version: env!("CARGO_PKG_VERSION"),
-        config: shared.args.clone(),
+        config,
         server,
         lines_in_partition: shared.questions.lines,
         blocks_in_partition: shared.blocks,

@@ -49,12 +49,17 @@ impl QueryKind {
 
     pub fn parse(name: &str) -> anyhow::Result<QueryKind> {
         let name = name.trim();
-        match QueryKind::ALL.iter().find(|kind| kind.name() == name) {
-            Some(&kind) => Ok(kind),
+        match QueryKind::from_name(name) {
+            Some(kind) => Ok(kind),
             None => bail!(
                 "--mix: unknown query kind {name:?} (use needle, level, tag, range, count, regex)"
             ),
         }
+    }
+
+    /// The built-in kind called exactly `name`, if any.
+    pub fn from_name(name: &str) -> Option<QueryKind> {
+        QueryKind::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
     pub fn name(self) -> &'static str {
