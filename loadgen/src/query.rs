@@ -10,8 +10,9 @@
 //! newest line (see [`time_base`]), so a corpus loaded once can be queried
 //! any time later.
 //! Besides latency, each kind reports the means of the server's `stats`
-//! (see [`server_stats`]): the fraction of blocks not read and the entries
-//! scanned are what tell an index's effect from a faster scan.
+//! (see [`server_stats`]): the fractions of blocks and of granules not
+//! read and the entries scanned are what tell an index's effect from a
+//! faster scan.
 
 pub mod body;
 pub mod kind;
@@ -372,18 +373,19 @@ impl QueryReport {
     fn write_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
-            "\n| kind | queries | p50 ms | p99 ms | blocks not read | entries scanned / query | matches / query |"
+            "\n| kind | queries | p50 ms | p99 ms | blocks not read | granules not read | entries scanned / query | matches / query |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for k in &self.kinds {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.2} | {:.2} | {} | {} | {:.0} |",
+                "| {} | {} | {:.2} | {:.2} | {} | {} | {} | {:.0} |",
                 k.kind.name(),
                 thousands(k.queries),
                 k.latency.p50_ms,
                 k.latency.p99_ms,
                 percent(k.server_stats.mean_blocks_skipped_fraction),
+                percent(k.server_stats.mean_granules_skipped_fraction),
                 k.server_stats
                     .mean_entries_scanned
                     .map_or("–".to_string(), |e| thousands(e.round() as u64)),
@@ -397,7 +399,7 @@ impl QueryReport {
     }
 }
 
-/// The server's side of a kind: blocks skipped, entries scanned, and the
+/// The server's side of a kind: blocks and granules not read, and the
 /// mean of every numeric `stats` key.
 fn write_server_stats(out: &mut String, stats: &StatsSummary) {
     if stats.answers == 0 {
@@ -410,13 +412,15 @@ fn write_server_stats(out: &mut String, stats: &StatsSummary) {
         .collect();
     let _ = writeln!(
         out,
-        "  blocks not read {} (mean per query: pruned or counted unread); per query: {}",
+        "  blocks not read {}, granules not read {} (means per query: pruned or counted unread); per query: {}",
         percent(stats.mean_blocks_skipped_fraction),
+        percent(stats.mean_granules_skipped_fraction),
         means.join(", ")
     );
 }
 
-/// `12.34%`, or `–` when there is no fraction (no block looked at).
+/// `12.34%`, or `–` when there is no fraction (no block, or no granule,
+/// looked at).
 fn percent(fraction: Option<f64>) -> String {
     fraction.map_or("–".to_string(), |f| format!("{:.2}%", f * 100.0))
 }

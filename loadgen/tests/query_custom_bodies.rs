@@ -1,7 +1,8 @@
 //! docs/LOADGEN.md, "Query load": `loadgen query --body NAME=JSON` sends
 //! each body as given (with `partitions` added only where the body names
 //! none), runs just the bodies when `--mix` is not given, and reports them
-//! per kind like the built-in kinds; a bad `--body` stops it with status 2.
+//! per kind like the built-in kinds, with the fractions of blocks and of
+//! granules not read; a bad `--body` stops it with status 2.
 //! Runs the real binary, as a user would, against a stand-in TimberDB that
 //! records the query bodies it receives.
 
@@ -13,15 +14,20 @@ use std::thread;
 
 use serde_json::{json, Value};
 
-/// The `stats` every query answer carries.
+/// The `stats` every query answer carries: 3 of 4 blocks not read, and
+/// 5 of 8 granules (1 counted unread, 4 pruned).
 fn answer_stats() -> Value {
     json!({
         "shards": 1,
         "blocks_scanned": 1,
         "blocks_skipped": 3,
         "blocks_counted_unread": 0,
+        "blocks_not_read_after_limit": 0,
         "entries_scanned": 500,
         "blocks_pruned": {"time": 1, "level": 0, "sets": 0, "words": 2},
+        "granules_scanned": 3,
+        "granules_counted_unread": 1,
+        "granules_pruned": {"time": 1, "level": 0, "sets": 1, "words": 2},
     })
 }
 
@@ -147,10 +153,23 @@ fn bodies_are_sent_as_given_and_reported_per_kind() {
         assert_eq!(kind["mean_entries_returned"], 2.0, "{kind}");
         let stats = &kind["server_stats"];
         assert_eq!(stats["mean_blocks_skipped_fraction"], 0.75, "{kind}");
+        assert_eq!(stats["mean_granules_skipped_fraction"], 0.625, "{kind}");
         assert_eq!(stats["mean"]["entries_scanned"], 500.0, "{kind}");
+        assert_eq!(stats["mean"]["granules_pruned.words"], 2.0, "{kind}");
+        assert_eq!(stats["mean"]["blocks_pruned.time"], 1.0, "{kind}");
     }
-    assert!(stdout.contains("\n| rare | 2 |"), "{stdout}");
-    assert!(stdout.contains("\n| errors | 2 |"), "{stdout}");
+    assert!(stdout.contains("granules not read 62.50%"), "{stdout}");
+    assert!(
+        stdout.contains("| blocks not read | granules not read |"),
+        "{stdout}"
+    );
+    for name in ["rare", "errors"] {
+        let row = stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("| {name} | 2 |")))
+            .unwrap_or_else(|| panic!("no {name} row: {stdout}"));
+        assert!(row.ends_with("| 75.00% | 62.50% | 500 | 7 |"), "{row}");
+    }
 }
 
 #[test]
