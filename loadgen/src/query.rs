@@ -40,7 +40,7 @@ use crate::timberdb::{self, ServerInfo};
 use crate::units::{si, thousands};
 use crate::workload::{Generator, GeneratorConfig};
 use kind::{QueryKind, Questions};
-use mix::{KindName, Mix, MixKind};
+use mix::{KindName, Mix, MixKind, Request};
 use server_stats::{StatsSummary, StatsSums};
 
 /// Results of one kind of query.
@@ -205,7 +205,7 @@ fn query_loop(shared: &Shared, connection: usize) {
         shared,
         client: Client::new(shared.target.clone(), shared.args.timeout),
         line: LogLine::new(),
-        body: Value::Null,
+        request: Request::Made(Value::Null),
         kind: MixKind::Builtin(QueryKind::Count),
     };
     drive(&shared.schedule, &clock, &mut connection);
@@ -215,7 +215,7 @@ struct QueryConnection<'a> {
     shared: &'a Shared,
     client: Client,
     line: LogLine,
-    body: Value,
+    request: Request<'a>,
     kind: MixKind,
 }
 
@@ -225,13 +225,16 @@ impl Connection for QueryConnection<'_> {
     fn prepare(&mut self, n: u64) {
         let shared = self.shared;
         self.kind = shared.mix.kind(n);
-        self.body = shared
+        self.request = shared
             .mix
             .request(self.kind, n, &shared.questions, &mut self.line);
     }
 
     fn send(&mut self, _n: u64) -> Self::Result {
-        timberdb::query(&mut self.client, &self.body)
+        match &self.request {
+            Request::Made(body) => timberdb::query(&mut self.client, body),
+            Request::Given(bytes) => timberdb::query_bytes(&mut self.client, bytes),
+        }
     }
 
     fn record(&mut self, timing: Timing, result: Self::Result) -> bool {

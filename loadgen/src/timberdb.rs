@@ -76,18 +76,24 @@ pub fn partition(client: &mut Client, name: &str) -> anyhow::Result<Value> {
 /// Runs one query and returns its answer; a non-2xx answer is an error
 /// carrying the server's message.
 pub fn query(client: &mut Client, body: &Value) -> anyhow::Result<Value> {
-    let bytes = serde_json::to_vec(body)?;
+    query_bytes(client, &serde_json::to_vec(body)?)
+}
+
+/// [`query`] with a body already serialised (a `--body` of `loadgen
+/// query`, sent as the user wrote it).
+pub fn query_bytes(client: &mut Client, body: &[u8]) -> anyhow::Result<Value> {
     let response = client
         .request(
             "POST",
             "/api/v1/query/execute",
             Some("application/json"),
-            &bytes,
+            body,
         )
         .context("query")?;
     if !response.is_success() {
         bail!(
-            "query {body}: HTTP {}: {}",
+            "query {}: HTTP {}: {}",
+            String::from_utf8_lossy(body),
             response.status,
             response.text()
         );

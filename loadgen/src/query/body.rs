@@ -5,14 +5,17 @@
 //! built-ins do not cover needs its own. A `--body` kind sends its object
 //! as given, every time, and is reported like a built-in kind.
 //!
-//! The one thing loadgen adds is `partitions` (the `--partition`), and only
-//! when the body does not choose its partitions itself: by a `partitions`
-//! key, or by a `FROM` in its `q`. Adding it there too would make the
-//! server see two scopes for one query.
+//! "As given" is the user's bytes, not a re-serialisation of the parsed
+//! object: keys keep their order and numbers their spelling, so what the
+//! server receives is what the command line (and the docs quoting it)
+//! says. The one thing loadgen adds is `partitions` (the `--partition`),
+//! and only when the body does not choose its partitions itself: by a
+//! `partitions` key, or by a `FROM` in its `q`. Adding it there too would
+//! make the server see two scopes for one query.
 
 use anyhow::{bail, Context};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::kind::QueryKind;
 
@@ -25,8 +28,13 @@ pub const BODY_NAME_BYTES_MAX: usize = 40;
 pub struct CustomBody {
     /// The kind's name in `--mix` and in the report.
     pub name: String,
-    /// The request body as given, before `partitions` is added.
+    /// The request body as given, parsed (for the checks and the
+    /// report's configuration).
     pub body: Map<String, Value>,
+    /// The JSON text as given, without surrounding whitespace: what is
+    /// sent, before `partitions` is added.
+    #[serde(skip)]
+    pub text: String,
 }
 
 impl CustomBody {
@@ -49,19 +57,29 @@ impl CustomBody {
         Ok(CustomBody {
             name: name.to_string(),
             body,
+            text: json.trim_matches(JSON_WHITESPACE).to_string(),
         })
     }
 
-    /// The request to send: the body, with `"partitions": [partition]`
-    /// added when it chooses no partitions itself.
-    pub fn request(&self, partition: &str) -> Value {
-        let mut body = self.body.clone();
-        if !chooses_partitions(&body) {
-            body.insert("partitions".to_string(), Value::from(vec![partition]));
+    /// The request to send: the body's text, with `"partitions":
+    /// [partition]` put first in the object when it chooses no partitions
+    /// itself.
+    pub fn request(&self, partition: &str) -> Vec<u8> {
+        if chooses_partitions(&self.body) {
+            return self.text.clone().into_bytes();
         }
-        Value::Object(body)
+        let members = self
+            .text
+            .strip_prefix('{')
+            .expect("the text parsed to an object, so it starts with {");
+        let separator = if self.body.is_empty() { "" } else { "," };
+        let partitions = json!([partition]);
+        format!("{{\"partitions\":{partitions}{separator}{members}").into_bytes()
     }
 }
+
+/// The characters JSON allows around a value (RFC 8259, section 2).
+const JSON_WHITESPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// A NAME is letters, digits, `-` and `_`, so it reads as one word in the
 /// report and `--mix` can list it between commas; a built-in kind's name
@@ -150,9 +168,30 @@ mod tests {
         assert!(error("rare=").contains("does not parse"));
     }
 
+    /// The request of `--body text` for partition `web`, parsed.
+    fn request(text: &str) -> Value {
+        let bytes = CustomBody::parse(text).unwrap().request("web");
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn the_body_is_sent_as_written() {
+        let sent = |text: &str, partition: &str| {
+            String::from_utf8(CustomBody::parse(text).unwrap().request(partition)).unwrap()
+        };
+        // Keys in the order given, numbers as spelt, partitions first.
+        assert_eq!(
+            sent(r#"r={"q":"zebracorn", "limit":100,"x":1.50}"#, "web"),
+            r#"{"partitions":["web"],"q":"zebracorn", "limit":100,"x":1.50}"#
+        );
+        assert_eq!(sent(" e= { } \n", "web"), r#"{"partitions":["web"] }"#);
+        assert_eq!(sent("e={}", r#"a"b"#), r#"{"partitions":["a\"b"]}"#);
+        let own = r#"{"q":"x", "partitions":["a"]}"#;
+        assert_eq!(sent(&format!("o=\t{own}"), "web"), own);
+    }
+
     #[test]
     fn partitions_are_added_unless_the_body_chooses_them() {
-        let request = |text: &str| CustomBody::parse(text).unwrap().request("web");
         assert_eq!(
             request(r#"rare={"q":"zebracorn","limit":100}"#),
             json!({"q": "zebracorn", "limit": 100, "partitions": ["web"]})
@@ -176,13 +215,13 @@ mod tests {
             "select * from web where level = 'error'",
             "SELECT *\nFrom\tweb",
         ] {
-            let body = CustomBody::parse(&format!("c={}", json!({ "q": q }))).unwrap();
-            assert!(body.request("web").get("partitions").is_none(), "{q}");
+            let body = request(&format!("c={}", json!({ "q": q })));
+            assert!(body.get("partitions").is_none(), "{q}");
         }
         // `from` inside another word, or no q at all, does not.
         for q in ["fromage", "SELECT from_ts", "wherefrom"] {
-            let body = CustomBody::parse(&format!("c={}", json!({ "q": q }))).unwrap();
-            assert_eq!(body.request("web")["partitions"], json!(["web"]), "{q}");
+            let body = request(&format!("c={}", json!({ "q": q })));
+            assert_eq!(body["partitions"], json!(["web"]), "{q}");
         }
         assert!(request(r#"n={"q":7}"#).get("partitions").is_some());
     }
