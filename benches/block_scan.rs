@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use timberdb::block::{
-    decode_directory, decode_frame, encode_block, BlockHeader, Codec, ColumnSet, DecodedGranule,
-    EncodeScratch, TagNeed,
+    decode_directory, encode_block, BlockHeader, Codec, ColumnSet, DecodedGranule, EncodeScratch,
+    TagNeed,
 };
 use timberdb::entry::BatchView;
 use timberdb::query::expr::CompiledExpr;
@@ -33,14 +33,12 @@ fn decode_granules(bytes: &[u8], set: &ColumnSet) -> Vec<DecodedGranule> {
     let header = BlockHeader::decode(bytes).expect("header");
     let directory =
         decode_directory(&header, &bytes[header.directory_start() as usize..]).expect("directory");
-    let mut scratch = Vec::new();
     (0..header.granule_count as usize)
         .map(|index| {
             let mut granule = DecodedGranule::new(directory.clone(), index);
-            for (column, frame, kind) in granule.missing(set) {
+            for (column, frame, _) in granule.missing(set) {
                 let stored = &bytes[frame.offset as usize..];
-                let raw = decode_frame(&frame, kind, stored, &mut scratch).expect("frame");
-                granule.install(column, raw).expect("decodes");
+                granule.install(column, stored).expect("decodes");
             }
             granule
         })

@@ -59,11 +59,21 @@ fn fifty_tiny_partitions_cost_at_most_64_kib_each_after_a_graceful_stop() {
 
     let data_dir = server.data_dir.clone();
     let total = allocated_bytes(&data_dir);
-    eprintln!("50 tiny partitions: {total} bytes on disk, {} per partition", total / 50);
-    assert!(total <= 50 * (64 << 10), "{total} bytes: {:#?}", files_under(&data_dir));
+    eprintln!(
+        "50 tiny partitions: {total} bytes on disk, {} per partition",
+        total / 50
+    );
+    assert!(
+        total <= 50 * (64 << 10),
+        "{total} bytes: {:#?}",
+        files_under(&data_dir)
+    );
 
     let wal_files = files_under(&data_dir.join("wal"));
-    assert!(wal_files.is_empty(), "no WAL after a graceful stop: {wal_files:?}");
+    assert!(
+        wal_files.is_empty(),
+        "no WAL after a graceful stop: {wal_files:?}"
+    );
     // Every segment file ends at its last block: nothing preallocated.
     for file in files_under(&data_dir) {
         let path = Path::new(&file);

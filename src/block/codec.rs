@@ -271,6 +271,62 @@ pub fn decompress_into(codec_id: u8, input: &[u8], output: &mut [u8]) -> Result<
     decompress_codec(codec, input, output)
 }
 
+/// Replaces the contents of `out` with `input`, compressed by the codec
+/// `codec_id` names, decompressed: exactly `raw_bytes` bytes (the caller
+/// bounded it), else an error. `out`'s memory is reused, and zstd (the
+/// default codec) writes into it without zeroing it first.
+pub fn decompress_to_vec(
+    codec_id: u8,
+    input: &[u8],
+    raw_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let codec = Codec::from_id(codec_id).ok_or(BlockError::UnknownCodec { id: codec_id })?;
+    out.clear();
+    match codec {
+        Codec::None if input.len() != raw_bytes => Err(size_mismatch(input.len(), raw_bytes)),
+        Codec::None => {
+            out.extend_from_slice(input);
+            Ok(())
+        }
+        Codec::Zstd { .. } => decompress_zstd_to_vec(input, raw_bytes, out),
+        other => {
+            out.resize(raw_bytes, 0);
+            decompress_codec(other, input, out)
+        }
+    }
+}
+
+fn decompress_zstd_to_vec(input: &[u8], raw_bytes: usize, out: &mut Vec<u8>) -> Result<()> {
+    match zstd::zstd_safe::get_frame_content_size(input) {
+        Ok(Some(declared_bytes)) if declared_bytes != raw_bytes as u64 => {
+            let declared_bytes = usize::try_from(declared_bytes).unwrap_or(usize::MAX);
+            return Err(size_mismatch(declared_bytes, raw_bytes));
+        }
+        Ok(_) => {}
+        Err(_) => return Err(decompress_error("zstd", "not a zstd frame")),
+    }
+    out.reserve(raw_bytes);
+    let written_bytes = ZSTD_DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match slot.as_mut() {
+            Some(decompressor) => decompressor,
+            None => slot
+                .insert(zstd::bulk::Decompressor::new().map_err(|e| decompress_error("zstd", e))?),
+        };
+        // A `Vec` is filled in its spare capacity, which the declared size
+        // (checked above) fits.
+        decompressor
+            .decompress_to_buffer(input, out)
+            .map_err(|e| decompress_error("zstd", e))
+    })?;
+    if written_bytes == raw_bytes {
+        Ok(())
+    } else {
+        Err(size_mismatch(written_bytes, raw_bytes))
+    }
+}
+
 fn decompress_codec(codec: Codec, input: &[u8], output: &mut [u8]) -> Result<()> {
     match codec {
         Codec::None => decompress_none(input, output),

@@ -1,19 +1,20 @@
-//! Reading a version-3 block back: its directory (once, kept in memory) and
-//! then only the frames a query needs, each checked before use.
+//! Reading a version-3 block back: its directory, once, kept in memory
+//! (the frames a query needs are read by `granule::DecodedGranule::install`).
 //!
-//! Order matters: a frame's crc is verified before any codec sees its bytes
-//! (a decompressor fed damaged input is the likeliest place for a
-//! surprise), its decompressed size must be the directory's, and the
-//! column decoders then check that the bytes are exactly what an encoder
-//! writes (`block::column`). The directory is validated by rkyv and by
-//! `ArchivedBlockDirectory::check` before anything indexes with it.
+//! The directory's crc is checked first, then rkyv validates the archive
+//! and `ArchivedBlockDirectory::check` its invariants, before anything
+//! indexes with it. For frames the order is the same: the crc before any
+//! codec sees the bytes (a decompressor fed damaged input is the likeliest
+//! place for a surprise), the decompressed size must be the directory's,
+//! and the column decoders check that the bytes are exactly what an
+//! encoder writes (`block::column`).
 
 use std::rc::Rc;
 
 use rkyv::util::AlignedVec;
 
-use super::directory::{ArchivedBlockDirectory, Frame};
-use super::{decompress_into, BlockError, BlockHeader, ChecksumRegion, FrameKind, Result};
+use super::directory::ArchivedBlockDirectory;
+use super::{BlockError, BlockHeader, ChecksumRegion, Result};
 
 /// A block's directory, validated, shared by every reader of the block.
 #[derive(Clone)]
@@ -81,44 +82,4 @@ pub fn decode_directory(header: &BlockHeader, bytes: &[u8]) -> Result<DirectoryR
     let mut archive = AlignedVec::with_capacity(bytes.len());
     archive.extend_from_slice(bytes);
     DirectoryRef::new(header, archive)
-}
-
-/// Checks a frame's stored bytes against its crc and returns its raw
-/// (decompressed) bytes: `stored` itself when it is not compressed, else
-/// `scratch`, resized to the frame's raw length. Errors carry the frame's
-/// offset within the block.
-pub fn decode_frame<'a>(
-    frame: &Frame,
-    kind: FrameKind,
-    stored: &'a [u8],
-    scratch: &'a mut Vec<u8>,
-) -> Result<&'a [u8]> {
-    let expected_bytes = frame.stored_bytes as usize;
-    let Some(stored) = stored.get(..expected_bytes) else {
-        return Err(BlockError::PayloadTruncated {
-            got_bytes: stored.len(),
-            expected_bytes,
-        });
-    };
-    let crc = crc32fast::hash(stored);
-    if crc != frame.crc32 {
-        return Err(BlockError::ChecksumMismatch {
-            region: ChecksumRegion::Frame(kind),
-            offset: frame.offset as u64,
-            got: crc,
-            expected: frame.crc32,
-        });
-    }
-    if frame.codec == super::Codec::None.id() {
-        return Ok(stored);
-    }
-    // The directory's check bounded `raw_bytes` by FRAME_RAW_BYTES_MAX.
-    scratch.clear();
-    scratch.resize(frame.raw_bytes as usize, 0);
-    decompress_into(frame.codec, stored, scratch).map_err(|error| BlockError::FrameMalformed {
-        kind,
-        offset: frame.offset as u64,
-        detail: error.to_string(),
-    })?;
-    Ok(scratch)
 }

@@ -40,14 +40,16 @@ mod header;
 mod tests;
 pub mod v2;
 
-pub use codec::{compress, decompress_into, Codec, GZIP_LEVEL_DEFAULT, ZSTD_LEVEL_DEFAULT};
-pub use decoder::{decode_directory, decode_frame, DirectoryRef};
+pub use codec::{
+    compress, decompress_into, decompress_to_vec, Codec, GZIP_LEVEL_DEFAULT, ZSTD_LEVEL_DEFAULT,
+};
+pub use decoder::{decode_directory, DirectoryRef};
 pub use directory::{
     mask_of, ArchivedBlockDirectory, ArchivedColumn, ArchivedDictionary, BlockDirectory,
     ColumnName, LevelCounts,
 };
 pub use encoder::{encode_block, EncodeScratch, EncodedBlock};
-pub use granule::{ColumnSet, DecodedColumn, DecodedGranule, Strings, TagNeed};
+pub use granule::{ColumnSet, DecodedGranule, Strings, TagNeed};
 pub use header::{BlockHeader, BLOCK_FORMAT_VERSION, BLOCK_MAGIC};
 
 /// Blocks start and end on this boundary (the O_DIRECT page).

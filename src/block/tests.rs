@@ -60,11 +60,9 @@ fn decode_all(bytes: &[u8]) -> Result<Vec<Seen>> {
     let mut entries = Vec::new();
     for granule in 0..header.granule_count as usize {
         let mut decoded = DecodedGranule::new(directory.clone(), granule);
-        for (index, frame, kind) in decoded.missing(&ColumnSet::all()) {
+        for (index, frame, _) in decoded.missing(&ColumnSet::all()) {
             let stored = bytes.get(frame.offset as usize..).unwrap_or_default();
-            let mut scratch = Vec::new();
-            let raw = decode_frame(&frame, kind, stored, &mut scratch)?;
-            decoded.install(index, raw)?;
+            decoded.install(index, stored)?;
         }
         entries.extend((0..decoded.entry_count()).map(|row| seen(&decoded, row)));
     }

@@ -176,6 +176,8 @@ struct Scan<'a> {
     columns: ColumnSet,
     /// The slice number of this shard's entries (its shard id).
     slice: u32,
+    /// The granule being read, kept between granules for its buffers.
+    granule: Option<DecodedGranule>,
 }
 
 impl Scan<'_> {
@@ -419,6 +421,7 @@ pub async fn run_on_shard(
         scratch: Vec::new(),
         columns: needed_columns(plan),
         slice: store.shard_id,
+        granule: None,
     };
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for meta in &plan.partitions {
@@ -621,7 +624,13 @@ async fn read_granule(
         candidate.read = true;
         scan.stats.blocks_scanned += 1;
     }
-    let mut decoded = DecodedGranule::new(block.directory.clone(), granule);
+    let mut decoded = match scan.granule.take() {
+        Some(mut reused) => {
+            reused.reset(block.directory.clone(), granule);
+            reused
+        }
+        None => DecodedGranule::new(block.directory.clone(), granule),
+    };
     load_columns(block, &mut decoded, &scan.columns).await?;
     scan.stats.granules_scanned += 1;
     scan.stats.entries_scanned += decoded.entry_count() as u64;
@@ -632,6 +641,7 @@ async fn read_granule(
         load_columns(block, &mut decoded, &ColumnSet::all()).await?;
     }
     scan.fold(&decoded, &rows, first_seq, slice, candidate.meta);
+    scan.granule = Some(decoded);
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! reads are issued together and near neighbours merged), each frame
 //! checked and decoded before use. Queries and compaction both read here.
 
-use crate::block::{decode_frame, BlockError, ColumnSet, DecodedGranule};
+use crate::block::{BlockError, ColumnSet, DecodedGranule};
 use crate::storage::Result;
 
 use super::slice::BlockRef;
@@ -29,17 +29,15 @@ pub async fn load_columns(
         })
         .collect();
     let mut reads = block.segment.read_ranges(&ranges).await?.into_iter();
-    let mut scratch = Vec::new();
     let corrupt = |error: BlockError| block.segment.block_error(block.offset, error);
-    for (index, frame, kind) in missing {
+    for (index, frame, _) in missing {
         let read = if frame.stored_bytes > 0 {
             reads.next()
         } else {
             None
         };
         let stored: &[u8] = read.as_deref().unwrap_or_default();
-        let raw = decode_frame(&frame, kind, stored, &mut scratch).map_err(corrupt)?;
-        granule.install(index, raw).map_err(corrupt)?;
+        granule.install(index, stored).map_err(corrupt)?;
     }
     Ok(())
 }
