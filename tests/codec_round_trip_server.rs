@@ -132,12 +132,16 @@ fn round_trip(compression: &str, codec: Codec) {
         let response = server.ingest_ndjson(PARTITION, &lines);
         assert_eq!(response.status, 200, "{}", response.text());
     }
-    eventually(Duration::from_secs(30), || {
-        (manifest_block_count(&server.data_dir, 0) >= SEALED_BLOCKS).then_some(())
+    // The manifest record is written before the block is published to
+    // queries, so wait for both.
+    let partition = eventually(Duration::from_secs(30), || {
+        let partition = server
+            .get(&format!("/api/v1/partitions/{PARTITION}"))
+            .json();
+        let published = partition["blocks"].as_u64() >= Some(SEALED_BLOCKS);
+        let recorded = manifest_block_count(&server.data_dir, 0) >= SEALED_BLOCKS;
+        (published && recorded).then_some(partition)
     });
-    let partition = server
-        .get(&format!("/api/v1/partitions/{PARTITION}"))
-        .json();
     assert_eq!(partition["blocks"], SEALED_BLOCKS, "{partition}");
     assert_eq!(codec_ids_on_disk(&server.data_dir), vec![codec.id(); 3]);
     check_all(&server, &format!("{compression} before restart"));

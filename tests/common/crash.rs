@@ -82,27 +82,68 @@ impl Workload {
         }
     }
 
-    /// How often each key is stored in the partition.
+    /// How often each key is stored in the partition. Reads every entry,
+    /// oldest first, in pages of `STORED_PAGE_ENTRIES` (a fast machine
+    /// stores more than one query may return): each page starts at the
+    /// last page's newest timestamp, inclusive, and entries seen twice at
+    /// that boundary are told apart by id. Checks that the pages together
+    /// hold exactly as many entries as a count of the partition.
     pub fn stored_keys(&self, server: &Server) -> HashMap<String, usize> {
-        // Streamed: a million entries are past the JSON max_result_bytes.
-        let query = json!({"partitions": [self.partition], "limit": 1_000_000});
-        let (status, _, mut lines) = super::ndjson_query(server, &query);
-        assert_eq!(status, 200);
-        let metadata = lines.pop().expect("a metadata line")["metadata"].clone();
-        let entries = &lines;
-        assert_eq!(
-            metadata["total_count"].as_u64().unwrap() as usize,
-            entries.len(),
-            "{metadata}"
-        );
+        const STORED_PAGE_ENTRIES: usize = 250_000;
+        let count = json!({"partitions": [self.partition], "limit": 0});
+        let body = server.query(&count);
+        let total = body["total_count"].as_u64().unwrap() as usize;
+        let mut entries: HashMap<String, Value> = HashMap::new();
+        let mut start_ns: Option<i64> = None;
+        loop {
+            // Streamed: a page is past the JSON max_result_bytes.
+            let query = json!({
+                "partitions": [self.partition],
+                "limit": STORED_PAGE_ENTRIES,
+                "order": "asc",
+                "time_range": {"start": start_ns},
+            });
+            let (status, _, mut lines) = super::ndjson_query(server, &query);
+            assert_eq!(status, 200);
+            let metadata = lines.pop().expect("a metadata line")["metadata"].clone();
+            let page_full = lines.len() == STORED_PAGE_ENTRIES;
+            if !page_full {
+                assert_eq!(
+                    metadata["total_count"].as_u64().unwrap() as usize,
+                    lines.len(),
+                    "{metadata}"
+                );
+            }
+            let newest_ns = lines
+                .last()
+                .map(|entry| entry["timestamp_ns"].as_i64().unwrap());
+            let before = entries.len();
+            for entry in lines {
+                let id = entry["id"].as_str().expect("entries have ids");
+                // Without unique ids (an interval fsync may reuse the ids of
+                // entries it lost), an entry is its id and its key.
+                let name = if self.check_unique_ids {
+                    id.to_string()
+                } else {
+                    format!("{id} {}", entry["tags"][self.tag_key])
+                };
+                entries.insert(name, entry);
+            }
+            if !page_full {
+                break;
+            }
+            assert!(
+                entries.len() > before && newest_ns > start_ns,
+                "paging makes progress"
+            );
+            start_ns = newest_ns;
+        }
+        // Entries are named uniquely, so a duplicate would be a second name.
+        assert_eq!(entries.len(), total, "entries read == entries counted");
         let mut keys = HashMap::new();
-        for entry in entries {
+        for entry in entries.values() {
             let key = entry["tags"][self.tag_key].as_str().unwrap().to_string();
             *keys.entry(key).or_insert(0) += 1;
-        }
-        if self.check_unique_ids {
-            let ids: HashSet<&Value> = entries.iter().map(|e| &e["id"]).collect();
-            assert_eq!(ids.len(), entries.len(), "entry ids are unique");
         }
         keys
     }
