@@ -12,6 +12,7 @@
 //!   lowercasing above and Unicode simple case folding, so no matcher can find a word the
 //!   filter says is absent.
 
+pub mod caseless;
 pub mod keys;
 
 /// Whether `c` belongs in a word: alphanumeric (Unicode) or `_`.

@@ -20,6 +20,7 @@
 
 use super::fuzzy::Fuzzy;
 use super::glob::{Glob, GlobSyntax};
+use crate::text::caseless::CaselessFinder;
 use crate::text::{eq_lowercase, starts_with_lowercase};
 pub use crate::text::{is_word_char, lowercase, word_spans, words, WordSpans};
 
@@ -100,6 +101,9 @@ pub struct TextMatcher {
 pub enum Scanner {
     /// Bytes found exactly (a word without letters: case cannot matter).
     Literal(Box<memchr::memmem::Finder<'static>>),
+    /// An ASCII word found ignoring ASCII case (and the characters that
+    /// lowercase onto its letters, see `CaselessFinder`).
+    Caseless(Box<CaselessFinder>),
     /// A case-insensitive literal, or the user's own regex.
     Regex(regex::Regex),
 }
@@ -109,6 +113,9 @@ impl Scanner {
     pub fn find_at(&self, haystack: &str, start: usize) -> Option<usize> {
         match self {
             Scanner::Literal(finder) => finder
+                .find(&haystack.as_bytes()[start..])
+                .map(|position| start + position),
+            Scanner::Caseless(finder) => finder
                 .find(&haystack.as_bytes()[start..])
                 .map(|position| start + position),
             Scanner::Regex(regex) => regex.find_at(haystack, start).map(|hit| hit.start()),
@@ -234,9 +241,11 @@ fn prefilter_for(kind: &Kind) -> Result<Option<regex::Regex>, String> {
 
 /// The scanner of a matcher (see `Scanner`): a literal search for the most
 /// selective ASCII word a word, prefix or phrase match needs (one without
-/// letters searched exactly, at memchr's speed; else the longest,
-/// case-insensitively), the literal itself for `Contains`, and the user's
-/// regex when it has no anchors or word boundaries.
+/// letters searched exactly, at memchr's speed; else the longest, with
+/// ASCII case ignored, nearly as fast), the literal itself for `Contains`,
+/// and the user's regex when it has no anchors or word boundaries.
+/// `Contains` keeps its regex: it folds case the Unicode way, which maps
+/// more characters onto ASCII letters than word lowercasing does.
 fn scanner_for(
     query: &TextQuery,
     kind: &Kind,
@@ -251,18 +260,28 @@ fn scanner_for(
             )))
         }
     };
+    let caseless = |word: &str| {
+        literal(word)
+            .or_else(|| CaselessFinder::new(word).map(|finder| Scanner::Caseless(Box::new(finder))))
+            .or_else(|| prefilter.cloned().map(Scanner::Regex))
+    };
     match (query, kind) {
         (TextQuery::Word(_) | TextQuery::Prefix(_), Kind::Word(word) | Kind::Prefix(word)) => {
-            literal(word).or_else(|| prefilter.cloned().map(Scanner::Regex))
+            caseless(word)
         }
         (TextQuery::Phrase(_), Kind::Phrase(words)) => {
-            let caseless = words
+            let without_letters = words
                 .iter()
                 .filter(|word| literal(word).is_some())
                 .max_by_key(|word| word.len());
-            caseless
-                .and_then(|word| literal(word))
-                .or_else(|| prefilter.cloned().map(Scanner::Regex))
+            match without_letters {
+                Some(word) => literal(word),
+                None => words
+                    .iter()
+                    .filter(|word| word.is_ascii())
+                    .max_by_key(|word| word.len())
+                    .and_then(|word| caseless(word)),
+            }
         }
         (TextQuery::Contains(text), Kind::Regex(regex)) => {
             literal(text).or_else(|| Some(Scanner::Regex(regex.clone())))
