@@ -20,7 +20,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 
 use super::{
     BlockError, BlockHeader, Codec, Result, BLOCK_HEADER_BYTES, FRAME_RAW_BYTES_MAX,
-    GRANULE_ROWS_MAX,
+    GRANULE_ROWS_READ_MAX,
 };
 use crate::entry::Level;
 
@@ -221,7 +221,7 @@ impl ArchivedBlockDirectory {
             let counted: u64 = counts.iter().map(|n| *n as u64).sum();
             if granule.row_start.to_native() as u64 != next_row
                 || rows == 0
-                || rows > GRANULE_ROWS_MAX as u64
+                || rows > GRANULE_ROWS_READ_MAX as u64
                 || counted != rows
                 || min > max
                 || min < header.min_timestamp_ns

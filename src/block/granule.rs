@@ -71,6 +71,26 @@ impl ColumnSet {
     }
 }
 
+/// The frames of granule `granule` of a block whose columns are in `set`:
+/// (column index, frame, kind), in directory order.
+pub fn wanted_frames(
+    directory: &DirectoryRef,
+    granule: usize,
+    set: &ColumnSet,
+) -> Vec<(usize, Frame, FrameKind)> {
+    directory
+        .get()
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, column)| set.wants(&column.name))
+        .map(|(index, column)| {
+            let frame = column.frames[granule].native();
+            (index, frame, FrameKind::of_archived(&column.name))
+        })
+        .collect()
+}
+
 /// A decoded string column: the frame's raw bytes and each value's end.
 #[derive(Debug, Default)]
 pub struct Strings {
@@ -240,17 +260,9 @@ impl DecodedGranule {
     /// Directory indices of the columns `set` needs that are not decoded
     /// yet, with their frames for this granule.
     pub fn missing(&self, set: &ColumnSet) -> Vec<(usize, Frame, FrameKind)> {
-        let directory = self.directory.get();
-        directory
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(index, column)| set.wants(&column.name) && !self.is_decoded(*index))
-            .map(|(index, column)| {
-                let frame = column.frames[self.granule].native();
-                (index, frame, FrameKind::of_archived(&column.name))
-            })
-            .collect()
+        let mut frames = wanted_frames(&self.directory, self.granule, set);
+        frames.retain(|(index, _, _)| !self.is_decoded(*index));
+        frames
     }
 
     /// Decodes column `index`'s frame for this granule from its stored

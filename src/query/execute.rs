@@ -23,7 +23,7 @@
 //! levels (`blocks_counted_unread`, `granules_counted_unread`).
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,11 +37,17 @@ use super::scan::{select, ScanView};
 use super::stream::{ShardChunk, ShardSummary, CHUNK_ENTRIES_MAX};
 use crate::block::{mask_of, ColumnSet, DecodedGranule, LevelCounts, TagNeed};
 use crate::entry::{BatchView, EntryId, Level};
-use crate::shard::read::load_columns;
+use crate::shard::read::{install_frames, load_columns, read_frames, StoredFrames};
 use crate::shard::slice::{BlockRef, TimeMap};
 use crate::shard::store::ShardStore;
 use crate::storage::catalog::PartitionMeta;
 use crate::storage::StorageError;
+
+/// Granules whose frames are read in one batch, at most: enough to keep
+/// the device busy while the shard decodes (one NVMe read costs about as
+/// much as decoding a granule's messages), few enough that a page made
+/// final early wastes little.
+const READ_AHEAD_GRANULES_MAX: usize = 8;
 
 /// An entry a query returns, owned so it can cross to the merging shard.
 #[derive(Debug, Clone)]
@@ -452,9 +458,14 @@ pub async fn run_on_shard(
         cancelled: false,
     };
     let mut stop = None;
-    while let Some(work) = queue.pop() {
-        let final_entries = scan.collector.take_final(Some(work.bound_ns));
-        stop = if !emitter.emit(final_entries, Some(work.bound_ns)).await {
+    let mut ahead: VecDeque<(Work, StoredFrames)> = VecDeque::new();
+    loop {
+        let next = ahead.front().map(|(work, _)| work).or_else(|| queue.peek());
+        let Some(bound_ns) = next.map(|work| work.bound_ns) else {
+            break;
+        };
+        let final_entries = scan.collector.take_final(Some(bound_ns));
+        stop = if !emitter.emit(final_entries, Some(bound_ns)).await {
             Some(Stop::Cancelled)
         } else if wanted > 0 && scan.collector.wanted() == 0 {
             Some(Stop::PageFinal)
@@ -465,16 +476,25 @@ pub async fn run_on_shard(
         };
         if let Some(reason) = stop {
             if reason != Stop::TimedOut {
-                count_left_unread(&mut scan.stats, &candidates, work, queue);
+                let left = ahead.iter().map(|(work, _)| work).chain(queue.iter());
+                count_left_unread(&mut scan.stats, &candidates, left);
             }
             break;
         }
-        match work.granule {
-            None => expand_block(store, &mut scan, &candidates, work.block, &mut queue).await?,
-            Some(granule) => {
-                read_granule(&mut scan, &mut candidates[work.block], granule).await?;
+        if ahead.is_empty() {
+            if queue.peek().is_some_and(|work| work.granule.is_none()) {
+                let work = queue.pop().expect("peeked");
+                expand_block(store, &mut scan, &candidates, work.block, &mut queue).await?;
+                glommio::yield_if_needed().await;
+                continue;
             }
+            read_ahead(store, &mut scan, &candidates, &mut queue, &mut ahead).await?;
         }
+        let (work, frames) = ahead
+            .pop_front()
+            .expect("reading ahead takes the front granule");
+        let granule = work.granule.expect("only granules are read ahead");
+        read_granule(&mut scan, &mut candidates[work.block], granule, frames).await?;
         glommio::yield_if_needed().await;
     }
     if stop != Some(Stop::Cancelled) {
@@ -493,20 +513,52 @@ pub async fn run_on_shard(
 
 /// Blocks with work left when the page became final: every block not yet
 /// expanded, and every expanded one none of whose granules was read.
-fn count_left_unread(
+fn count_left_unread<'w>(
     stats: &mut ScanStats,
     candidates: &[Candidate<'_>],
-    work: Work,
-    queue: BinaryHeap<Work>,
+    left: impl Iterator<Item = &'w Work>,
 ) {
-    let mut unread: Vec<usize> = std::iter::once(work)
-        .chain(queue)
+    let mut unread: Vec<usize> = left
         .filter(|work| !candidates[work.block].read)
         .map(|work| work.block)
         .collect();
     unread.sort_unstable();
     unread.dedup();
     stats.blocks_not_read_after_limit += unread.len() as u64;
+}
+
+/// Takes the granules at the front of the queue, up to
+/// `READ_AHEAD_GRANULES_MAX` (expanding the blocks that reach the front
+/// meanwhile, as the read loop would next), and reads the frames of the
+/// columns the query tests for all of them in one batch. The caller has
+/// checked that the front is a granule.
+async fn read_ahead<'c>(
+    store: &ShardStore,
+    scan: &mut Scan<'_>,
+    candidates: &[Candidate<'c>],
+    queue: &mut BinaryHeap<Work>,
+    ahead: &mut VecDeque<(Work, StoredFrames)>,
+) -> Result<(), StorageError> {
+    let mut batch = Vec::new();
+    while batch.len() < READ_AHEAD_GRANULES_MAX {
+        let Some(work) = queue.pop() else {
+            break;
+        };
+        match work.granule {
+            Some(_) => batch.push(work),
+            None => expand_block(store, scan, candidates, work.block, queue).await?,
+        }
+    }
+    let granules: Vec<(&BlockRef, usize)> = batch
+        .iter()
+        .map(|work| {
+            let granule = work.granule.expect("the batch holds granules");
+            (&*candidates[work.block].block, granule)
+        })
+        .collect();
+    let frames = read_frames(&granules, &scan.columns).await?;
+    ahead.extend(batch.into_iter().zip(frames));
+    Ok(())
 }
 
 /// The block's time bound in the read order: nothing it holds sorts before it.
@@ -612,12 +664,14 @@ fn source_counts(block: &BlockRef) -> Option<Vec<(&str, u64)>> {
     )
 }
 
-/// Reads granule `granule` of a candidate block: the columns the filter
-/// needs, then (when an entry will be returned) the rest.
+/// Reads granule `granule` of a candidate block: decodes the frames read
+/// ahead (the columns the filter needs), selects, then (when an entry will
+/// be returned) reads and decodes the rest.
 async fn read_granule(
     scan: &mut Scan<'_>,
     candidate: &mut Candidate<'_>,
     granule: usize,
+    frames: StoredFrames,
 ) -> Result<(), StorageError> {
     let block = &candidate.block;
     if !candidate.read {
@@ -631,7 +685,7 @@ async fn read_granule(
         }
         None => DecodedGranule::new(block.directory.clone(), granule),
     };
-    load_columns(block, &mut decoded, &scan.columns).await?;
+    install_frames(block, &mut decoded, frames)?;
     scan.stats.granules_scanned += 1;
     scan.stats.entries_scanned += decoded.entry_count() as u64;
     let rows = select(&scan.plan.predicate, &decoded, &mut scan.scratch);
