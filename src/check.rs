@@ -8,7 +8,9 @@
 //! stop the server outright, so `serve` fails with one sentence instead of a panic.
 //!
 //! Probes have no lasting side effects: a missing directory is not created (its nearest
-//! existing ancestor is probed instead), and probe files are removed. Statuses:
+//! existing ancestor is probed instead), probe files are removed, and the one check of data
+//! rather than machine ([`layout`]: does `layout.json` record the configured shard count, as
+//! start-up demands?) only reads. Statuses:
 //! Ok (fine), Warn (works, but durability or performance suffers), Fail (will not start or
 //! will lose data).
 
@@ -21,6 +23,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+
+mod layout;
 
 /// Oldest kernel whose io_uring has everything glommio uses (messages say "5.8").
 pub const KERNEL_VERSION_MIN: (u32, u32) = (5, 8);
@@ -145,6 +149,13 @@ pub fn run_checks(config: &Config) -> CheckReport {
     report.push(check_memlock(config.shard_count));
     let storage = &config.storage;
     let data_device = check_directory(&mut report, "data_dir", &storage.data_dir, None);
+    // What is inside data_dir is worth reading only once data_dir itself is usable.
+    let data_dir_usable = report
+        .get("data_dir writable")
+        .is_some_and(|access| access.status != CheckStatus::Fail);
+    if data_dir_usable {
+        report.push(layout::check_layout(&storage.data_dir, config.shard_count));
+    }
     if storage.wal_dir != storage.data_dir {
         check_directory(&mut report, "wal_dir", &storage.wal_dir, data_device);
     }
@@ -677,6 +688,7 @@ mod tests {
         for name in [
             "data_dir free space",
             "data_dir O_DIRECT",
+            "data_dir layout",
             "wal_dir filesystem",
         ] {
             status_of(&report, name);
@@ -714,10 +726,12 @@ mod tests {
         assert_eq!(access.status, CheckStatus::Fail);
         assert!(access.found.contains("not a directory"), "{}", access.found);
         assert!(report.has_failures());
-        assert!(
-            report.get("data_dir O_DIRECT").is_none(),
-            "later checks are skipped"
-        );
+        for name in ["data_dir O_DIRECT", "data_dir layout"] {
+            assert!(
+                report.get(name).is_none(),
+                "later checks are skipped: {name}"
+            );
+        }
     }
 
     #[test]

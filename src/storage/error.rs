@@ -25,6 +25,16 @@ pub enum StorageError {
     },
     #[error("{path}: {detail}")]
     BadMetadata { path: PathBuf, detail: String },
+    /// `layout.json` records another shard count than the configured one.
+    #[error(
+        "{path}: this data directory was created with {recorded} shards; {}",
+        super::layout::shard_count_mismatch_fix(*.recorded)
+    )]
+    ShardCountMismatch {
+        path: PathBuf,
+        recorded: u32,
+        configured: u32,
+    },
     #[error("a batch of {bytes} bytes does not fit in a WAL segment of {segment_bytes} bytes; send smaller batches or raise storage.wal_segment_size")]
     RecordTooLarge { bytes: u64, segment_bytes: u64 },
     #[error("writes are stopped on this shard after an earlier I/O failure: {reason}")]

@@ -62,44 +62,69 @@ impl ShardPaths {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct LayoutFile {
-    format_version: u32,
-    shard_count: u32,
+/// The `format_version` this build writes into `layout.json`.
+pub const LAYOUT_FORMAT_VERSION: u32 = 1;
+
+/// What `layout.json` records about a data directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Version of this file's format; [`LAYOUT_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Shards the data directory was created with; shard `n` owns `shard-<n>` and its WAL.
+    pub shard_count: u32,
+}
+
+/// Reads `<data_dir>/layout.json` and checks that the data was written with `shard_count`
+/// shards. Creates and changes nothing, so `timberdb check` can run it against a directory a
+/// server uses or will use; start-up runs it too ([`check_shard_count`]), so the two cannot
+/// disagree. `Ok(None)`: there is no layout.json (no data yet, or no data directory).
+/// Errors: `Io` when the file cannot be read, `BadMetadata` when it is not a layout,
+/// `ShardCountMismatch` when it records another count. Blocking I/O.
+pub fn read_layout(data_dir: &Path, shard_count: u32) -> Result<Option<Layout>> {
+    let path = data_dir.join(LAYOUT_FILE_NAME);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(StorageError::io("read", &path, 0, error)),
+    };
+    let layout: Layout =
+        serde_json::from_slice(&bytes).map_err(|error| StorageError::BadMetadata {
+            path: path.clone(),
+            detail: format!("not valid JSON: {error}"),
+        })?;
+    if layout.shard_count != shard_count {
+        return Err(StorageError::ShardCountMismatch {
+            path,
+            recorded: layout.shard_count,
+            configured: shard_count,
+        });
+    }
+    Ok(Some(layout))
 }
 
 /// Records the shard count on first start and refuses a different one later:
 /// each shard owns its own slices and WAL, so a shard that disappeared would
 /// strand its data. Blocking I/O: runs before any executor starts.
 pub fn check_shard_count(data_dir: &Path, shard_count: u32) -> Result<()> {
-    let path = data_dir.join(LAYOUT_FILE_NAME);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let layout: LayoutFile =
-                serde_json::from_slice(&bytes).map_err(|error| StorageError::BadMetadata {
-                    path: path.clone(),
-                    detail: format!("not valid JSON: {error}"),
-                })?;
-            if layout.shard_count != shard_count {
-                let detail = format!(
-                    "this data directory was created with {} shards; start TimberDB with --shards {} \
-                     (changing the shard count of existing data is not supported yet)",
-                    layout.shard_count, layout.shard_count
-                );
-                return Err(StorageError::BadMetadata { path, detail });
-            }
-            Ok(())
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let layout = LayoutFile {
-                format_version: 1,
-                shard_count,
-            };
-            let bytes = serde_json::to_vec_pretty(&layout).expect("layout serialises");
-            write_durably_blocking(&path, &bytes)
-        }
-        Err(error) => Err(StorageError::io("read", &path, 0, error)),
+    if read_layout(data_dir, shard_count)?.is_some() {
+        return Ok(());
     }
+    let layout = Layout {
+        format_version: LAYOUT_FORMAT_VERSION,
+        shard_count,
+    };
+    let bytes = serde_json::to_vec_pretty(&layout).expect("layout serialises");
+    write_durably_blocking(&data_dir.join(LAYOUT_FILE_NAME), &bytes)
+}
+
+/// What to do when the configured shard count is not the `recorded` one. One sentence for
+/// both places that say it: the server's refusal to start (`ShardCountMismatch`) and the
+/// `fix:` line of `timberdb check`.
+pub fn shard_count_mismatch_fix(recorded: u32) -> String {
+    format!(
+        "start TimberDB with --shards {recorded} \
+         (changing the shard count of existing data is not supported yet)"
+    )
 }
 
 /// Start-up only: temp file, fsync, rename, fsync the directory.
@@ -130,6 +155,112 @@ mod tests {
         check_shard_count(dir.path(), 2).unwrap();
         let error = check_shard_count(dir.path(), 3).unwrap_err().to_string();
         assert!(error.contains("--shards 2"), "{error}");
+    }
+
+    /// Every file under `dir` with its bytes, to show a read changed nothing.
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                (path, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn read_layout_without_layout_file_is_none_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_layout(dir.path(), 2).unwrap(), None);
+        assert!(snapshot(dir.path()).is_empty());
+        let missing = dir.path().join("not-yet");
+        assert_eq!(read_layout(&missing, 2).unwrap(), None);
+        assert!(!missing.exists(), "the data directory is not created");
+    }
+
+    #[test]
+    fn read_layout_returns_the_recorded_layout_when_counts_match() {
+        let dir = tempfile::tempdir().unwrap();
+        check_shard_count(dir.path(), 2).unwrap();
+        let before = snapshot(dir.path());
+        let layout = read_layout(dir.path(), 2).unwrap();
+        let expected = Layout {
+            format_version: LAYOUT_FORMAT_VERSION,
+            shard_count: 2,
+        };
+        assert_eq!(layout, Some(expected));
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
+    fn read_layout_refuses_another_shard_count_with_the_servers_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        check_shard_count(dir.path(), 2).unwrap();
+        let before = snapshot(dir.path());
+        let error = read_layout(dir.path(), 3).unwrap_err();
+        let path = dir.path().join(LAYOUT_FILE_NAME);
+        assert!(
+            matches!(
+                &error,
+                StorageError::ShardCountMismatch { path: p, recorded: 2, configured: 3 } if *p == path
+            ),
+            "{error:?}"
+        );
+        let expected = format!(
+            "{}: this data directory was created with 2 shards; start TimberDB with --shards 2 \
+             (changing the shard count of existing data is not supported yet)",
+            path.display()
+        );
+        assert_eq!(error.to_string(), expected);
+        // Start-up refuses with the very same error, and leaves the file alone.
+        assert_eq!(
+            check_shard_count(dir.path(), 3).unwrap_err().to_string(),
+            expected
+        );
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
+    fn read_layout_reports_a_damaged_file_by_path_and_parse_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LAYOUT_FILE_NAME);
+        let whole = b"{\n  \"format_version\": 1,\n  \"shard_count\": 2\n}";
+        let damaged: [&[u8]; 4] = [
+            &whole[..whole.len() - 1],
+            b"",
+            b"{\"format_version\": 1}",
+            b"{\"format_version\": 1, \"shard_count\": \"two\"}",
+        ];
+        for bytes in damaged {
+            std::fs::write(&path, bytes).unwrap();
+            let error = read_layout(dir.path(), 2).unwrap_err();
+            assert!(
+                matches!(&error, StorageError::BadMetadata { path: p, .. } if *p == path),
+                "{error:?}"
+            );
+            let message = error.to_string();
+            let prefix = format!("{}: not valid JSON: ", path.display());
+            assert!(message.starts_with(&prefix), "{message}");
+            // Start-up refuses too, rather than writing a new layout over it.
+            assert!(check_shard_count(dir.path(), 2).is_err());
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn read_layout_reports_an_unreadable_file_as_io_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LAYOUT_FILE_NAME);
+        // A directory where the file should be: unreadable even for root.
+        std::fs::create_dir(&path).unwrap();
+        let error = read_layout(dir.path(), 2).unwrap_err();
+        assert!(
+            matches!(&error, StorageError::Io { op: "read", path: p, .. } if *p == path),
+            "{error:?}"
+        );
     }
 
     #[test]
