@@ -103,7 +103,7 @@ fn defaults_when_nothing_is_given() {
     );
     assert_eq!(
         (storage.compression, storage.compression_level),
-        (Compression::Lz4, 3)
+        (Compression::Zstd, 1)
     );
     assert!(storage.sync_writes);
     assert_eq!(storage.fsync_interval_ms, 1000);
