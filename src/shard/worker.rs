@@ -322,23 +322,36 @@ impl StoreWorker {
         self.store.punch_removed().await;
         if self.manifest.wants_checkpoint() {
             if let Err(error) = self.checkpoint().await {
-                tracing::warn!(%error, "could not rewrite the manifest; will retry");
+                self.store.stop_writes(&error);
             }
         }
     }
 
-    /// Rewrites the manifest as a checkpoint of the state now.
+    /// Rewrites the manifest as a checkpoint of the state now. A checkpoint
+    /// cut short by a full disk is removed and retried at the next
+    /// maintenance (the old generation keeps every edit).
+    /// Any other failure stops writes: once the new generation is complete,
+    /// start-up may load it, so an edit appended to the old one could be
+    /// lost; and a failed directory sync cannot be retried (STYLE.md).
     async fn checkpoint(&mut self) -> Result<()> {
         let generation = self.manifest.generation() + 1;
         let dir = self.manifest.dir().to_path_buf();
-        self.manifest = ManifestLog::create(
-            &dir,
-            self.store.shard_id,
-            generation,
-            self.store.checkpoint_edits(),
-        )
-        .await?;
-        Ok(())
+        let edits = self.store.checkpoint_edits();
+        let log = match ManifestLog::write_checkpoint(&dir, self.store.shard_id, generation, edits)
+            .await
+        {
+            Ok(log) => log,
+            Err(error) if error.is_disk_full() => {
+                // Removed so that it cannot count as complete at start-up
+                // while edits keep going to the old generation.
+                ManifestLog::discard_generation(&dir, generation).await?;
+                tracing::warn!(%error, "could not rewrite the manifest; will retry");
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        self.manifest = log;
+        self.manifest.retire_older_generations().await
     }
 
     async fn trim(&mut self) {

@@ -40,8 +40,8 @@ use crate::wal::record::{self, RecordKind, RecordReader, WAL_PAGE_BYTES};
 /// segment files (converted at start-up, `storage::convert`).
 pub const MANIFEST_FORMAT_VERSION: u32 = 2;
 
-/// The log is rewritten once it is this many times its checkpoint (and
-/// at least `CHECKPOINT_SLACK_BYTES` larger): bounds it to a small multiple
+/// The log is rewritten once it is larger than this many times its
+/// checkpoint plus `CHECKPOINT_SLACK_BYTES`: bounds it to a small multiple
 /// of the live state.
 pub const CHECKPOINT_GROWTH_FACTOR: u64 = 4;
 pub const CHECKPOINT_SLACK_BYTES: u64 = 16 << 20;
@@ -186,17 +186,32 @@ pub struct Loaded {
 /// while it was written) is skipped; it is deleted when the next
 /// generation is written.
 pub fn load(dir: &Path, shard_id: u32) -> Result<Loaded> {
-    for generation in generations(dir)? {
+    let all = generations(dir)?;
+    for (index, &generation) in all.iter().enumerate() {
         let path = dir.join(manifest_file_name(generation));
         let bytes =
             std::fs::read(&path).map_err(|error| StorageError::io("read", &path, 0, error))?;
-        match read_log(&bytes, generation, shard_id).map_err(|(offset, detail)| {
-            StorageError::Corrupt {
-                path: path.clone(),
-                offset,
-                detail,
+        let older_exists = index + 1 < all.len();
+        let read = match read_log(&bytes, generation, shard_id) {
+            Ok(read) => read,
+            // A checkpoint of many records torn by a crash can look damaged
+            // (a later page of it intact); it was never used, since nothing
+            // is appended before a checkpoint is complete and the older
+            // generation is deleted only after. Damage anywhere else is an
+            // error: reading on from an older file would drop edits.
+            Err(damage) if !damage.checkpoint_complete && older_exists => {
+                tracing::warn!(path = %path.display(), offset = damage.offset, detail = %damage.detail, "ignoring a manifest whose checkpoint is incomplete (a crash while it was written)");
+                continue;
             }
-        })? {
+            Err(damage) => {
+                return Err(StorageError::Corrupt {
+                    path: path.clone(),
+                    offset: damage.offset,
+                    detail: damage.detail,
+                })
+            }
+        };
+        match read {
             Some(state) => return Ok(Loaded { state, generation }),
             None => {
                 tracing::warn!(path = %path.display(), "ignoring a manifest whose checkpoint is incomplete (a crash while it was written)")
@@ -209,6 +224,15 @@ pub fn load(dir: &Path, shard_id: u32) -> Result<Loaded> {
     })
 }
 
+/// Damage found reading a manifest log: where, what, and whether the
+/// checkpoint that starts the file had been read whole before it.
+#[derive(Debug)]
+struct Damage {
+    offset: u64,
+    detail: String,
+    checkpoint_complete: bool,
+}
+
 /// The state a log states, or `None` when its checkpoint is incomplete.
 /// Reading stops at the first clean end or torn record (an append cut
 /// short by a crash: it was never acknowledged). A bad record followed by
@@ -217,9 +241,24 @@ fn read_log(
     bytes: &[u8],
     generation: u64,
     shard_id: u32,
+) -> std::result::Result<Option<ManifestState>, Damage> {
+    let mut checkpoint_complete = false;
+    read_records(bytes, generation, shard_id, &mut checkpoint_complete).map_err(
+        |(offset, detail)| Damage {
+            offset,
+            detail,
+            checkpoint_complete,
+        },
+    )
+}
+
+fn read_records(
+    bytes: &[u8],
+    generation: u64,
+    shard_id: u32,
+    checkpoint_complete: &mut bool,
 ) -> std::result::Result<Option<ManifestState>, (u64, String)> {
     let mut state = ManifestState::default();
-    let mut checkpoint_complete = false;
     let mut reader = RecordReader::new(bytes, 0, generation);
     for record in reader.by_ref() {
         let record_offset = record.offset;
@@ -245,14 +284,14 @@ fn read_log(
             ));
         }
         for edit in archived.edits.iter() {
-            if !checkpoint_complete
+            if !*checkpoint_complete
                 && !matches!(edit, ArchivedEdit::CheckpointEnd)
                 && is_change(edit)
             {
                 return Err((record_offset, "a change before the checkpoint ended".into()));
             }
             if matches!(edit, ArchivedEdit::CheckpointEnd) {
-                checkpoint_complete = true;
+                *checkpoint_complete = true;
             }
             state
                 .apply(edit)
@@ -327,6 +366,22 @@ impl ManifestLog {
         generation: u64,
         edits: Vec<Edit>,
     ) -> Result<ManifestLog> {
+        let log = ManifestLog::write_checkpoint(dir, shard_id, generation, edits).await?;
+        log.retire_older_generations().await?;
+        Ok(log)
+    }
+
+    /// Writes generation `generation` with a checkpoint of `edits` and
+    /// makes the file durable, leaving older generations in place. Once
+    /// this returns, start-up may load the new file (it is the newest
+    /// complete one), so every later edit must go to it; until it returns,
+    /// the file is incomplete and start-up skips it.
+    pub async fn write_checkpoint(
+        dir: &Path,
+        shard_id: u32,
+        generation: u64,
+        edits: Vec<Edit>,
+    ) -> Result<ManifestLog> {
         // A file of this generation can only be a checkpoint a crash cut
         // short: its records would pass their crc after ours, so it goes.
         let path = dir.join(manifest_file_name(generation));
@@ -367,14 +422,44 @@ impl ManifestLog {
             .collect();
         log.append_records(records).await?;
         log.checkpoint_bytes = log.end;
+        Ok(log)
+    }
+
+    /// Deletes generation `generation`'s file (a checkpoint that failed) and
+    /// makes that durable, so start-up cannot load it in place of the
+    /// generation still in use.
+    pub async fn discard_generation(dir: &Path, generation: u64) -> Result<()> {
+        let path = dir.join(manifest_file_name(generation));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(StorageError::io(
+                    "remove incomplete manifest",
+                    &path,
+                    0,
+                    error,
+                ))
+            }
+        }
+        super::atomic_file::sync_directory(dir).await
+    }
+
+    /// Makes this generation's directory entry durable, then deletes every
+    /// older generation. An error here is not retryable: the new file may
+    /// or may not survive a crash, so the caller stops writing.
+    pub async fn retire_older_generations(&self) -> Result<()> {
+        let dir = &self.dir;
         super::atomic_file::sync_directory(dir).await?;
-        for old in generations(dir)?.into_iter().filter(|g| *g < generation) {
+        for old in generations(dir)?
+            .into_iter()
+            .filter(|g| *g < self.generation)
+        {
             let path = dir.join(manifest_file_name(old));
             std::fs::remove_file(&path)
                 .map_err(|error| StorageError::io("remove old manifest", &path, 0, error))?;
         }
-        super::atomic_file::sync_directory(dir).await?;
-        Ok(log)
+        super::atomic_file::sync_directory(dir).await
     }
 
     pub fn generation(&self) -> u64 {
@@ -546,14 +631,54 @@ mod tests {
             5,
         );
         bytes[WAL_PAGE_BYTES + 20] ^= 0xff;
-        let (offset, detail) = read_log(&bytes, 5, 3).unwrap_err();
-        assert_eq!(offset, WAL_PAGE_BYTES as u64);
-        assert!(detail.contains("followed by valid"), "{detail}");
+        let damage = read_log(&bytes, 5, 3).expect_err("damage");
+        assert_eq!(damage.offset, WAL_PAGE_BYTES as u64);
+        assert!(
+            damage.detail.contains("followed by valid"),
+            "{}",
+            damage.detail
+        );
+        assert!(damage.checkpoint_complete);
         let bytes = log_bytes(&[vec![Edit::CheckpointEnd]], 5);
         assert!(read_log(&bytes, 5, 4).is_err());
         assert!(
             read_log(&bytes, 6, 3).unwrap().is_none(),
             "another generation's crc fails"
         );
+    }
+
+    /// A checkpoint of three records (one write) torn by a crash in its
+    /// first record, its later ones intact: damage followed by valid
+    /// records, inside an incomplete checkpoint.
+    fn torn_checkpoint(generation: u64) -> Vec<u8> {
+        let mut bytes = log_bytes(
+            &[
+                vec![add(1, 0, 7)],
+                vec![add(1, 4096, 7)],
+                vec![add(1, 8192, 7), Edit::CheckpointEnd],
+            ],
+            generation,
+        );
+        bytes[20] ^= 0xff;
+        bytes
+    }
+
+    #[test]
+    fn a_torn_checkpoint_falls_back_to_the_older_generation_if_there_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = log_bytes(&[vec![add(1, 0, 7), Edit::CheckpointEnd]], 5);
+        std::fs::write(dir.path().join(manifest_file_name(5)), older).unwrap();
+        std::fs::write(dir.path().join(manifest_file_name(6)), torn_checkpoint(6)).unwrap();
+        let loaded = load(dir.path(), 3).unwrap();
+        assert_eq!(loaded.generation, 5);
+        assert_eq!(loaded.state.blocks.len(), 1);
+        // Without an older generation the same damage is an error, not an
+        // empty shard.
+        std::fs::remove_file(dir.path().join(manifest_file_name(5))).unwrap();
+        let error = load(dir.path(), 3)
+            .err()
+            .expect("damage is refused")
+            .to_string();
+        assert!(error.contains("followed by valid"), "{error}");
     }
 }
