@@ -200,7 +200,12 @@ impl ArchivedBlockDirectory {
             }
             self.check_column(column, header, frames_end)?;
         }
-        for required in [ColumnName::Timestamp, ColumnName::Level, ColumnName::Source] {
+        for required in [
+            ColumnName::Timestamp,
+            ColumnName::Level,
+            ColumnName::Source,
+            ColumnName::Message,
+        ] {
             if self.column(&required).is_none() {
                 return Err(malformed(format!("the {required:?} column is missing")));
             }
