@@ -339,3 +339,47 @@ fn level_queries_skip_blocks_without_those_levels() {
         server.restart();
     }
 }
+
+/// A count by minute over a block that spans two minutes, each granule
+/// inside one: the block is split, both granules are counted from the
+/// directory, and the block counts as counted unread (every sealed block
+/// is in exactly one of the blocks_* stats).
+#[test]
+fn a_split_block_whose_granules_are_all_counted_is_counted_unread() {
+    let rows = timberdb::block::GRANULE_ROWS_MAX;
+    let mut server = Server::builder()
+        .arg("--shards")
+        .arg("1")
+        .env("TIMBERDB_BLOCK_ROTATION", &format!("count:{}", 2 * rows))
+        .start();
+    server.create_partition("split");
+    let minute_ns: i64 = 60_000_000_000;
+    let base_ns: i64 = 1_700_000_040 * 1_000_000_000; // a whole minute
+    let lines: Vec<Value> = (0..2 * rows as i64)
+        .map(|i| {
+            // The first granule in the first minute, the second in the next.
+            let minute = i / rows as i64;
+            let timestamp = base_ns + minute * minute_ns + (i % rows as i64) * 1_000;
+            json!({"message": format!("m{i}"), "timestamp": timestamp, "level": "info"})
+        })
+        .collect();
+    assert_eq!(server.ingest_ndjson("split", &lines).status, 200);
+    common::eventually(std::time::Duration::from_secs(30), || {
+        let stored = server.get("/api/v1/partitions/split").json();
+        (stored["blocks"] == 1).then_some(())
+    });
+    for _ in 0..2 {
+        let answer = server.query(&json!({
+            "q": "SELECT bucket(timestamp, '1m') AS minute, count(*) FROM split GROUP BY minute ORDER BY minute"
+        }));
+        assert_eq!(answer["rows"][0][1], rows, "{answer}");
+        assert_eq!(answer["rows"][1][1], rows, "{answer}");
+        let stats = &answer["stats"];
+        assert_eq!(stats["granules_counted_unread"], 2, "{answer}");
+        assert_eq!(stats["granules_scanned"], 0, "{answer}");
+        assert_eq!(stats["blocks_counted_unread"], 1, "{answer}");
+        assert_eq!(stats["blocks_scanned"], 0, "{answer}");
+        assert_eq!(stats["blocks_skipped"], 0, "{answer}");
+        server.restart();
+    }
+}

@@ -604,6 +604,7 @@ async fn expand_block(
     };
     let predicate = &scan.plan.predicate;
     let mut pushed = 0;
+    let mut counted = 0;
     let mut last_stage = None;
     for (granule, facts) in directory.granules.iter().enumerate() {
         let (min, max) = (
@@ -629,6 +630,7 @@ async fn expand_block(
         }
         if count_only && scan.count_unread(facts.level_counts(), min, max, None, candidate.meta) {
             scan.stats.granules_counted_unread += 1;
+            counted += 1;
             continue;
         }
         queue.push(Work {
@@ -640,7 +642,11 @@ async fn expand_block(
         pushed += 1;
     }
     if pushed == 0 {
-        if let Some(stage) = last_stage {
+        // No granule left to read: the block was answered from its
+        // directory if some granule was counted, else ruled out.
+        if counted > 0 {
+            scan.stats.blocks_counted_unread += 1;
+        } else if let Some(stage) = last_stage {
             scan.stats.skipped(stage, 1);
         }
     }
