@@ -1,6 +1,6 @@
 //! A granule's word filter: collecting its items at seal time
 //! (`FilterKeys`: every message word's key, hashed as it is scanned) and
-//! building the binary fuse filter, per 4096-entry granule of realistic
+//! building the binary fuse filter, per granule (`GRANULE_ROWS_MAX` entries) of realistic
 //! lines; and probing a filter at query time.
 //!
 //! Ceiling: filters are built on the shard's blocking thread next to
@@ -47,7 +47,7 @@ fn bench_filter(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(batch.len() as u64));
-    group.bench_function("collect_and_build_4k", |b| {
+    group.bench_function("collect_and_build_granule", |b| {
         b.iter(|| build(&mut keys, &mut filter))
     });
     let parsed = GranuleFilter::parse(encoding, &filter).expect("a filter");

@@ -71,10 +71,17 @@ fn main() {
             }
         }
     }
-    assert!(entries > 0, "no published blocks under {}", data_dir.display());
+    assert!(
+        entries > 0,
+        "no published blocks under {}",
+        data_dir.display()
+    );
     let per_entry = |bytes: u64| bytes as f64 / entries as f64;
     println!("{entries} entries in {blocks} blocks, {granules} granules");
-    println!("{:<24} {:>12} {:>12} {:>10}", "part", "B/entry", "raw B/entry", "ratio");
+    println!(
+        "{:<24} {:>12} {:>12} {:>10}",
+        "part", "B/entry", "raw B/entry", "ratio"
+    );
     let mut accounted = 0;
     for (kind, bytes) in &kinds {
         accounted += bytes.stored;
@@ -88,7 +95,11 @@ fn main() {
     let headers = blocks * 64;
     // The directory is stored in the block too (and copied in the manifest).
     let padding = spans.saturating_sub(accounted + headers + directories);
-    println!("{:<24} {:>12.2}", "headers + directories", per_entry(headers + directories));
+    println!(
+        "{:<24} {:>12.2}",
+        "headers + directories",
+        per_entry(headers + directories)
+    );
     println!("{:<24} {:>12.2}", "alignment padding", per_entry(padding));
     println!("{:<24} {:>12.2}", "blocks in all", per_entry(spans));
 }

@@ -1,16 +1,18 @@
-//! Block payload compression: one enum naming the codecs, two functions.
+//! Frame compression: one enum naming the codecs, and the functions that
+//! compress and decompress with them.
 //!
-//! The codec id byte is stored in every block header, so ids are stable
+//! The codec id byte is stored with every column frame in a block's
+//! directory (and, in format 2, in the block header), so ids are stable
 //! forever (None 0, Lz4 1, Zstd 2, Snappy 3, Gzip 4). The level is not
 //! stored: it only matters when compressing. Each codec uses its raw/block
 //! format (lz4 block, snappy raw, one zstd frame, one gzip member) because
-//! the block header already records both sizes and a crc32.
+//! the directory already records both sizes and a crc32.
 //!
-//! Decompression writes into an `AlignedVec` because the payload is an rkyv
-//! archive that must be 16-byte aligned to be read in place. It fails if the
-//! output size differs from the header's `payload_bytes_uncompressed`, so a
-//! damaged or hostile payload can never make a reader allocate more than the
-//! (already bounded) size the header claims.
+//! Decompression fails if the output size differs from the recorded raw
+//! size, so a damaged or hostile frame can never make a reader allocate
+//! more than the (already bounded) size the directory claims. Format-2
+//! payloads decompress into an `AlignedVec`: they are rkyv archives that
+//! must be 16-byte aligned to be read in place.
 //!
 //! zstd contexts are kept per thread and reused (thread-per-core: one shard,
 //! one context), which saves their allocation on every small block.

@@ -20,8 +20,9 @@ use super::error::{Result, StorageError};
 use crate::block::BLOCK_ALIGN_BYTES;
 
 /// A new segment file is started once the current one passes this size.
-/// 1 GiB keeps the file count low while whole files can still be dropped
-/// when every block in them is removed.
+/// 1 GiB keeps the file count low. A removed block's space is given back
+/// at once (a hole punched); a file none of whose blocks is left is
+/// deleted at the next start-up.
 pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
 /// Preallocation of a segment starts at 1 MiB and doubles up to 64 MiB
 /// while blocks keep coming (see `append_file`).

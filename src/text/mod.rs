@@ -1,6 +1,6 @@
 //! text/: "which words does this text hold, and are two words equal ignoring case?"
 //!
-//! The one tokenizer and the one case rule that ingest (block summaries), the word index and
+//! The one tokenizer and the one case rule that sealing (granule word filters), the filters and
 //! every query matcher share, so a word the index holds is a word the matchers see. Rules:
 //! - A word is a maximal run of alphanumeric characters (Unicode `char::is_alphanumeric`) and
 //!   `_`. Everything else separates words, including `-`, `.`, `/` and `:`, so the id
