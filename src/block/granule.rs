@@ -55,7 +55,7 @@ impl ColumnSet {
     }
 
     /// Whether column `name` of a block is in the set.
-    fn wants(&self, name: &ArchivedColumnName) -> bool {
+    pub fn wants(&self, name: &ArchivedColumnName) -> bool {
         match name {
             ArchivedColumnName::Timestamp | ArchivedColumnName::Level => true,
             ArchivedColumnName::Source => self.source,

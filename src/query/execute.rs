@@ -180,6 +180,8 @@ struct Scan<'a> {
     scratch: Vec<u8>,
     /// The columns the filter and the aggregation read.
     columns: ColumnSet,
+    /// Every column: what building an entry reads.
+    all_columns: ColumnSet,
     /// The slice number of this shard's entries (its shard id).
     slice: u32,
     /// The granule being read, kept between granules for its buffers.
@@ -426,6 +428,7 @@ pub async fn run_on_shard(
         stats: ScanStats::default(),
         scratch: Vec::new(),
         columns: needed_columns(plan),
+        all_columns: ColumnSet::all(),
         slice: store.shard_id,
         granule: None,
     };
@@ -556,9 +559,24 @@ async fn read_ahead<'c>(
             (&*candidates[work.block].block, granule)
         })
         .collect();
-    let frames = read_frames(&granules, &scan.columns).await?;
+    let frames = read_frames(&granules, read_ahead_columns(scan)).await?;
     ahead.extend(batch.into_iter().zip(frames));
     Ok(())
+}
+
+/// The columns read ahead: those the query tests, or every column when a
+/// granule that reaches the read likely holds an entry to return. That is
+/// when the query returns entries and its granules passed word or value
+/// filters (a false positive is 1 in 256): building the entries then needs
+/// no second read. The extra frames cost read bandwidth, not decoding (a
+/// frame is decoded only when used).
+fn read_ahead_columns<'s>(scan: &'s Scan<'_>) -> &'s ColumnSet {
+    let returns_entries = scan.groups.is_none() && scan.plan.per_shard_wanted() > 0;
+    if returns_entries && scan.plan.block_test.uses_filter() {
+        &scan.all_columns
+    } else {
+        &scan.columns
+    }
 }
 
 /// The block's time bound in the read order: nothing it holds sorts before it.
@@ -691,14 +709,15 @@ async fn read_granule(
         }
         None => DecodedGranule::new(block.directory.clone(), granule),
     };
-    install_frames(block, &mut decoded, frames)?;
+    let later = install_frames(block, &mut decoded, frames, &scan.columns)?;
     scan.stats.granules_scanned += 1;
     scan.stats.entries_scanned += decoded.entry_count() as u64;
     let rows = select(&scan.plan.predicate, &decoded, &mut scan.scratch);
     let first_seq = block.header.first_seq + decoded.row_start() as u64;
     let slice = scan.slice;
     if scan.groups.is_none() && any_kept(scan, &decoded, &rows, first_seq, slice, candidate.meta) {
-        load_columns(block, &mut decoded, &ColumnSet::all()).await?;
+        install_frames(block, &mut decoded, later, &scan.all_columns)?;
+        load_columns(block, &mut decoded, &scan.all_columns).await?;
     }
     scan.fold(&decoded, &rows, first_seq, slice, candidate.meta);
     scan.granule = Some(decoded);

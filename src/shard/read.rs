@@ -132,14 +132,22 @@ pub async fn read_frames(
     Ok(out)
 }
 
-/// Decodes `stored` (read by `read_frames` for granule `granule` of
-/// `block`) into `granule`.
+/// Decodes the frames of `stored` (read by `read_frames` for `granule` of
+/// `block`) whose columns are in `set` into `granule`, and returns the
+/// others, still undecoded, for later.
 pub fn install_frames(
     block: &BlockRef,
     granule: &mut DecodedGranule,
     stored: StoredFrames,
-) -> Result<()> {
-    install_all(block, granule, stored.frames.into_iter())
+    set: &ColumnSet,
+) -> Result<StoredFrames> {
+    let directory = block.directory.get();
+    let (now, later): (Vec<_>, Vec<_>) = stored
+        .frames
+        .into_iter()
+        .partition(|(index, _)| set.wants(&directory.columns[*index].name));
+    install_all(block, granule, now.into_iter())?;
+    Ok(StoredFrames { frames: later })
 }
 
 fn install_all(
