@@ -38,6 +38,9 @@ pub const WAL_DIR_NAME: &str = "wal";
 
 /// Default largest request body (16 MiB, the seed's value).
 pub const MAX_REQUEST_SIZE_BYTES_DEFAULT: usize = 16 * MIB as usize;
+/// Shippers name their target (an index, a tenant) and expect it to exist
+/// once they write to it, as Elasticsearch and Loki behave.
+pub const AUTO_CREATE_PARTITIONS_DEFAULT: bool = true;
 /// A body is buffered whole before parsing, so this times concurrent connections bounds
 /// ingest memory; 1 KiB..=1 GiB.
 pub const MAX_REQUEST_SIZE_BYTES_RANGE: RangeInclusive<usize> = KIB as usize..=GIB as usize;
@@ -185,6 +188,7 @@ impl Default for Config {
             },
             api: ApiConfig {
                 max_request_size_bytes: MAX_REQUEST_SIZE_BYTES_DEFAULT,
+                auto_create_partitions: AUTO_CREATE_PARTITIONS_DEFAULT,
             },
             query: QueryConfig {
                 default_limit: QUERY_DEFAULT_LIMIT_DEFAULT,

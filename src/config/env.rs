@@ -14,7 +14,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 17] = [
+pub const VARIABLES: [(&str, Key); 18] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_LISTEN", Key::ListenAddr),
@@ -26,6 +26,7 @@ pub const VARIABLES: [(&str, Key); 17] = [
     ("TIMBERDB_COMPRESSION", Key::Compression),
     ("TIMBERDB_COMPRESSION_LEVEL", Key::CompressionLevel),
     ("TIMBERDB_MAX_REQUEST_SIZE", Key::MaxRequestSize),
+    ("TIMBERDB_AUTO_CREATE_PARTITIONS", Key::AutoCreatePartitions),
     ("TIMBERDB_QUERY_MAX_RESULT_BYTES", Key::QueryMaxResultBytes),
     ("TIMBERDB_LOG_LEVEL", Key::LogLevel),
     ("TIMBERDB_LOG_FORMAT", Key::LogFormat),
@@ -156,6 +157,12 @@ fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()
     if let Some(bytes) = request_bytes {
         config.api.max_request_size_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
+    layer.set(
+        &mut config.api.auto_create_partitions,
+        "TIMBERDB_AUTO_CREATE_PARTITIONS",
+        Key::AutoCreatePartitions,
+        value::boolean,
+    )?;
     let mut result_bytes = None;
     layer.set(
         &mut result_bytes,

@@ -192,6 +192,14 @@ impl FileLayer<'_> {
                         self.take(Key::MaxRequestSize, "api.max_request_size", item, size)?;
                     config.api.max_request_size_bytes = to_usize(bytes);
                 }
+                "auto_create_partitions" => {
+                    config.api.auto_create_partitions = self.take(
+                        Key::AutoCreatePartitions,
+                        "api.auto_create_partitions",
+                        item,
+                        boolean,
+                    )?;
+                }
                 _ => self.unknown(&format!("api.{name}"), item),
             }
         }

@@ -128,6 +128,10 @@ pub struct NetworkConfig {
 pub struct ApiConfig {
     /// Largest accepted request body in bytes; larger bodies get 413 before being buffered.
     pub max_request_size_bytes: usize,
+    /// Whether writing to a partition that does not exist through a
+    /// shipper's protocol (an Elasticsearch index, a Loki tenant, an OTLP
+    /// or syslog stream) creates it. The native API never creates one.
+    pub auto_create_partitions: bool,
 }
 
 /// Limits of the query engine.

@@ -45,6 +45,10 @@ impl Config {
                 "api.max_request_size",
                 self.api.max_request_size_bytes.to_string(),
             ),
+            (
+                "api.auto_create_partitions",
+                self.api.auto_create_partitions.to_string(),
+            ),
             ("query.default_limit", query.default_limit.to_string()),
             ("query.max_results", query.max_results.to_string()),
             ("query.timeout", query.timeout_seconds.to_string()),

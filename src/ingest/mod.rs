@@ -34,6 +34,7 @@
 
 mod error;
 mod fast;
+pub mod limits;
 mod object;
 mod parse;
 mod scalar;

@@ -12,12 +12,15 @@ use serde_json::json;
 use crate::entry::{ColumnBatch, EntryId};
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{from_commit, ApiError, ErrorKind};
-use crate::http::handlers::partitions::resolve;
+use std::sync::Arc;
+
+use crate::http::handlers::partitions::{admin_error, resolve};
 use crate::http::response::{json, HttpResponse};
 use crate::ingest::{detect_format, parse_body};
 use crate::shard::commit::CommitItem;
-use crate::shard::partitions::now_ns;
+use crate::shard::partitions::{self as admin, now_ns, AdminError, CreateRequest};
 use crate::shard::ShardContext;
+use crate::storage::catalog::PartitionMeta;
 
 pub async fn ingest(
     ctx: &ShardContext,
@@ -61,6 +64,37 @@ async fn ingest_inner(
             return Err(ApiError::bad_request(error.code(), error.to_string()));
         }
     };
+    let committed = commit_batch(ctx, &meta, batch, accepted, body.len()).await?;
+    let (first_id, last_id) = (committed.first_id, committed.last_id);
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "accepted": accepted,
+            "partition_id": meta.id,
+            "first_id": first_id.to_string(),
+            "last_id": last_id.to_string(),
+        }),
+    ))
+}
+
+/// The ids a committed batch was given.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed {
+    pub first_id: EntryId,
+    pub last_id: EntryId,
+}
+
+/// Makes `batch` (parsed, `accepted` entries, from a body of `body_bytes`)
+/// durable in partition `meta` on this shard, whatever protocol it came
+/// in: refuses it when it cannot fit the WAL, hands it to the commit loop
+/// and waits until it is durable, then counts it.
+pub async fn commit_batch(
+    ctx: &ShardContext,
+    meta: &PartitionMeta,
+    batch: ColumnBatch,
+    accepted: usize,
+    body_bytes: usize,
+) -> Result<Committed, ApiError> {
     if let Err(error) = refuse_if_too_large_for_wal(ctx, &batch) {
         ctx.store.batch_pool.put(batch);
         return Err(error);
@@ -82,30 +116,47 @@ async fn ingest_inner(
     ctx.count(|c| {
         c.ingest_requests += 1;
         c.ingest_entries += accepted as u64;
-        c.ingest_bytes += body.len() as u64;
+        c.ingest_bytes += body_bytes as u64;
     });
-    let first_id = EntryId {
+    let id = |seq| EntryId {
         slice: ctx.shard_id,
-        seq: ack.first_seq,
+        seq,
     };
-    let last_id = EntryId {
-        slice: ctx.shard_id,
-        seq: ack.last_seq,
+    Ok(Committed {
+        first_id: id(ack.first_seq),
+        last_id: id(ack.last_seq),
+    })
+}
+
+/// The partition a shipper's protocol writes to by name: the existing one,
+/// or (when `api.auto_create_partitions` is on) a new one, as Elasticsearch
+/// creates an index on first write. A name another request created
+/// meanwhile is found, not refused.
+pub async fn partition_for_write(
+    ctx: &ShardContext,
+    name: &str,
+) -> Result<Arc<PartitionMeta>, ApiError> {
+    if let Ok(meta) = resolve(ctx, name) {
+        return Ok(meta);
+    }
+    if !ctx.config.api.auto_create_partitions {
+        return Err(ApiError::partition_not_found(name));
+    }
+    let request = CreateRequest {
+        name: name.to_string(),
+        tags: Default::default(),
+        retention_days: None,
     };
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "accepted": accepted,
-            "partition_id": meta.id,
-            "first_id": first_id.to_string(),
-            "last_id": last_id.to_string(),
-        }),
-    ))
+    match admin::create(ctx, request).await {
+        Ok(meta) => Ok(meta),
+        Err(AdminError::NameTaken(_)) => resolve(ctx, name),
+        Err(error) => Err(admin_error(error)),
+    }
 }
 
 /// Refuses before reading the body when the shard cannot take it, so an
 /// overloaded server does not also spend memory on request bodies.
-fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
+pub fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
     if let Some(reason) = ctx.store.writes_stopped.borrow().as_ref() {
         return Err(ApiError::new(
             ErrorKind::Internal,

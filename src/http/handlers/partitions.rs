@@ -128,7 +128,7 @@ fn partition_json(meta: &PartitionMeta, stats: &SliceStats) -> Value {
     })
 }
 
-fn admin_error(error: AdminError) -> ApiError {
+pub fn admin_error(error: AdminError) -> ApiError {
     match error {
         AdminError::NameTaken(name) => ApiError::new(
             ErrorKind::Conflict,
