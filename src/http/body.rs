@@ -65,3 +65,118 @@ fn too_large(limit: BodyLimit) -> ApiError {
         ),
     )
 }
+
+/// Undoes a request's `Content-Encoding` (`gzip`, `x-gzip`, `deflate`,
+/// `zstd`; `identity` or none leaves the body as is; the snappy of Loki's
+/// protobuf bodies is part of that protocol, not an encoding), with
+/// the decoded size bounded by the same limit as the body, so a small
+/// compressed body cannot expand without bound. Shippers compress by
+/// default (Filebeat, Vector, the OTLP exporters), so every protocol
+/// endpoint takes these.
+pub fn decode_content(
+    encoding: Option<&str>,
+    body: Vec<u8>,
+    limit: BodyLimit,
+) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    let encoding = encoding.map(|value| value.trim().to_ascii_lowercase());
+    let reader: Box<dyn Read + '_> =
+        match encoding.as_deref() {
+            None | Some("") | Some("identity") => return Ok(body),
+            Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+            Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+            Some("zstd") => Box::new(zstd::stream::read::Decoder::new(&body[..]).map_err(
+                |error| {
+                    ApiError::bad_request(
+                        "invalid_encoding",
+                        format!("the zstd body could not be read: {error}"),
+                    )
+                },
+            )?),
+            Some(other) => return Err(ApiError::new(
+                ErrorKind::UnsupportedMediaType,
+                "unsupported_encoding",
+                format!(
+                    "Content-Encoding {other:?} is not supported; send gzip, deflate, zstd or none"
+                ),
+            )),
+        };
+    let mut decoded = Vec::with_capacity(body.len().saturating_mul(4).min(limit.bytes));
+    let read = reader
+        .take(limit.bytes as u64 + 1)
+        .read_to_end(&mut decoded)
+        .map_err(|error| {
+            ApiError::bad_request(
+                "invalid_encoding",
+                format!(
+                    "the body is not valid {}: {error}",
+                    encoding.as_deref().unwrap_or_default()
+                ),
+            )
+        })?;
+    if read > limit.bytes {
+        return Err(too_large(limit));
+    }
+    Ok(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const LIMIT: BodyLimit = BodyLimit {
+        bytes: 1000,
+        name: "max_request_size",
+    };
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_zstd_and_deflate_are_undone_and_identity_is_kept() {
+        let text = b"{\"message\":\"hello\"}\n".repeat(10);
+        assert_eq!(
+            decode_content(Some("gzip"), gzip(&text), LIMIT).unwrap(),
+            text
+        );
+        assert_eq!(
+            decode_content(Some(" GZIP "), gzip(&text), LIMIT).unwrap(),
+            text
+        );
+        let zstd = zstd::encode_all(&text[..], 1).unwrap();
+        assert_eq!(decode_content(Some("zstd"), zstd, LIMIT).unwrap(), text);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&text).unwrap();
+        let deflate = zlib.finish().unwrap();
+        assert_eq!(
+            decode_content(Some("deflate"), deflate, LIMIT).unwrap(),
+            text
+        );
+        assert_eq!(decode_content(None, text.clone(), LIMIT).unwrap(), text);
+        assert_eq!(
+            decode_content(Some("identity"), text.clone(), LIMIT).unwrap(),
+            text
+        );
+    }
+
+    #[test]
+    fn a_body_that_expands_past_the_limit_or_is_not_what_it_says_is_refused() {
+        let bomb = gzip(&vec![b'a'; 1001]);
+        assert!(bomb.len() < 100);
+        let error = decode_content(Some("gzip"), bomb, LIMIT).unwrap_err();
+        assert_eq!(error.code, "payload_too_large");
+        let exact = gzip(&vec![b'a'; 1000]);
+        assert_eq!(
+            decode_content(Some("gzip"), exact, LIMIT).unwrap().len(),
+            1000
+        );
+        let error = decode_content(Some("gzip"), b"not gzip".to_vec(), LIMIT).unwrap_err();
+        assert_eq!(error.code, "invalid_encoding");
+        let error = decode_content(Some("br"), b"x".to_vec(), LIMIT).unwrap_err();
+        assert_eq!(error.code, "unsupported_encoding");
+    }
+}
