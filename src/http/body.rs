@@ -80,27 +80,28 @@ pub fn decode_content(
 ) -> Result<Vec<u8>, ApiError> {
     use std::io::Read;
     let encoding = encoding.map(|value| value.trim().to_ascii_lowercase());
-    let reader: Box<dyn Read + '_> =
-        match encoding.as_deref() {
-            None | Some("") | Some("identity") => return Ok(body),
-            Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
-            Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
-            Some("zstd") => Box::new(zstd::stream::read::Decoder::new(&body[..]).map_err(
-                |error| {
-                    ApiError::bad_request(
-                        "invalid_encoding",
-                        format!("the zstd body could not be read: {error}"),
-                    )
-                },
-            )?),
-            Some(other) => return Err(ApiError::new(
+    let reader: Box<dyn Read + '_> = match encoding.as_deref() {
+        None | Some("") | Some("identity") => return Ok(body),
+        Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+        Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        Some("zstd") => Box::new(
+            zstd::stream::read::Decoder::new(&body[..]).map_err(|error| {
+                ApiError::bad_request(
+                    "invalid_encoding",
+                    format!("the zstd body could not be read: {error}"),
+                )
+            })?,
+        ),
+        Some(other) => {
+            return Err(ApiError::new(
                 ErrorKind::UnsupportedMediaType,
                 "unsupported_encoding",
                 format!(
                     "Content-Encoding {other:?} is not supported; send gzip, deflate, zstd or none"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let mut decoded = Vec::with_capacity(body.len().saturating_mul(4).min(limit.bytes));
     let read = reader
         .take(limit.bytes as u64 + 1)
