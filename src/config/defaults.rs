@@ -202,6 +202,11 @@ impl Default for Config {
                 level: LOG_LEVEL_DEFAULT.to_string(),
                 format: LOG_FORMAT_DEFAULT,
             },
+            elasticsearch: Default::default(),
+            jsonline: Default::default(),
+            loki: Default::default(),
+            otlp: Default::default(),
+            syslog: Default::default(),
         }
     }
 }

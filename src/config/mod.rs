@@ -29,6 +29,7 @@ mod env;
 mod error;
 mod file;
 mod key;
+pub mod protocols;
 mod summary;
 mod validate;
 mod value;
@@ -42,6 +43,9 @@ use std::path::PathBuf;
 
 pub use error::{ConfigError, Result};
 use key::Origins;
+pub use protocols::{
+    ElasticsearchConfig, FieldMapping, JsonLineConfig, LokiConfig, OtlpConfig, SyslogConfig,
+};
 
 /// Everything a TimberDB node needs to know to start. Built by [`load_from`]; read-only after.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +60,11 @@ pub struct Config {
     pub api: ApiConfig,
     pub query: QueryConfig,
     pub logging: LoggingConfig,
+    pub elasticsearch: ElasticsearchConfig,
+    pub jsonline: JsonLineConfig,
+    pub loki: LokiConfig,
+    pub otlp: OtlpConfig,
+    pub syslog: SyslogConfig,
 }
 
 /// Where and how log data is made durable.
