@@ -5,6 +5,7 @@
 //! counts as unset, so `TIMBERDB_DATA_DIR=` in a container template does not override the file.
 
 use super::key::{Key, Origin, Origins};
+use super::protocols;
 use super::value::{self, Parsed};
 use super::{Config, ConfigError, Result};
 
@@ -173,6 +174,7 @@ fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()
     if let Some(bytes) = result_bytes {
         config.query.max_result_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
+    apply_protocols(config, layer.env)?;
     let logging = &mut config.logging;
     layer.set(
         &mut logging.level,
@@ -186,6 +188,24 @@ fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()
         Key::LogFormat,
         value::log_format,
     )?;
+    Ok(())
+}
+
+/// The protocol sections' variables, one per setting (`TIMBERDB_SYSLOG_TCP_LISTEN`...);
+/// a list such as `..._MAPPING_TAGS` is comma-separated.
+fn apply_protocols(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    for setting in protocols::settings() {
+        let Some(text) = lookup(env, setting.env) else {
+            continue;
+        };
+        let item = toml::Value::String(text.clone());
+        (setting.set)(config, &item).map_err(|expected| ConfigError::Invalid {
+            place: "environment".to_string(),
+            key: setting.env.to_string(),
+            value: format!("{text:?}"),
+            expected,
+        })?;
+    }
     Ok(())
 }
 

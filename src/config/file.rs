@@ -7,13 +7,16 @@
 //! expected, which serde's generic messages do not do.
 //!
 //! Recognised: top-level or `[server]` `shards`; `[node] id`; `[network] listen_addr`;
-//! `[api] max_request_size`; `[query]` limits; `[storage]`; `[logging] level, format`.
+//! `[api] max_request_size`; `[query]` limits; `[storage]`; `[logging] level, format`; the
+//! shippers' protocols `[elasticsearch]`, `[jsonline]`, `[loki]`, `[otlp]`, `[syslog]` (each
+//! with a `mapping` table), described in [`protocols`].
 
 use std::path::Path;
 
 use toml::{Table, Value};
 
 use super::key::{Key, Origin, Origins};
+use super::protocols;
 use super::value::{self, Parsed};
 use super::{BlockRotation, Config, ConfigError, Result};
 
@@ -62,6 +65,12 @@ pub fn apply(
             ("api", Value::Table(section)) => layer.api(config, section)?,
             ("query", Value::Table(section)) => layer.query(config, section)?,
             ("logging", Value::Table(section)) => layer.logging(config, section)?,
+            (section, Value::Table(table)) if protocols::SECTIONS.contains(&section) => {
+                layer.protocol(config, section, table)?;
+            }
+            (section, _) if protocols::SECTIONS.contains(&section) => {
+                return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
+            }
             ("server" | "node" | "storage" | "network" | "api" | "query" | "logging", _) => {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
@@ -309,6 +318,24 @@ impl FileLayer<'_> {
                 storage.index_cache_bytes = self.take(Key::IndexCacheSize, full, item, size)?;
             }
             _ => self.unknown(full, item),
+        }
+        Ok(())
+    }
+
+    /// A protocol section (`[syslog]`...) and its `mapping` sub-table, by the
+    /// settings table in [`protocols`].
+    fn protocol(&mut self, config: &mut Config, prefix: &str, section: &Table) -> Result<()> {
+        for (name, item) in section {
+            let full = format!("{prefix}.{name}");
+            if let (Value::Table(table), "mapping") = (item, name.as_str()) {
+                self.protocol(config, &full, table)?;
+                continue;
+            }
+            let Some(setting) = protocols::settings().iter().find(|s| s.name == full) else {
+                self.unknown(&full, item);
+                continue;
+            };
+            (setting.set)(config, item).map_err(|expected| self.invalid(&full, item, expected))?;
         }
         Ok(())
     }

@@ -12,6 +12,12 @@
 //! decoder beyond what the protocol itself fixes.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+
+use toml::Value;
+
+use super::value::{self, Parsed};
+use super::{Config, ConfigError, Result};
 
 /// Which field of a shipper's record becomes which part of an entry.
 /// Names are dotted paths into nested objects (`host.name` finds
@@ -166,4 +172,288 @@ impl Default for SyslogConfig {
             max_connections: SYSLOG_CONNECTIONS_DEFAULT,
         }
     }
+}
+
+/// Largest `syslog.max_message_size`: a frame is held whole in memory.
+pub const SYSLOG_MESSAGE_BYTES_RANGE: RangeInclusive<u64> = 480..=16 * 1024 * 1024;
+/// Range of `syslog.max_connections`.
+pub const SYSLOG_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+
+/// One setting of a protocol section, described once for every layer: the
+/// file layer finds it by `name`, the environment layer by `env`, and the
+/// start-up summary prints it with `show`. `set` checks form and range, so
+/// an error names the key the way its source wrote it.
+pub(super) struct Setting {
+    /// Dotted TOML name, e.g. `syslog.tcp_listen`.
+    pub name: &'static str,
+    /// Environment variable, e.g. `TIMBERDB_SYSLOG_TCP_LISTEN`.
+    pub env: &'static str,
+    /// Parses a TOML value (the environment's text arrives as a string) into the config.
+    pub set: fn(&mut Config, &Value) -> Parsed<()>,
+    /// The value as TOML, or `None` when unset (the summary then writes a comment).
+    pub show: fn(&Config) -> Option<String>,
+}
+
+/// Every protocol setting. Mapping keys are generated per section by
+/// `mapping_settings!` so the five sections cannot drift apart.
+pub(super) fn settings() -> &'static [Setting] {
+    &SETTINGS
+}
+
+/// The sections this module owns, for the file layer.
+pub(super) const SECTIONS: [&str; 5] = ["elasticsearch", "jsonline", "loki", "otlp", "syslog"];
+
+macro_rules! mapping_settings {
+    ($section:ident, $name:literal, $env:literal) => {
+        [
+            Setting {
+                name: concat!($name, ".mapping.message"),
+                env: concat!("TIMBERDB_", $env, "_MAPPING_MESSAGE"),
+                set: |c, v| field_name(v).map(|s| c.$section.mapping.message = s),
+                show: |c| Some(quoted(&c.$section.mapping.message)),
+            },
+            Setting {
+                name: concat!($name, ".mapping.time"),
+                env: concat!("TIMBERDB_", $env, "_MAPPING_TIME"),
+                set: |c, v| field_name(v).map(|s| c.$section.mapping.time = s),
+                show: |c| Some(quoted(&c.$section.mapping.time)),
+            },
+            Setting {
+                name: concat!($name, ".mapping.source"),
+                env: concat!("TIMBERDB_", $env, "_MAPPING_SOURCE"),
+                set: |c, v| field_name(v).map(|s| c.$section.mapping.source = s),
+                show: |c| Some(quoted(&c.$section.mapping.source)),
+            },
+            Setting {
+                name: concat!($name, ".mapping.level"),
+                env: concat!("TIMBERDB_", $env, "_MAPPING_LEVEL"),
+                set: |c, v| field_name(v).map(|s| c.$section.mapping.level = s),
+                show: |c| Some(quoted(&c.$section.mapping.level)),
+            },
+            Setting {
+                name: concat!($name, ".mapping.tags"),
+                env: concat!("TIMBERDB_", $env, "_MAPPING_TAGS"),
+                set: |c, v| field_names(v).map(|s| c.$section.mapping.tags = s),
+                show: |c| Some(string_array(&c.$section.mapping.tags)),
+            },
+        ]
+    };
+}
+
+static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(|| {
+    let mut all = vec![
+        Setting {
+            name: "elasticsearch.path_prefix",
+            env: "TIMBERDB_ELASTICSEARCH_PATH_PREFIX",
+            set: |c, v| text(v, path_prefix).map(|s| c.elasticsearch.path_prefix = s),
+            show: |c| Some(quoted(&c.elasticsearch.path_prefix)),
+        },
+        Setting {
+            name: "elasticsearch.version",
+            env: "TIMBERDB_ELASTICSEARCH_VERSION",
+            set: |c, v| text(v, es_version).map(|s| c.elasticsearch.version = s),
+            show: |c| Some(quoted(&c.elasticsearch.version)),
+        },
+        Setting {
+            name: "jsonline.partition",
+            env: "TIMBERDB_JSONLINE_PARTITION",
+            set: |c, v| text(v, partition).map(|s| c.jsonline.partition = s),
+            show: |c| Some(quoted(&c.jsonline.partition)),
+        },
+        Setting {
+            name: "loki.default_partition",
+            env: "TIMBERDB_LOKI_DEFAULT_PARTITION",
+            set: |c, v| text(v, partition).map(|s| c.loki.default_partition = s),
+            show: |c| Some(quoted(&c.loki.default_partition)),
+        },
+        Setting {
+            name: "otlp.partition",
+            env: "TIMBERDB_OTLP_PARTITION",
+            set: |c, v| text(v, partition).map(|s| c.otlp.partition = s),
+            show: |c| Some(quoted(&c.otlp.partition)),
+        },
+        Setting {
+            name: "otlp.partition_attribute",
+            env: "TIMBERDB_OTLP_PARTITION_ATTRIBUTE",
+            set: |c, v| field_name(v).map(|s| c.otlp.partition_attribute = s),
+            show: |c| Some(quoted(&c.otlp.partition_attribute)),
+        },
+        Setting {
+            name: "syslog.tcp_listen",
+            env: "TIMBERDB_SYSLOG_TCP_LISTEN",
+            set: |c, v| text(v, optional_addr).map(|a| c.syslog.tcp_listen = a),
+            show: |c| c.syslog.tcp_listen.map(|a| quoted(&a.to_string())),
+        },
+        Setting {
+            name: "syslog.udp_listen",
+            env: "TIMBERDB_SYSLOG_UDP_LISTEN",
+            set: |c, v| text(v, optional_addr).map(|a| c.syslog.udp_listen = a),
+            show: |c| c.syslog.udp_listen.map(|a| quoted(&a.to_string())),
+        },
+        Setting {
+            name: "syslog.partition",
+            env: "TIMBERDB_SYSLOG_PARTITION",
+            set: |c, v| text(v, partition).map(|s| c.syslog.partition = s),
+            show: |c| Some(quoted(&c.syslog.partition)),
+        },
+        Setting {
+            name: "syslog.max_message_size",
+            env: "TIMBERDB_SYSLOG_MAX_MESSAGE_SIZE",
+            set: |c, v| {
+                let bytes = number(v, value::size_bytes, &SYSLOG_MESSAGE_BYTES_RANGE)?;
+                c.syslog.max_message_size_bytes = bytes as usize;
+                Ok(())
+            },
+            show: |c| Some(c.syslog.max_message_size_bytes.to_string()),
+        },
+        Setting {
+            name: "syslog.max_connections",
+            env: "TIMBERDB_SYSLOG_MAX_CONNECTIONS",
+            set: |c, v| {
+                let count = number(v, value::unsigned, &SYSLOG_CONNECTIONS_RANGE)?;
+                c.syslog.max_connections = count as usize;
+                Ok(())
+            },
+            show: |c| Some(c.syslog.max_connections.to_string()),
+        },
+    ];
+    all.extend(mapping_settings!(
+        elasticsearch,
+        "elasticsearch",
+        "ELASTICSEARCH"
+    ));
+    all.extend(mapping_settings!(jsonline, "jsonline", "JSONLINE"));
+    all.extend(mapping_settings!(loki, "loki", "LOKI"));
+    all.extend(mapping_settings!(otlp, "otlp", "OTLP"));
+    all
+});
+
+/// Checks what one key cannot: the syslog TCP listener must not take the
+/// HTTP API's address.
+pub(super) fn validate(config: &Config) -> Result<()> {
+    if config.syslog.tcp_listen == Some(config.network.listen_addr) {
+        return Err(ConfigError::Conflict {
+            place: "the configuration".to_string(),
+            first: "network.listen_addr".to_string(),
+            second: "syslog.tcp_listen".to_string(),
+            advice: format!(
+                "they name the same TCP address {}; give syslog its own port (514 or 1514 are usual)",
+                config.network.listen_addr
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A string value parsed with `parse`; other TOML types are refused by name.
+fn text<T>(item: &Value, parse: fn(&str) -> Parsed<T>) -> Parsed<T> {
+    match item {
+        Value::String(text) => parse(text),
+        other => Err(format!(
+            "expected a quoted string, not {}",
+            other.type_str()
+        )),
+    }
+}
+
+/// A number (or a string such as `"64KiB"`) inside `range`.
+fn number(
+    item: &Value,
+    parse: fn(&str) -> Parsed<u64>,
+    range: &RangeInclusive<u64>,
+) -> Parsed<u64> {
+    let parsed = match item {
+        Value::String(text) => parse(text)?,
+        other => parse(&other.to_string())?,
+    };
+    if !range.contains(&parsed) {
+        return Err(format!(
+            "expected a value between {} and {}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(parsed)
+}
+
+/// A field or attribute name: empty (unused) or up to 256 bytes without
+/// control characters.
+fn field_name(item: &Value) -> Parsed<String> {
+    text(item, |name| {
+        if name.len() > 256 || name.chars().any(char::is_control) {
+            return Err(
+                "expected a field name of at most 256 bytes without control characters".into(),
+            );
+        }
+        Ok(name.to_string())
+    })
+}
+
+/// A list of field names: a TOML array of strings, or one comma-separated
+/// string (the environment's form).
+fn field_names(item: &Value) -> Parsed<Vec<String>> {
+    let names: Vec<Value> = match item {
+        Value::Array(items) => items.clone(),
+        Value::String(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| Value::String(name.to_string()))
+            .collect(),
+        other => {
+            return Err(format!(
+                "expected an array of field names, not {}",
+                other.type_str()
+            ))
+        }
+    };
+    names.iter().map(field_name).collect()
+}
+
+/// A partition name, by the catalog's rules.
+fn partition(name: &str) -> Parsed<String> {
+    crate::storage::catalog::validate_name(name)
+        .map(|()| name.to_string())
+        .map_err(|reason| format!("expected a partition name: {reason}"))
+}
+
+/// Empty, or an absolute path without a trailing slash (`/es`).
+fn path_prefix(prefix: &str) -> Parsed<String> {
+    let well_formed =
+        prefix.starts_with('/') && !prefix.ends_with('/') && !prefix.contains(['?', '#', ' ']);
+    if prefix.is_empty() || well_formed {
+        return Ok(prefix.to_string());
+    }
+    Err("expected \"\" or a path such as \"/es\" (leading '/', no trailing '/')".to_string())
+}
+
+/// A version shippers can read: `MAJOR.MINOR.PATCH` of digits.
+fn es_version(version: &str) -> Parsed<String> {
+    let parts: Vec<&str> = version.split('.').collect();
+    let digits = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() == 3 && parts.iter().all(digits) {
+        return Ok(version.to_string());
+    }
+    Err("expected a version such as \"8.17.0\" (Beats and Vector check the major number)".into())
+}
+
+/// An address to listen on, or `""` / `"off"` for none.
+fn optional_addr(text: &str) -> Parsed<Option<SocketAddr>> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    value::socket_addr(text).map(Some)
+}
+
+fn quoted(text: &str) -> String {
+    Value::String(text.to_string()).to_string()
+}
+
+fn string_array(items: &[String]) -> String {
+    let array = items
+        .iter()
+        .map(|item| Value::String(item.clone()))
+        .collect();
+    Value::Array(array).to_string()
 }

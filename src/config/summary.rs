@@ -22,6 +22,12 @@ impl Config {
             // Writing to a String cannot fail.
             let _ = writeln!(text, "{key} = {value}");
         }
+        for setting in super::protocols::settings() {
+            let _ = match (setting.show)(self) {
+                Some(value) => writeln!(text, "{} = {value}", setting.name),
+                None => writeln!(text, "# {} not set: off", setting.name),
+            };
+        }
         if self.storage.retention_days.is_none() {
             text.push_str("# storage.retention_days not set: data is kept forever\n");
         }

@@ -746,3 +746,162 @@ fn paths_become_absolute_against_the_working_directory() {
     assert_eq!(defaults.data_dir, Path::new("/w/timberdb-data"));
     assert_eq!(defaults.wal_dir, Path::new("/w/timberdb-data/wal"));
 }
+
+const PROTOCOLS_FILE: &str = "[elasticsearch]\npath_prefix = \"/es\"\nversion = \"7.17.3\"\n\
+    [elasticsearch.mapping]\nmessage = \"log\"\ntags = [\"service.name\", \"kubernetes.pod\"]\n\
+    [jsonline]\npartition = \"vl\"\n[loki]\ndefault_partition = \"tenantless\"\n\
+    mapping = { source = \"job\" }\n[otlp]\npartition = \"traces-logs\"\n\
+    partition_attribute = \"service.namespace\"\n[syslog]\ntcp_listen = \"127.0.0.1:1514\"\n\
+    udp_listen = \"0.0.0.0:1514\"\npartition = \"sys\"\nmax_message_size = \"8KiB\"\n\
+    max_connections = 10\n";
+
+#[test]
+fn protocol_sections_are_read_from_a_file_and_survive_the_summary() {
+    let file = toml_file(PROTOCOLS_FILE);
+    let loaded = load(&["--config", file.path.to_str().expect("utf-8")], &[]).expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let config = loaded.command.config().clone();
+    assert_eq!(config.elasticsearch.path_prefix, "/es");
+    assert_eq!(config.elasticsearch.version, "7.17.3");
+    assert_eq!(config.elasticsearch.mapping.message, "log");
+    assert_eq!(
+        config.elasticsearch.mapping.time, "@timestamp",
+        "untouched keys keep defaults"
+    );
+    assert_eq!(
+        config.elasticsearch.mapping.tags,
+        ["service.name", "kubernetes.pod"]
+    );
+    assert_eq!(config.jsonline.partition, "vl");
+    assert_eq!(config.loki.default_partition, "tenantless");
+    assert_eq!(config.loki.mapping.source, "job");
+    assert_eq!(config.otlp.partition, "traces-logs");
+    assert_eq!(config.otlp.partition_attribute, "service.namespace");
+    assert_eq!(
+        config.syslog.tcp_listen,
+        Some("127.0.0.1:1514".parse().expect("addr"))
+    );
+    assert_eq!(
+        config.syslog.udp_listen,
+        Some("0.0.0.0:1514".parse().expect("addr"))
+    );
+    assert_eq!(config.syslog.partition, "sys");
+    assert_eq!(config.syslog.max_message_size_bytes, 8192);
+    assert_eq!(config.syslog.max_connections, 10);
+
+    let summary = config.to_toml_summary();
+    assert!(
+        summary.contains("syslog.tcp_listen = \"127.0.0.1:1514\"\n"),
+        "{summary}"
+    );
+    let reread = toml_file(&summary);
+    let reloaded = load(&["--config", reread.path.to_str().expect("utf-8")], &[]).expect("reload");
+    assert!(reloaded.warnings.is_empty(), "{:?}", reloaded.warnings);
+    // Only the data directory differs: relative paths follow the file.
+    let reloaded = reloaded.command.config();
+    assert_eq!(reloaded.elasticsearch, config.elasticsearch);
+    assert_eq!(reloaded.jsonline, config.jsonline);
+    assert_eq!(reloaded.loki, config.loki);
+    assert_eq!(reloaded.otlp, config.otlp);
+    assert_eq!(reloaded.syslog, config.syslog);
+    let defaults = load_config(&[], &[]);
+    assert_eq!(
+        defaults.syslog.tcp_listen, None,
+        "syslog is off unless asked for"
+    );
+    assert!(defaults
+        .to_toml_summary()
+        .contains("# syslog.udp_listen not set: off\n"));
+}
+
+#[test]
+fn protocol_settings_come_from_the_environment() {
+    let config = load_config(
+        &[],
+        &[
+            ("TIMBERDB_SYSLOG_TCP_LISTEN", "127.0.0.1:5514"),
+            ("TIMBERDB_OTLP_PARTITION", "otel"),
+            ("TIMBERDB_JSONLINE_MAPPING_TAGS", "host, app"),
+            ("TIMBERDB_ELASTICSEARCH_VERSION", "8.15.1"),
+        ],
+    );
+    assert_eq!(
+        config.syslog.tcp_listen,
+        Some("127.0.0.1:5514".parse().expect("addr"))
+    );
+    assert_eq!(config.otlp.partition, "otel");
+    assert_eq!(config.jsonline.mapping.tags, ["host", "app"]);
+    assert_eq!(config.elasticsearch.version, "8.15.1");
+    let error = env_error(&[("TIMBERDB_LOKI_DEFAULT_PARTITION", "a b")]);
+    assert!(error.contains("TIMBERDB_LOKI_DEFAULT_PARTITION"), "{error}");
+    assert!(error.contains("may contain only letters"), "{error}");
+}
+
+#[test]
+fn bad_protocol_settings_name_the_key_and_what_is_expected() {
+    let cases = [
+        (
+            "[elasticsearch]\npath_prefix = \"es/\"\n",
+            "elasticsearch.path_prefix",
+            "leading '/'",
+        ),
+        (
+            "[elasticsearch]\nversion = \"eight\"\n",
+            "elasticsearch.version",
+            "8.17.0",
+        ),
+        (
+            "[otlp]\npartition = \"\"\n",
+            "otlp.partition",
+            "1 to 128 bytes",
+        ),
+        (
+            "[syslog]\nmax_message_size = 10\n",
+            "syslog.max_message_size",
+            "between 480",
+        ),
+        (
+            "[syslog]\nmax_connections = 0\n",
+            "syslog.max_connections",
+            "between 1",
+        ),
+        (
+            "[syslog]\ntcp_listen = \"localhost\"\n",
+            "syslog.tcp_listen",
+            "IP address and port",
+        ),
+        (
+            "[loki.mapping]\ntags = \"\\u0001\"\n",
+            "loki.mapping.tags",
+            "control characters",
+        ),
+        ("loki = 3\n", "loki", "expected a table [loki]"),
+    ];
+    for (text, key, expected) in cases {
+        let (error, _) = file_error(text);
+        assert!(error.contains(&format!("{key} = ")), "{text}: {error}");
+        assert!(error.contains(expected), "{text}: {error}");
+    }
+    let (error, _) = file_error(
+        "[network]\nlisten_addr = \"127.0.0.1:9000\"\n[syslog]\ntcp_listen = \"127.0.0.1:9000\"\n",
+    );
+    assert!(error.contains("syslog.tcp_listen"), "{error}");
+    assert!(error.contains("same TCP address"), "{error}");
+}
+
+#[test]
+fn unknown_protocol_keys_are_warnings() {
+    let file = toml_file("[loki]\nretries = 3\n[otlp.mapping]\ntrace = \"x\"\n");
+    let loaded = load(&["--config", file.path.to_str().expect("utf-8")], &[]).expect("loads");
+    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains("loki.retries"),
+        "{:?}",
+        loaded.warnings
+    );
+    assert!(
+        loaded.warnings[1].contains("otlp.mapping.trace"),
+        "{:?}",
+        loaded.warnings
+    );
+}

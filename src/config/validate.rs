@@ -35,7 +35,8 @@ pub fn resolve(config: &mut Config, origins: &Origins) -> Result<()> {
     )?;
     validate_query(config, origins)?;
     validate_storage(config, origins)?;
-    validate_wal(config, origins)
+    validate_wal(config, origins)?;
+    super::protocols::validate(config)
 }
 
 fn validate_query(config: &Config, origins: &Origins) -> Result<()> {
