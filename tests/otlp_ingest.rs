@@ -89,10 +89,21 @@ fn protobuf_and_json_records_are_stored_with_source_level_tags_and_fields() {
     let body = encode_request(&request_with(&proto_messages));
     let response = post(&server, "application/x-protobuf", None, &body);
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("application/x-protobuf"));
-    assert!(response.body.is_empty(), "an empty ExportLogsServiceResponse");
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/x-protobuf")
+    );
+    assert!(
+        response.body.is_empty(),
+        "an empty ExportLogsServiceResponse"
+    );
 
-    let response = post(&server, "application/x-protobuf", Some("gzip"), &gzip(&body));
+    let response = post(
+        &server,
+        "application/x-protobuf",
+        Some("gzip"),
+        &gzip(&body),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
 
     let json_body = json!({"resourceLogs": [{
@@ -105,12 +116,20 @@ fn protobuf_and_json_records_are_stored_with_source_level_tags_and_fields() {
         }]}]
     }]})
     .to_string();
-    let response = post(&server, "application/json", Some("gzip"), &gzip(json_body.as_bytes()));
+    let response = post(
+        &server,
+        "application/json",
+        Some("gzip"),
+        &gzip(json_body.as_bytes()),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.header("content-type"), Some("application/json"));
     assert_eq!(response.json(), json!({}));
 
-    let result = search(&server, "SELECT * WHERE tags.trace_id = '5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b'");
+    let result = search(
+        &server,
+        "SELECT * WHERE tags.trace_id = '5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b5b'",
+    );
     assert_eq!(result["total_count"], 3, "{result}");
     let result = search(&server, "SELECT * WHERE message CONTAINS 'proto payment'");
     assert_eq!(result["total_count"], 2, "{result}");
@@ -136,7 +155,12 @@ fn a_record_over_a_limit_is_a_partial_success_and_the_rest_are_stored() {
         "third kept".to_string(),
     ];
     let body = encode_request(&request_with(&messages));
-    let response = post(&server, "application/x-protobuf", Some("gzip"), &gzip(&body));
+    let response = post(
+        &server,
+        "application/x-protobuf",
+        Some("gzip"),
+        &gzip(&body),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
     // partial_success (1) { rejected_log_records (1) = 1, error_message (2) }
     assert_eq!(&response.body[2..4], &[0x08, 0x01], "{:?}", response.body);
@@ -150,21 +174,39 @@ fn bad_input_is_400_with_a_status_in_the_request_encoding() {
     let server = Server::start();
     let response = post(&server, "application/x-protobuf", None, &[0x0a, 0x05, 0x01]);
     assert_eq!(response.status, 400);
-    assert_eq!(response.header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/x-protobuf")
+    );
     // google.rpc.Status { code (1) = 3 INVALID_ARGUMENT, message (2) }
     assert_eq!(&response.body[..2], &[0x08, 0x03]);
-    assert!(response.text().contains("runs past its message"), "{}", response.text());
+    assert!(
+        response.text().contains("runs past its message"),
+        "{}",
+        response.text()
+    );
     assert!(response.header("retry-after").is_none());
 
-    let response = post(&server, "application/json", None, br#"{"resourceLogs": {}}"#);
+    let response = post(
+        &server,
+        "application/json",
+        None,
+        br#"{"resourceLogs": {}}"#,
+    );
     assert_eq!(response.status, 400);
     let status = response.json();
     assert_eq!(status["code"], 3);
-    assert!(status["message"].as_str().unwrap().contains("not a valid ExportLogsServiceRequest"));
+    assert!(status["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a valid ExportLogsServiceRequest"));
 
     let response = post(&server, "text/plain", None, b"hello");
     assert_eq!(response.status, 415);
-    assert!(response.json()["message"].as_str().unwrap().contains("application/x-protobuf"));
+    assert!(response.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("application/x-protobuf"));
 
     let response = post(&server, "application/x-protobuf", Some("gzip"), b"not gzip");
     assert_eq!(response.status, 400);
@@ -208,7 +250,9 @@ fn loadgen_otlp_proto_and_otlp_json_bodies_decode_to_the_same_request() {
     Protocol::Otlp.encode(&lines, "p", &mut json);
     let from_proto = decode(Encoding::Protobuf, &proto).unwrap();
     let from_json = decode(Encoding::Json, &json).unwrap();
-    let records: usize = from_proto.resource_logs.iter()
+    let records: usize = from_proto
+        .resource_logs
+        .iter()
         .flat_map(|resource| &resource.scope_logs)
         .map(|scope| scope.log_records.len())
         .sum();

@@ -309,7 +309,10 @@ fn every_protocol_encodes_generated_batches_as_valid_json() {
         .collect();
     // otlp-proto is binary; tests/otlp_ingest.rs decodes it with the
     // server's decoder and holds it to the otlp JSON body's content.
-    for protocol in Protocol::ALL.into_iter().filter(|&p| p != Protocol::OtlpProto) {
+    for protocol in Protocol::ALL
+        .into_iter()
+        .filter(|&p| p != Protocol::OtlpProto)
+    {
         let body = encode(protocol, &lines);
         let records = match protocol {
             Protocol::Native | Protocol::Jsonline => ndjson(&body).len(),

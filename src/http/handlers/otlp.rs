@@ -110,7 +110,9 @@ async fn commit_all(
                 return Err(error);
             }
         };
-        if let Err(error) = commit_batch(ctx, &meta, target.batch, target.entry_count, body_bytes).await {
+        if let Err(error) =
+            commit_batch(ctx, &meta, target.batch, target.entry_count, body_bytes).await
+        {
             batches.for_each(|rest| ctx.store.batch_pool.put(rest.batch));
             return Err(error);
         }
@@ -129,7 +131,11 @@ fn otlp_status(error: &ApiError) -> (StatusCode, i32, bool) {
         ErrorKind::NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND, false),
         ErrorKind::MethodNotAllowed => (error.kind.status(), code::UNIMPLEMENTED, false),
         ErrorKind::Conflict => (error.kind.status(), code::ABORTED, false),
-        ErrorKind::Overloaded => (StatusCode::TOO_MANY_REQUESTS, code::RESOURCE_EXHAUSTED, true),
+        ErrorKind::Overloaded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RESOURCE_EXHAUSTED,
+            true,
+        ),
         ErrorKind::Unavailable | ErrorKind::DiskFull => {
             (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, true)
         }
@@ -147,7 +153,11 @@ fn error_response(encoding: Encoding, error: ApiError) -> HttpResponse {
         tracing::error!(code = error.code, message = %error.message, "OTLP export failed");
     }
     let (status_code, rpc_code, retryable) = otlp_status(&error);
-    let mut response = reply(status_code, encoding, status(encoding, rpc_code, &error.message));
+    let mut response = reply(
+        status_code,
+        encoding,
+        status(encoding, rpc_code, &error.message),
+    );
     if retryable {
         let seconds = error
             .retry_after_seconds

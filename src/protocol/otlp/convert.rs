@@ -99,7 +99,14 @@ pub fn convert(
             let scope_fragment = scope_fragment(scope);
             for record in &scope.log_records {
                 let target = &mut converted.batches[index];
-                match push_record(record, &context, &scope_fragment, now_ns, &mut scratch, &mut target.batch) {
+                match push_record(
+                    record,
+                    &context,
+                    &scope_fragment,
+                    now_ns,
+                    &mut scratch,
+                    &mut target.batch,
+                ) {
                     Ok(()) => target.entry_count += 1,
                     Err(why) => converted.reject(1, || why),
                 }
@@ -135,7 +142,10 @@ fn batch_index(
     partition: &str,
     new_batch: &mut impl FnMut() -> ColumnBatch,
 ) -> usize {
-    if let Some(index) = batches.iter().position(|batch| batch.partition == partition) {
+    if let Some(index) = batches
+        .iter()
+        .position(|batch| batch.partition == partition)
+    {
         return index;
     }
     batches.push(PartitionBatch {
@@ -147,7 +157,10 @@ fn batch_index(
 }
 
 fn find<'v, 'a>(pairs: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'a>> {
-    pairs.iter().find(|pair| pair.key == key).map(|pair| &pair.value)
+    pairs
+        .iter()
+        .find(|pair| pair.key == key)
+        .map(|pair| &pair.value)
 }
 
 /// What every record of one resource shares, worked out once.
@@ -274,7 +287,11 @@ fn push_record(
         .filter(|pair| context.is_tag(&pair.key))
         .map(|pair| (pair.key.as_ref(), text_of(&pair.value)))
         .collect();
-    tags.extend(record_tags.iter().map(|(key, value)| (*key, value.as_ref())));
+    tags.extend(
+        record_tags
+            .iter()
+            .map(|(key, value)| (*key, value.as_ref())),
+    );
     for (key, value) in &context.tags {
         if !record_tags.iter().any(|(record_key, _)| record_key == key) {
             tags.push((key, value.as_ref()));
@@ -340,7 +357,11 @@ fn write_fields(
         }
         first = false;
     };
-    for pair in record.attributes.iter().filter(|pair| !context.is_tag(&pair.key)) {
+    for pair in record
+        .attributes
+        .iter()
+        .filter(|pair| !context.is_tag(&pair.key))
+    {
         separate(out);
         if RESERVED_FIELD_KEYS.contains(&pair.key.as_ref()) {
             push_json_string(out, &format!("attributes.{}", pair.key));

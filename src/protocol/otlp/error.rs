@@ -5,7 +5,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OtlpError {
-    #[error("the protobuf body is not a valid ExportLogsServiceRequest: {what} (at byte {offset})")]
+    #[error(
+        "the protobuf body is not a valid ExportLogsServiceRequest: {what} (at byte {offset})"
+    )]
     Protobuf { what: &'static str, offset: usize },
     #[error("the JSON body is not a valid ExportLogsServiceRequest: {0}")]
     Json(String),

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::error::{OtlpError, Result};
 use super::model::{
     id_from_bytes, AnyValue, ExportRequest, KeyValue, LogRecord, ResourceLogs, ScopeLogs,
-    RECORDS_PER_REQUEST_MAX, 
+    RECORDS_PER_REQUEST_MAX,
 };
 
 pub fn decode_request(body: &[u8]) -> Result<ExportRequest<'_>> {
@@ -86,12 +86,7 @@ struct JsonLogRecord<'a> {
     observed_time_unix_nano: Nullable<U64>,
     #[serde(default, rename = "severityNumber", alias = "severity_number")]
     severity_number: Nullable<Severity>,
-    #[serde(
-        borrow,
-        default,
-        rename = "severityText",
-        alias = "severity_text"
-    )]
+    #[serde(borrow, default, rename = "severityText", alias = "severity_text")]
     severity_text: Nullable<CowStr<'a>>,
     #[serde(borrow, default)]
     body: Nullable<JsonAnyValue<'a>>,
@@ -126,7 +121,9 @@ impl<T: Default> Default for Nullable<T> {
 
 impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Nullable<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        Ok(Nullable(Option::<T>::deserialize(deserializer)?.unwrap_or_default()))
+        Ok(Nullable(
+            Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
+        ))
     }
 }
 
@@ -142,7 +139,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+            fn visit_borrowed_str<E: de::Error>(
+                self,
+                v: &'de str,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(CowStr(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
@@ -177,10 +177,14 @@ macro_rules! integer_visitor {
                         f.write_str("an integer or a string of decimal digits")
                     }
                     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<$wrapper, E> {
-                        <$int>::try_from(v).map($wrapper).map_err(|_| E::custom("integer out of range"))
+                        <$int>::try_from(v)
+                            .map($wrapper)
+                            .map_err(|_| E::custom("integer out of range"))
                     }
                     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<$wrapper, E> {
-                        <$int>::try_from(v).map($wrapper).map_err(|_| E::custom("integer out of range"))
+                        <$int>::try_from(v)
+                            .map($wrapper)
+                            .map_err(|_| E::custom("integer out of range"))
                     }
                     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<$wrapper, E> {
                         if v.fract() == 0.0 && v >= <$int>::MIN as f64 && v <= <$int>::MAX as f64 {
@@ -190,9 +194,9 @@ macro_rules! integer_visitor {
                         }
                     }
                     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<$wrapper, E> {
-                        v.parse::<$int>().map($wrapper).map_err(|_| {
-                            E::custom(format!("{v:?} is not a decimal integer"))
-                        })
+                        v.parse::<$int>()
+                            .map($wrapper)
+                            .map_err(|_| E::custom(format!("{v:?} is not a decimal integer")))
                     }
                 }
                 deserializer.deserialize_any($name)
@@ -280,7 +284,10 @@ impl<'de: 'a, 'a> Visitor<'de> for AnyValueVisitor<'a> {
         f.write_str("an AnyValue object such as {\"stringValue\":\"...\"}")
     }
 
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> std::result::Result<Self::Value, M::Error> {
+    fn visit_map<M: MapAccess<'de>>(
+        self,
+        mut map: M,
+    ) -> std::result::Result<Self::Value, M::Error> {
         let mut value = AnyValue::Empty;
         while let Some(key) = map.next_key::<CowStr<'de>>()? {
             value = match key.0.as_ref() {
@@ -301,7 +308,14 @@ impl<'de: 'a, 'a> Visitor<'de> for AnyValueVisitor<'a> {
                 }
                 "kvlistValue" | "kvlist_value" => {
                     let list = map.next_value::<Nullable<JsonValueList<'a, JsonKeyValue<'a>>>>()?;
-                    AnyValue::KvList(list.0.values.0.into_iter().map(JsonKeyValue::into_model).collect())
+                    AnyValue::KvList(
+                        list.0
+                            .values
+                            .0
+                            .into_iter()
+                            .map(JsonKeyValue::into_model)
+                            .collect(),
+                    )
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;

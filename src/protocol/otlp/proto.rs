@@ -99,7 +99,9 @@ fn decode_scope_logs(mut reader: Reader<'_>) -> Result<ScopeLogs<'_>> {
             }
             (2, wire) => {
                 reader.expect(wire, WireType::LengthDelimited)?;
-                scope.log_records.push(decode_log_record(reader.message()?)?);
+                scope
+                    .log_records
+                    .push(decode_log_record(reader.message()?)?);
             }
             (_, wire) => reader.skip(wire)?,
         }

@@ -139,11 +139,19 @@ fn json_takes_camel_and_snake_case_string_int64_hex_ids_and_ignores_unknown_fiel
 fn json_errors_say_what_is_wrong() {
     for (body, expected) in [
         (r#"{"resourceLogs": 5}"#, "invalid type"),
-        (r#"{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "xyz"}]}]}]}"#, "32 hex digits"),
-        (r#"{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "soon"}]}]}]}"#, "not a decimal integer"),
+        (
+            r#"{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "xyz"}]}]}]}"#,
+            "32 hex digits",
+        ),
+        (
+            r#"{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "soon"}]}]}]}"#,
+            "not a decimal integer",
+        ),
         ("not json", "line 1 column"),
     ] {
-        let error = decode(Encoding::Json, body.as_bytes()).unwrap_err().to_string();
+        let error = decode(Encoding::Json, body.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains(expected), "{body}: {error}");
     }
 }
@@ -217,11 +225,15 @@ fn a_record_over_a_limit_or_past_2262_is_rejected_and_the_rest_kept() {
 
 #[test]
 fn the_partition_attribute_routes_resources_and_bad_names_are_rejected() {
-    let mut config = OtlpConfig::default();
-    config.partition_attribute = "service.namespace".to_string();
+    let config = OtlpConfig {
+        partition_attribute: "service.namespace".to_string(),
+        ..OtlpConfig::default()
+    };
     let mut request = sample();
     let mut second = request.resource_logs[0].clone();
-    second.resource_attributes.push(kv("service.namespace", text("shop")));
+    second
+        .resource_attributes
+        .push(kv("service.namespace", text("shop")));
     let mut third = request.resource_logs[0].clone();
     third
         .resource_attributes
@@ -253,8 +265,12 @@ fn responses_are_empty_on_success_and_carry_partial_success_and_status() {
         export_response(Encoding::Protobuf, 2, "x"),
         [0x0a, 5, 0x08, 2, 0x12, 1, b'x']
     );
-    assert_eq!(status(Encoding::Protobuf, 3, "bad"), [0x08, 3, 0x12, 3, b'b', b'a', b'd']);
-    let json: serde_json::Value = serde_json::from_slice(&status(Encoding::Json, 3, "bad \"x\"")).unwrap();
+    assert_eq!(
+        status(Encoding::Protobuf, 3, "bad"),
+        [0x08, 3, 0x12, 3, b'b', b'a', b'd']
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&status(Encoding::Json, 3, "bad \"x\"")).unwrap();
     assert_eq!(json, json!({"code": 3, "message": "bad \"x\""}));
 }
 

@@ -123,7 +123,8 @@ impl<'a> Reader<'a> {
             5 => WireType::Fixed32,
             _ => return Err(self.error("a field has a group or unknown wire type")),
         };
-        let field = u32::try_from(key >> 3).map_err(|_| self.error("a field number is too large"))?;
+        let field =
+            u32::try_from(key >> 3).map_err(|_| self.error("a field number is too large"))?;
         if field == 0 {
             return Err(self.error("a field has number 0"));
         }
