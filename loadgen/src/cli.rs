@@ -90,7 +90,7 @@ fn positive_rate(text: &str) -> Result<f64, String> {
 pub struct IngestArgs {
     /// Base URL of the server. Protocol paths are appended to it
     /// (native: /api/v1/partitions/NAME/logs, es-bulk: /_bulk,
-    /// loki: /loki/api/v1/push, otlp: /v1/logs, jsonline: /insert/jsonline).
+    /// loki: /loki/api/v1/push, otlp and otlp-proto: /v1/logs, jsonline: /insert/jsonline).
     #[arg(long, default_value = "http://127.0.0.1:7777", value_name = "URL")]
     pub target: String,
 

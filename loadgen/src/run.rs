@@ -575,7 +575,14 @@ mod tests {
         // Nothing listens on the port once the listener is closed.
         drop(listener);
         let url = format!("http://{addr}");
-        for protocol in ["native", "es-bulk", "loki", "otlp", "jsonline"] {
+        for protocol in [
+            "native",
+            "es-bulk",
+            "loki",
+            "otlp",
+            "otlp-proto",
+            "jsonline",
+        ] {
             let argv = [
                 "loadgen",
                 "--target",

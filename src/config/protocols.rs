@@ -157,7 +157,13 @@ impl Default for OtlpConfig {
         OtlpConfig {
             partition: OTLP_PARTITION_DEFAULT.to_string(),
             partition_attribute: String::new(),
-            mapping: FieldMapping::new("", "", "service.name", "", &[]),
+            mapping: FieldMapping::new(
+                "",
+                "",
+                "service.name",
+                "",
+                &["host.name", "deployment.environment.name"],
+            ),
         }
     }
 }

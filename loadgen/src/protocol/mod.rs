@@ -1,6 +1,6 @@
 //! Wire encoders: one `LogLine` batch in, one HTTP request body out, for
 //! TimberDB's native NDJSON and for the ingest APIs of the stores it is
-//! compared against (Elasticsearch bulk, Loki push, OTLP/HTTP JSON,
+//! compared against (Elasticsearch bulk, Loki push, OTLP/HTTP JSON and protobuf,
 //! VictoriaLogs jsonline).
 //!
 //! Every encoder writes bytes straight into the caller's buffer with the
@@ -20,6 +20,7 @@ mod jsonline;
 mod loki;
 mod native;
 mod otlp;
+mod otlp_proto;
 pub mod time;
 
 use crate::line::{self, FieldValue, LogLine};
@@ -35,16 +36,19 @@ pub enum Protocol {
     Loki,
     /// OpenTelemetry OTLP/HTTP logs, JSON.
     Otlp,
+    /// OpenTelemetry OTLP/HTTP logs, protobuf (what the OTLP exporters send by default).
+    OtlpProto,
     /// VictoriaLogs jsonline.
     Jsonline,
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 5] = [
+    pub const ALL: [Protocol; 6] = [
         Protocol::Native,
         Protocol::EsBulk,
         Protocol::Loki,
         Protocol::Otlp,
+        Protocol::OtlpProto,
         Protocol::Jsonline,
     ];
 
@@ -54,6 +58,7 @@ impl Protocol {
             Protocol::EsBulk => "es-bulk",
             Protocol::Loki => "loki",
             Protocol::Otlp => "otlp",
+            Protocol::OtlpProto => "otlp-proto",
             Protocol::Jsonline => "jsonline",
         }
     }
@@ -66,6 +71,7 @@ impl Protocol {
             Protocol::EsBulk => es_bulk::INGEST_PATH.to_owned(),
             Protocol::Loki => loki::INGEST_PATH.to_owned(),
             Protocol::Otlp => otlp::INGEST_PATH.to_owned(),
+            Protocol::OtlpProto => otlp_proto::INGEST_PATH.to_owned(),
             Protocol::Jsonline => jsonline::INGEST_PATH.to_owned(),
         }
     }
@@ -74,6 +80,7 @@ impl Protocol {
         match self {
             Protocol::Native | Protocol::EsBulk => "application/x-ndjson",
             Protocol::Loki | Protocol::Otlp => "application/json",
+            Protocol::OtlpProto => "application/x-protobuf",
             Protocol::Jsonline => "application/stream+json",
         }
     }
@@ -85,6 +92,7 @@ impl Protocol {
             Protocol::EsBulk => es_bulk::encode(lines, partition, out),
             Protocol::Loki => loki::encode(lines, out),
             Protocol::Otlp => otlp::encode(lines, out),
+            Protocol::OtlpProto => otlp_proto::encode(lines, out),
             Protocol::Jsonline => jsonline::encode(lines, out),
         }
     }

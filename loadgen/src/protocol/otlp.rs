@@ -34,15 +34,15 @@ pub(super) const INGEST_PATH: &str = "/v1/logs";
 pub const SCOPE_NAME: &str = "loadgen";
 
 /// Tags that describe the resource, and their attribute names.
-const RESOURCE_TAGS: [(&str, &str); 3] = [
+pub(super) const RESOURCE_TAGS: [(&str, &str); 3] = [
     ("host", "host.name"),
     ("env", "deployment.environment.name"),
     ("region", "cloud.region"),
 ];
 
-type ResourceKey<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+pub(super) type ResourceKey<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
-fn resource_key(line: &LogLine) -> ResourceKey<'_> {
+pub(super) fn resource_key(line: &LogLine) -> ResourceKey<'_> {
     (
         &line.source,
         line.tag(RESOURCE_TAGS[0].0),

@@ -2,6 +2,7 @@
 
 pub mod ingest;
 pub mod ops;
+pub mod otlp;
 pub mod partitions;
 pub mod query;
 pub mod query_ndjson;

@@ -1,0 +1,4 @@
+//! The shippers' protocols: each decodes a foreign wire format into
+//! `ColumnBatch`es, with no HTTP in it, so tests and fuzzers drive it directly.
+
+pub mod otlp;
