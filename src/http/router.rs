@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::error::{ApiError, ErrorKind};
-use super::handlers::{ingest, ops, partitions, query};
+use super::handlers::{ingest, loki, ops, partitions, query};
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
 
@@ -22,6 +22,8 @@ enum Route<'a> {
     Partition(&'a str),
     PartitionLogs(&'a str),
     Query,
+    /// Loki's push API (and its pre-v1 path).
+    LokiPush,
 }
 
 impl Route<'_> {
@@ -30,7 +32,7 @@ impl Route<'_> {
         match self {
             Route::Health | Route::Ready | Route::Metrics => "GET",
             Route::Partitions => "GET, POST",
-            Route::PartitionCreate | Route::PartitionLogs(_) => "POST",
+            Route::PartitionCreate | Route::PartitionLogs(_) | Route::LokiPush => "POST",
             Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
         }
@@ -50,6 +52,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
             Route::PartitionLogs(id)
         }
         ["api", "v1", "query", "execute"] | ["api", "v1", "query"] => Route::Query,
+        ["loki", "api", "v1", "push"] | ["api", "prom", "push"] => Route::LokiPush,
         _ => return None,
     };
     Some(route)
@@ -101,6 +104,7 @@ async fn route(
         }
         (&Method::POST, Route::Query) => query::execute(ctx, request).await,
         (&Method::GET, Route::Query) => query::execute_get(ctx, &request).await,
+        (&Method::POST, Route::LokiPush) => Ok(loki::push(ctx, request).await),
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,
