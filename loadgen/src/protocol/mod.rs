@@ -18,6 +18,7 @@ mod es_bulk;
 mod group;
 mod jsonline;
 mod loki;
+mod loki_proto;
 mod native;
 mod otlp;
 pub mod time;
@@ -33,6 +34,9 @@ pub enum Protocol {
     EsBulk,
     /// Grafana Loki push, JSON.
     Loki,
+    /// Grafana Loki push, snappy-compressed protobuf (what Promtail,
+    /// Alloy and Vector send). Not in `ALL`, whose bodies are all text.
+    LokiProto,
     /// OpenTelemetry OTLP/HTTP logs, JSON.
     Otlp,
     /// VictoriaLogs jsonline.
@@ -53,6 +57,7 @@ impl Protocol {
             Protocol::Native => "native",
             Protocol::EsBulk => "es-bulk",
             Protocol::Loki => "loki",
+            Protocol::LokiProto => "loki-proto",
             Protocol::Otlp => "otlp",
             Protocol::Jsonline => "jsonline",
         }
@@ -65,6 +70,7 @@ impl Protocol {
             Protocol::Native => native::ingest_path(partition),
             Protocol::EsBulk => es_bulk::INGEST_PATH.to_owned(),
             Protocol::Loki => loki::INGEST_PATH.to_owned(),
+            Protocol::LokiProto => loki_proto::INGEST_PATH.to_owned(),
             Protocol::Otlp => otlp::INGEST_PATH.to_owned(),
             Protocol::Jsonline => jsonline::INGEST_PATH.to_owned(),
         }
@@ -75,6 +81,7 @@ impl Protocol {
             Protocol::Native | Protocol::EsBulk => "application/x-ndjson",
             Protocol::Loki | Protocol::Otlp => "application/json",
             Protocol::Jsonline => "application/stream+json",
+            Protocol::LokiProto => "application/x-protobuf",
         }
     }
 
@@ -84,6 +91,7 @@ impl Protocol {
             Protocol::Native => native::encode(lines, out),
             Protocol::EsBulk => es_bulk::encode(lines, partition, out),
             Protocol::Loki => loki::encode(lines, out),
+            Protocol::LokiProto => loki_proto::encode(lines, out),
             Protocol::Otlp => otlp::encode(lines, out),
             Protocol::Jsonline => jsonline::encode(lines, out),
         }

@@ -319,6 +319,7 @@ fn every_protocol_encodes_generated_batches_as_valid_json() {
                     .map(|s| s["values"].as_array().expect("values").len())
                     .sum()
             }
+            Protocol::LokiProto => unreachable!("binary; tests/loki_loadgen_bodies.rs checks it"),
             Protocol::Otlp => {
                 let body: Value = serde_json::from_str(&body).expect("JSON");
                 let resources = body["resourceLogs"].as_array().expect("resources");
