@@ -32,7 +32,10 @@ fn push(server: &Server, path: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     send_raw(&server.addr, &raw)
 }
 
-fn proto_body(labels: &str, lines: &[(i64, &str, &[(&str, &str)])]) -> Vec<u8> {
+/// One line to push: seconds, text, structured metadata.
+type Line<'a> = (i64, &'a str, &'a [(&'a str, &'a str)]);
+
+fn proto_body(labels: &str, lines: &[Line<'_>]) -> Vec<u8> {
     let entries = lines
         .iter()
         .map(|(seconds, line, metadata)| EntryAdapter {
