@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::error::{ApiError, ErrorKind};
-use super::handlers::{ingest, ops, otlp, partitions, query};
+use super::handlers::{ingest, loki, ops, otlp, partitions, query};
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
 
@@ -24,6 +24,8 @@ enum Route<'a> {
     Query,
     /// OTLP/HTTP logs.
     OtlpLogs,
+    /// Loki's push API (and its pre-v1 path).
+    LokiPush,
 }
 
 impl Route<'_> {
@@ -32,7 +34,10 @@ impl Route<'_> {
         match self {
             Route::Health | Route::Ready | Route::Metrics => "GET",
             Route::Partitions => "GET, POST",
-            Route::PartitionCreate | Route::PartitionLogs(_) | Route::OtlpLogs => "POST",
+            Route::PartitionCreate
+            | Route::PartitionLogs(_)
+            | Route::OtlpLogs
+            | Route::LokiPush => "POST",
             Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
         }
@@ -53,6 +58,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         }
         ["api", "v1", "query", "execute"] | ["api", "v1", "query"] => Route::Query,
         ["v1", "logs"] => Route::OtlpLogs,
+        ["loki", "api", "v1", "push"] | ["api", "prom", "push"] => Route::LokiPush,
         _ => return None,
     };
     Some(route)
@@ -105,6 +111,7 @@ async fn route(
         (&Method::POST, Route::Query) => query::execute(ctx, request).await,
         (&Method::GET, Route::Query) => query::execute_get(ctx, &request).await,
         (&Method::POST, Route::OtlpLogs) => Ok(otlp::export_logs(ctx, request).await),
+        (&Method::POST, Route::LokiPush) => Ok(loki::push(ctx, request).await),
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -28,12 +28,12 @@ use crate::line::{write_json_string, Level, LogLine};
 pub(super) const INGEST_PATH: &str = "/loki/api/v1/push";
 
 /// Tags that become stream labels (when present).
-const LABEL_TAGS: [&str; 2] = ["env", "region"];
+pub(super) const LABEL_TAGS: [&str; 2] = ["env", "region"];
 
 /// A stream's identity: service, level and the label tags.
-type StreamKey<'a> = (&'a str, Level, Option<&'a str>, Option<&'a str>);
+pub(super) type StreamKey<'a> = (&'a str, Level, Option<&'a str>, Option<&'a str>);
 
-fn stream_key(line: &LogLine) -> StreamKey<'_> {
+pub(super) fn stream_key(line: &LogLine) -> StreamKey<'_> {
     (
         &line.source,
         line.level,

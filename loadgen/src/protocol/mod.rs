@@ -18,6 +18,7 @@ mod es_bulk;
 mod group;
 mod jsonline;
 mod loki;
+mod loki_proto;
 mod native;
 mod otlp;
 mod otlp_proto;
@@ -34,6 +35,9 @@ pub enum Protocol {
     EsBulk,
     /// Grafana Loki push, JSON.
     Loki,
+    /// Grafana Loki push, snappy-compressed protobuf (what Promtail,
+    /// Alloy and Vector send). Not in `ALL`, whose bodies are all text.
+    LokiProto,
     /// OpenTelemetry OTLP/HTTP logs, JSON.
     Otlp,
     /// OpenTelemetry OTLP/HTTP logs, protobuf (what the OTLP exporters send by default).
@@ -57,6 +61,7 @@ impl Protocol {
             Protocol::Native => "native",
             Protocol::EsBulk => "es-bulk",
             Protocol::Loki => "loki",
+            Protocol::LokiProto => "loki-proto",
             Protocol::Otlp => "otlp",
             Protocol::OtlpProto => "otlp-proto",
             Protocol::Jsonline => "jsonline",
@@ -70,6 +75,7 @@ impl Protocol {
             Protocol::Native => native::ingest_path(partition),
             Protocol::EsBulk => es_bulk::INGEST_PATH.to_owned(),
             Protocol::Loki => loki::INGEST_PATH.to_owned(),
+            Protocol::LokiProto => loki_proto::INGEST_PATH.to_owned(),
             Protocol::Otlp => otlp::INGEST_PATH.to_owned(),
             Protocol::OtlpProto => otlp_proto::INGEST_PATH.to_owned(),
             Protocol::Jsonline => jsonline::INGEST_PATH.to_owned(),
@@ -82,6 +88,7 @@ impl Protocol {
             Protocol::Loki | Protocol::Otlp => "application/json",
             Protocol::OtlpProto => "application/x-protobuf",
             Protocol::Jsonline => "application/stream+json",
+            Protocol::LokiProto => "application/x-protobuf",
         }
     }
 
@@ -91,6 +98,7 @@ impl Protocol {
             Protocol::Native => native::encode(lines, out),
             Protocol::EsBulk => es_bulk::encode(lines, partition, out),
             Protocol::Loki => loki::encode(lines, out),
+            Protocol::LokiProto => loki_proto::encode(lines, out),
             Protocol::Otlp => otlp::encode(lines, out),
             Protocol::OtlpProto => otlp_proto::encode(lines, out),
             Protocol::Jsonline => jsonline::encode(lines, out),

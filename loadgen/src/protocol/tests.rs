@@ -326,6 +326,7 @@ fn every_protocol_encodes_generated_batches_as_valid_json() {
                     .sum()
             }
             Protocol::OtlpProto => unreachable!("filtered out above"),
+            Protocol::LokiProto => unreachable!("binary; tests/loki_loadgen_bodies.rs checks it"),
             Protocol::Otlp => {
                 let body: Value = serde_json::from_str(&body).expect("JSON");
                 let resources = body["resourceLogs"].as_array().expect("resources");

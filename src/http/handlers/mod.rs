@@ -1,6 +1,7 @@
 //! One file per group of endpoints.
 
 pub mod ingest;
+pub mod loki;
 pub mod ops;
 pub mod otlp;
 pub mod partitions;
