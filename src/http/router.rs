@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::error::{ApiError, ErrorKind};
-use super::handlers::{ingest, ops, partitions, query};
+use super::handlers::{elasticsearch, ingest, jsonline, ops, partitions, query};
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
 
@@ -22,6 +22,7 @@ enum Route<'a> {
     Partition(&'a str),
     PartitionLogs(&'a str),
     Query,
+    JsonLine,
 }
 
 impl Route<'_> {
@@ -33,6 +34,7 @@ impl Route<'_> {
             Route::PartitionCreate | Route::PartitionLogs(_) => "POST",
             Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
+            Route::JsonLine => "POST",
         }
     }
 }
@@ -50,6 +52,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
             Route::PartitionLogs(id)
         }
         ["api", "v1", "query", "execute"] | ["api", "v1", "query"] => Route::Query,
+        ["insert", "jsonline"] => Route::JsonLine,
         _ => return None,
     };
     Some(route)
@@ -77,6 +80,10 @@ async fn route(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let path = request.uri().path().to_string();
+    let es_prefix = &ctx.config.elasticsearch.path_prefix;
+    if let Some(es_route) = crate::protocol::elasticsearch::match_route(&path, es_prefix) {
+        return Ok(elasticsearch::handle(ctx, es_route, request).await);
+    }
     let Some(route) = match_route(&path) else {
         return Err(ApiError::new(
             ErrorKind::NotFound,
@@ -101,6 +108,7 @@ async fn route(
         }
         (&Method::POST, Route::Query) => query::execute(ctx, request).await,
         (&Method::GET, Route::Query) => query::execute_get(ctx, &request).await,
+        (&Method::POST, Route::JsonLine) => Ok(jsonline::insert(ctx, request).await),
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,
