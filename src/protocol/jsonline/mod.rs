@@ -72,3 +72,31 @@ fn parse_into(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> Paths {
+        let mut paths = Paths::new(&crate::config::JsonLineConfig::default().mapping);
+        paths.set_tags("app").unwrap();
+        paths
+    }
+
+    #[test]
+    fn lines_become_entries_and_a_bad_line_refuses_all_of_them() {
+        let paths = paths();
+        let mut batch = ColumnBatch::default();
+        let body = b"\xEF\xBB\xBF{\"_msg\":\"a\",\"_time\":\"2024-03-15T10:30:00Z\",\"app\":\"x\"}\n\n{\"_msg\":\"b\"}\r\n";
+        assert_eq!(parse_lines(body, &paths, 1, &mut batch), Ok(2));
+        assert_eq!(batch.messages.get(1), "b");
+        assert_eq!(batch.tags(0).collect::<Vec<_>>(), vec![("app", "x")]);
+        let error =
+            parse_lines(b"{\"_msg\":\"c\"}\n{\"_msg\":\n", &paths, 1, &mut batch).unwrap_err();
+        assert!(error.to_string().starts_with("line 2: "), "{error}");
+        let error = parse_lines(b"{\"_msg\":\"\xff\"}\n", &paths, 1, &mut batch).unwrap_err();
+        assert!(matches!(error, LineError::NotUtf8 { line: 1, .. }));
+        assert_eq!(batch.len(), 2);
+        assert_eq!(parse_lines(b"\n \n", &paths, 1, &mut batch), Ok(0));
+    }
+}
