@@ -170,7 +170,11 @@ fn a_malformed_action_line_refuses_the_request_in_elasticsearch_shape() {
         );
         assert_eq!(response.header("x-elastic-product"), None);
     }
-    assert_eq!(server.get("/api/v1/partitions/x").status, 404, "nothing was created");
+    assert_eq!(
+        server.get("/api/v1/partitions/x").status,
+        404,
+        "nothing was created"
+    );
     let wrong_method = send(&server, "GET", "/_bulk", &[], b"");
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.json()["status"], 405);

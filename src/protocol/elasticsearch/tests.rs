@@ -39,10 +39,10 @@ fn routes_match_at_the_root_and_under_the_prefix() {
     assert_eq!(match_route("/es/api/v1/query", "/es"), None);
 }
 
-fn plan(
-    body: &str,
-    path_index: Option<&str>,
-) -> Result<(Vec<(Action, ItemState)>, Vec<(String, usize)>), String> {
+/// Each item's action and state, and each group's index and entry count.
+type Planned = (Vec<(Action, ItemState)>, Vec<(String, usize)>);
+
+fn plan(body: &str, path_index: Option<&str>) -> Result<Planned, String> {
     let paths = paths();
     let plan = parse_bulk(
         body.as_bytes(),

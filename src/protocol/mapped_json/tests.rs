@@ -119,7 +119,7 @@ fn message_candidates_are_tried_in_order_and_the_others_kept() {
         vec![("app", "a"), ("host.name", "h")]
     );
     assert_eq!(fields(&batch), json!({"msg": ""}));
-    let too_many = vec!["f"; MESSAGE_FIELDS_MAX + 1].join(",");
+    let too_many = ["f"; MESSAGE_FIELDS_MAX + 1].join(",");
     assert!(paths.set_messages(&too_many).is_err());
 }
 
