@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::entry::ColumnBatch;
 use crate::ingest::ENTRIES_PER_REQUEST_MAX;
 use crate::protocol::mapped_json::{EntryError, MappedDecoder, Paths};
+use crate::protocol::non_blank_lines;
 use crate::storage::catalog::validate_name;
 
 /// Distinct indices one request may write. Each costs a batch and a commit;
@@ -127,14 +128,6 @@ struct ActionMeta<'a> {
     id: Option<Cow<'a, str>>,
 }
 
-/// Lines of the body with their 1-based numbers; blank lines skipped.
-fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    body.split(|&byte| byte == b'\n')
-        .enumerate()
-        .map(|(index, line)| (index + 1, line.strip_suffix(b"\r").unwrap_or(line)))
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-}
-
 /// Decodes a `_bulk` body. `path_index` is the `{index}` of
 /// `/{index}/_bulk`; `take_batch` hands out an empty batch per index.
 pub fn parse_bulk<'de>(
@@ -144,12 +137,14 @@ pub fn parse_bulk<'de>(
     now_ns: i64,
     take_batch: &mut dyn FnMut() -> ColumnBatch,
 ) -> Result<BulkPlan<'de>, BulkError> {
+    // Two lines per action mostly; sized once so the items never regrow.
+    let line_count = memchr::memchr_iter(b'\n', body).count() + 1;
     let mut plan = BulkPlan {
-        items: Vec::new(),
+        items: Vec::with_capacity((line_count / 2 + 1).min(ENTRIES_PER_REQUEST_MAX)),
         groups: Vec::new(),
     };
     let mut decoder = MappedDecoder::new(paths, now_ns);
-    let mut lines = lines(body);
+    let mut lines = non_blank_lines(body);
     while let Some((number, line)) = lines.next() {
         if plan.items.len() == ENTRIES_PER_REQUEST_MAX {
             return Err(BulkError::new(

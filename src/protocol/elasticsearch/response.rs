@@ -183,19 +183,14 @@ fn write_item(
             None => out.push_str("null"),
         }
     }
-    let generated_id;
-    let id = match (&item.id, &outcome) {
-        (Some(id), _) => Some(id.as_ref()),
-        (None, Ok(entry_id)) => {
-            generated_id = entry_id.to_string();
-            Some(generated_id.as_str())
-        }
-        (None, Err(_)) => None,
-    };
     if key(out, "_id") {
-        match id {
-            Some(id) => push_json_string(out, id),
-            None => out.push_str("null"),
+        match (&item.id, &outcome) {
+            (Some(id), _) => push_json_string(out, id),
+            // The entry's id, written in place: this runs for every item.
+            (None, Ok(entry_id)) => {
+                let _ = write!(out, "\"{}-{}\"", entry_id.slice, entry_id.seq);
+            }
+            (None, Err(_)) => out.push_str("null"),
         }
     }
     match outcome {

@@ -9,6 +9,7 @@
 use crate::entry::ColumnBatch;
 use crate::ingest::ENTRIES_PER_REQUEST_MAX;
 use crate::protocol::mapped_json::{EntryError, MappedDecoder, Paths};
+use crate::protocol::non_blank_lines;
 
 /// The UTF-8 byte order mark some clients put before the body.
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -50,14 +51,10 @@ fn parse_into(
     let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
     let mut decoder = MappedDecoder::new(paths, now_ns);
     let mut entry_count = 0;
-    for (index, line) in body.split(|&byte| byte == b'\n').enumerate() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    for (line_number, line) in non_blank_lines(body) {
         if entry_count == ENTRIES_PER_REQUEST_MAX {
             return Err(LineError::TooManyLines);
         }
-        let line_number = index + 1;
         let text = std::str::from_utf8(line).map_err(|error| LineError::NotUtf8 {
             line: line_number,
             reason: error.to_string(),
