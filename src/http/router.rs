@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::error::{ApiError, ErrorKind};
-use super::handlers::{ingest, loki, ops, otlp, partitions, query};
+use super::handlers::{elasticsearch, ingest, jsonline, loki, ops, otlp, partitions, query};
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
 
@@ -26,6 +26,7 @@ enum Route<'a> {
     OtlpLogs,
     /// Loki's push API (and its pre-v1 path).
     LokiPush,
+    JsonLine,
 }
 
 impl Route<'_> {
@@ -37,7 +38,8 @@ impl Route<'_> {
             Route::PartitionCreate
             | Route::PartitionLogs(_)
             | Route::OtlpLogs
-            | Route::LokiPush => "POST",
+            | Route::LokiPush
+            | Route::JsonLine => "POST",
             Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
         }
@@ -59,6 +61,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["api", "v1", "query", "execute"] | ["api", "v1", "query"] => Route::Query,
         ["v1", "logs"] => Route::OtlpLogs,
         ["loki", "api", "v1", "push"] | ["api", "prom", "push"] => Route::LokiPush,
+        ["insert", "jsonline"] => Route::JsonLine,
         _ => return None,
     };
     Some(route)
@@ -86,6 +89,10 @@ async fn route(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let path = request.uri().path().to_string();
+    let es_prefix = &ctx.config.elasticsearch.path_prefix;
+    if let Some(es_route) = crate::protocol::elasticsearch::match_route(&path, es_prefix) {
+        return Ok(elasticsearch::handle(ctx, es_route, request).await);
+    }
     let Some(route) = match_route(&path) else {
         return Err(ApiError::new(
             ErrorKind::NotFound,
@@ -112,6 +119,7 @@ async fn route(
         (&Method::GET, Route::Query) => query::execute_get(ctx, &request).await,
         (&Method::POST, Route::OtlpLogs) => Ok(otlp::export_logs(ctx, request).await),
         (&Method::POST, Route::LokiPush) => Ok(loki::push(ctx, request).await),
+        (&Method::POST, Route::JsonLine) => Ok(jsonline::insert(ctx, request).await),
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

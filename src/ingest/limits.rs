@@ -62,8 +62,11 @@ pub fn check_entry(entry: &EntryRef<'_>, tags: &[(&str, &str)]) -> Result<(), Li
         });
     }
     for (key, value) in tags {
-        bytes(&format!("tag key {key:?}"), key.len(), TAG_KEY_BYTES_MAX)?;
-        bytes(&format!("tag {key:?}"), value.len(), TAG_VALUE_BYTES_MAX)?;
+        // The names are formatted only for a tag over a limit: this runs for every tag.
+        if key.len() > TAG_KEY_BYTES_MAX || value.len() > TAG_VALUE_BYTES_MAX {
+            bytes(&format!("tag key {key:?}"), key.len(), TAG_KEY_BYTES_MAX)?;
+            bytes(&format!("tag {key:?}"), value.len(), TAG_VALUE_BYTES_MAX)?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! One file per group of endpoints.
 
+pub mod elasticsearch;
 pub mod ingest;
+pub mod jsonline;
 pub mod loki;
 pub mod ops;
 pub mod otlp;
