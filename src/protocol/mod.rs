@@ -8,6 +8,7 @@ pub mod jsonline;
 pub mod loki;
 pub mod mapped_json;
 pub mod otlp;
+pub mod syslog;
 
 /// The lines of `body` with their 1-based numbers, a trailing `\r` cut and
 /// blank lines skipped; found with `memchr`, as bodies are megabytes.

@@ -25,6 +25,7 @@ pub struct ShardCounters {
     pub query_requests: u64,
     pub queries_timed_out: u64,
     pub http_errors: u64,
+    pub syslog: crate::protocol::syslog::SyslogCounters,
 }
 
 pub struct ShardContext {

@@ -234,6 +234,7 @@ async fn start_shard(boot: ShardBoot) -> Result<(), String> {
         let _ = boot.events.send(StartEvent::Bound { addr: bound });
     }
     let ctx = open_shard(&boot).await?;
+    crate::protocol::syslog::start(&ctx)?;
     let _ = boot.events.send(StartEvent::Ready);
     crate::http::serve(ctx, listener).await;
     Ok(())
