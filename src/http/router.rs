@@ -9,7 +9,8 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::error::{ApiError, ErrorKind};
-use super::handlers::{ingest, ops, partitions, query};
+use super::handlers::loki_query::{self, Endpoint as Loki};
+use super::handlers::{ingest, logsql, ops, partitions, query};
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
 
@@ -22,6 +23,8 @@ enum Route<'a> {
     Partition(&'a str),
     PartitionLogs(&'a str),
     Query,
+    Loki(Loki<'a>),
+    LogsqlQuery,
 }
 
 impl Route<'_> {
@@ -33,6 +36,8 @@ impl Route<'_> {
             Route::PartitionCreate | Route::PartitionLogs(_) => "POST",
             Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
+            Route::Loki(Loki::BuildInfo) => "GET",
+            Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
         }
     }
 }
@@ -50,6 +55,13 @@ fn match_route(path: &str) -> Option<Route<'_>> {
             Route::PartitionLogs(id)
         }
         ["api", "v1", "query", "execute"] | ["api", "v1", "query"] => Route::Query,
+        ["loki", "api", "v1", "query_range"] => Route::Loki(Loki::QueryRange),
+        ["loki", "api", "v1", "query"] => Route::Loki(Loki::Query),
+        ["loki", "api", "v1", "labels" | "label"] => Route::Loki(Loki::Labels),
+        ["loki", "api", "v1", "label", name, "values"] => Route::Loki(Loki::LabelValues(name)),
+        ["loki", "api", "v1", "series"] => Route::Loki(Loki::Series),
+        ["loki", "api", "v1", "status", "buildinfo"] => Route::Loki(Loki::BuildInfo),
+        ["select", "logsql", "query"] => Route::LogsqlQuery,
         _ => return None,
     };
     Some(route)
@@ -101,6 +113,11 @@ async fn route(
         }
         (&Method::POST, Route::Query) => query::execute(ctx, request).await,
         (&Method::GET, Route::Query) => query::execute_get(ctx, &request).await,
+        (&Method::GET, Route::Loki(endpoint)) => loki_query::handle(ctx, request, *endpoint).await,
+        (&Method::POST, Route::Loki(endpoint)) if !matches!(endpoint, Loki::BuildInfo) => {
+            loki_query::handle(ctx, request, *endpoint).await
+        }
+        (&Method::GET | &Method::POST, Route::LogsqlQuery) => logsql::query(ctx, request).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,
