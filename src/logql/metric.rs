@@ -89,13 +89,20 @@ pub fn collect_series(
 ) -> BTreeMap<Labels, BTreeMap<i64, u64>> {
     let mut series: BTreeMap<Labels, BTreeMap<i64, u64>> = BTreeMap::new();
     for row in rows {
-        let Some(bucket_ns) = row.first().and_then(Json::as_str).and_then(|t| parse_rfc3339(t).ok())
+        let Some(bucket_ns) = row
+            .first()
+            .and_then(Json::as_str)
+            .and_then(|t| parse_rfc3339(t).ok())
         else {
             continue;
         };
         let count = row.last().and_then(Json::as_u64).unwrap_or(0);
         let labels = row_labels(&row[1..row.len().saturating_sub(1)], label_names);
-        *series.entry(labels).or_default().entry(bucket_ns).or_default() += count;
+        *series
+            .entry(labels)
+            .or_default()
+            .entry(bucket_ns)
+            .or_default() += count;
     }
     series
 }

@@ -56,7 +56,11 @@ impl ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Loki's own shape: queries are one line as far as clients care.
-        write!(f, "parse error at line 1, col {}: {}", self.col, self.message)
+        write!(
+            f,
+            "parse error at line 1, col {}: {}",
+            self.col, self.message
+        )
     }
 }
 

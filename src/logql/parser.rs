@@ -182,7 +182,9 @@ impl Parser {
             "count_over_time" | "rate" | "sum" => Ok(Node::Query(Query::Metric(self.metric()?))),
             other if UNSUPPORTED_FUNCTIONS.contains(&other) => Err(ParseError::at(
                 col,
-                format!("{other} is not supported by this server; use count_over_time, rate or sum"),
+                format!(
+                    "{other} is not supported by this server; use count_over_time, rate or sum"
+                ),
             )),
             _ => Err(self.unexpected()),
         }
@@ -209,7 +211,11 @@ impl Parser {
                             "sum of a sum is not supported; sum the range aggregation once",
                         ))
                     }
-                    _ => return Err(self.error("syntax error: sum needs count_over_time(...) or rate(...) inside")),
+                    _ => {
+                        return Err(self.error(
+                            "syntax error: sum needs count_over_time(...) or rate(...) inside",
+                        ))
+                    }
                 };
                 self.expect(')')?;
                 if grouping.is_none() {
@@ -220,7 +226,10 @@ impl Parser {
                     range: inner.range,
                 })
             }
-            other => Err(ParseError::at(col, format!("syntax error: unexpected {other}"))),
+            other => Err(ParseError::at(
+                col,
+                format!("syntax error: unexpected {other}"),
+            )),
         }
     }
 
@@ -267,7 +276,10 @@ impl Parser {
         let text: String = self.chars[start..self.pos].iter().collect();
         let range_ns = parse_duration_ns(&text).map_err(|e| ParseError::at(col, e))?;
         if range_ns < 1_000_000 || range_ns % 1_000_000 != 0 {
-            return Err(ParseError::at(col, "a range must be a whole number of milliseconds"));
+            return Err(ParseError::at(
+                col,
+                "a range must be a whole number of milliseconds",
+            ));
         }
         self.expect(']')?;
         Ok(range_ns)
@@ -343,7 +355,11 @@ impl Parser {
             (Some('!'), Some('~')) => MatchOp::NotRe,
             (Some('!'), Some('=')) => MatchOp::Ne,
             (Some('='), _) => MatchOp::Eq,
-            _ => return Err(self.error("syntax error: expected =, !=, =~ or !~ after the label name")),
+            _ => {
+                return Err(
+                    self.error("syntax error: expected =, !=, =~ or !~ after the label name")
+                )
+            }
         };
         self.pos += if op == MatchOp::Eq { 1 } else { 2 };
         self.skip_space();
@@ -458,9 +474,9 @@ impl Parser {
                 '"' => return Ok(text),
                 '\\' => {
                     let escape_col = self.col();
-                    let escaped = self.peek().ok_or_else(|| {
-                        ParseError::at(col, "syntax error: unterminated string")
-                    })?;
+                    let escaped = self
+                        .peek()
+                        .ok_or_else(|| ParseError::at(col, "syntax error: unterminated string"))?;
                     self.pos += 1;
                     text.push(match escaped {
                         'n' => '\n',
@@ -573,7 +589,9 @@ impl Parser {
 
     fn unexpected_expecting(&self, wanted: &str) -> ParseError {
         match self.peek() {
-            None => self.error(format!("syntax error: unexpected end of query, expected {wanted}")),
+            None => self.error(format!(
+                "syntax error: unexpected end of query, expected {wanted}"
+            )),
             Some(c) => self.error(format!("syntax error: unexpected {c:?}, expected {wanted}")),
         }
     }
@@ -610,7 +628,9 @@ fn combine(left: Node, op: char, right: Node, op_col: usize) -> Result<Node, Par
         }
         _ => Err(ParseError::at(
             op_col,
-            format!("binary operation {op:?} on log or metric queries is not supported by this server"),
+            format!(
+                "binary operation {op:?} on log or metric queries is not supported by this server"
+            ),
         )),
     }
 }

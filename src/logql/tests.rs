@@ -42,7 +42,9 @@ fn stream_selector_with_every_matcher() {
 
 #[test]
 fn chained_line_filters_and_drop_error() {
-    let s = selector(r#"{app="a"} |= "timeout" != "retry" |~ "5\\d\\d" !~ `(?i)debug` | drop __error__, __error_details__"#);
+    let s = selector(
+        r#"{app="a"} |= "timeout" != "retry" |~ "5\\d\\d" !~ `(?i)debug` | drop __error__, __error_details__"#,
+    );
     let filters: Vec<(LineFilterOp, &str)> =
         s.filters.iter().map(|f| (f.op, f.text.as_str())).collect();
     assert_eq!(
@@ -77,8 +79,8 @@ fn metric_queries() {
     assert_eq!(m.sum, None);
     assert_eq!(m.range.range_ns, 5400 * S);
 
-    let Query::Metric(m) = parse(r#"sum without (pod) (count_over_time({app="a"}[1m] |= "x"))"#)
-        .unwrap()
+    let Query::Metric(m) =
+        parse(r#"sum without (pod) (count_over_time({app="a"}[1m] |= "x"))"#).unwrap()
     else {
         panic!()
     };
@@ -114,18 +116,28 @@ fn errors_name_the_column() {
         error(r#"{app="a"} | json"#),
         "parse error at line 1, col 13: the pipeline stage | json is not supported by this server; only line filters (|= != |~ !~) are"
     );
-    assert!(error(r#"{app="a"} | logfmt | line_format "{{.x}}""#).contains("col 13: the pipeline stage | logfmt"));
-    assert!(error(r#"sum_over_time({a="b"} | unwrap x [1m])"#).starts_with("parse error at line 1, col 1: sum_over_time is not supported"));
+    assert!(error(r#"{app="a"} | logfmt | line_format "{{.x}}""#)
+        .contains("col 13: the pipeline stage | logfmt"));
+    assert!(error(r#"sum_over_time({a="b"} | unwrap x [1m])"#)
+        .starts_with("parse error at line 1, col 1: sum_over_time is not supported"));
     assert!(error(r#"{app="a"} | level="error""#).contains("col 13: label filters"));
-    assert_eq!(error(r#"{app="a""#), "parse error at line 1, col 9: syntax error: unexpected end of query, expected \",\"");
-    assert!(error(r#"{app "a"}"#).starts_with("parse error at line 1, col 6: syntax error: expected =, !=, =~ or !~"));
-    assert!(error("{}").starts_with("parse error at line 1, col 1: queries require at least one label matcher"));
+    assert_eq!(
+        error(r#"{app="a""#),
+        "parse error at line 1, col 9: syntax error: unexpected end of query, expected \",\""
+    );
+    assert!(error(r#"{app "a"}"#)
+        .starts_with("parse error at line 1, col 6: syntax error: expected =, !=, =~ or !~"));
+    assert!(error("{}")
+        .starts_with("parse error at line 1, col 1: queries require at least one label matcher"));
     assert!(error(r#"{app=~"("}"#).starts_with("parse error at line 1, col 7: invalid regex"));
     assert!(error(r#"count_over_time({a="b"})"#).contains("needs a range"));
     assert!(error(r#"count_over_time({a="b"}[5x])"#).starts_with("parse error at line 1, col 25:"));
-    assert!(error(r#"{a="b"} extra"#).starts_with("parse error at line 1, col 9: syntax error: unexpected 'e'"));
-    assert!(error(r#"count_over_time({a="b"}[1m]) / count_over_time({a="b"}[1m])"#)
-        .starts_with("parse error at line 1, col 30: binary operation '/'"));
+    assert!(error(r#"{a="b"} extra"#)
+        .starts_with("parse error at line 1, col 9: syntax error: unexpected 'e'"));
+    assert!(
+        error(r#"count_over_time({a="b"}[1m]) / count_over_time({a="b"}[1m])"#)
+            .starts_with("parse error at line 1, col 30: binary operation '/'")
+    );
     assert!(error("").contains("empty query"));
     assert!(error(r#"{a="\q"}"#).contains("col 5: syntax error: unknown escape"));
     let deep = format!("{}1{}", "(".repeat(40), ")".repeat(40));
@@ -153,7 +165,9 @@ fn translation_runs_through_the_q_language() {
         source: "service_name".into(),
         level: "level".into(),
     };
-    let s = selector(r#"{service_name="api", level="ERROR", pod=~"web-.*", env!="", x=""} |= "Time out" !~ "x""#);
+    let s = selector(
+        r#"{service_name="api", level="ERROR", pod=~"web-.*", env!="", x=""} |= "Time out" !~ "x""#,
+    );
     let statement = entries_statement("loki", selector_expr(&s, &names), 10, true);
     let text = statement.to_string();
     // The canonical text parses back to the same tree the engine compiles.
@@ -184,6 +198,9 @@ fn buckets_become_windowed_points() {
     assert_eq!(rates[0].1, 5.0 / 300.0);
     assert_eq!(metric::format_value(2.0), "2");
     assert_eq!(metric::format_value(0.5), "0.5");
-    let too_fine = Window { step_ns: S / 1000, ..window };
+    let too_fine = Window {
+        step_ns: S / 1000,
+        ..window
+    };
     assert!(too_fine.check().unwrap_err().contains("maximum resolution"));
 }

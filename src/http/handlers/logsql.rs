@@ -58,8 +58,7 @@ async fn start(
     ctx: &Rc<ShardContext>,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, Refusal> {
-    let mut pairs = parse_form(request.uri().query().unwrap_or(""))
-        .map_err(bad)?;
+    let mut pairs = parse_form(request.uri().query().unwrap_or("")).map_err(bad)?;
     if request.method() == Method::POST {
         let body = read_limited(
             request,
@@ -116,7 +115,9 @@ fn body_of(pairs: &[(String, String)]) -> Result<QueryBody, Refusal> {
             "query" => body.q = Some(value.clone()),
             "limit" => {
                 body.limit = Some(value.trim().parse::<u64>().map_err(|_| {
-                    bad(format!("cannot parse limit={value:?}: expected a whole number"))
+                    bad(format!(
+                        "cannot parse limit={value:?}: expected a whole number"
+                    ))
                 })?)
             }
             "start" => range.start = Some(Json::String(value.clone())),

@@ -147,8 +147,9 @@ async fn answer(
         Endpoint::Query => instant_query(ctx, params, started).await?,
         Endpoint::Labels => label_names(ctx, params).await?,
         Endpoint::LabelValues(name) => {
-            let name = percent_decode(name)
-                .ok_or_else(|| LokiError::bad("the label name is not valid percent-encoded UTF-8"))?;
+            let name = percent_decode(name).ok_or_else(|| {
+                LokiError::bad("the label name is not valid percent-encoded UTF-8")
+            })?;
             label_values(ctx, params, &name).await?
         }
         Endpoint::Series => series(ctx, params).await?,
@@ -170,12 +171,8 @@ fn build_info() -> Json {
     })
 }
 
-async fn read_params(
-    ctx: &ShardContext,
-    request: Request<Incoming>,
-) -> Result<Params, LokiError> {
-    let mut pairs =
-        parse_form(request.uri().query().unwrap_or("")).map_err(LokiError::bad)?;
+async fn read_params(ctx: &ShardContext, request: Request<Incoming>) -> Result<Params, LokiError> {
+    let mut pairs = parse_form(request.uri().query().unwrap_or("")).map_err(LokiError::bad)?;
     let partition = request
         .headers()
         .get("x-scope-orgid")
@@ -198,8 +195,8 @@ async fn read_params(
             },
         )
         .await?;
-        let body = std::str::from_utf8(&body)
-            .map_err(|_| LokiError::bad("the form body is not UTF-8"))?;
+        let body =
+            std::str::from_utf8(&body).map_err(|_| LokiError::bad("the form body is not UTF-8"))?;
         pairs.extend(parse_form(body).map_err(LokiError::bad)?);
     }
     Ok(Params {
@@ -232,9 +229,7 @@ fn now_ns() -> i64 {
 
 fn label_names_of(ctx: &ShardContext) -> LabelNames {
     let mapping = &ctx.config.loki.mapping;
-    let or = |name: &str, fallback: &str| {
-        if name.is_empty() { fallback } else { name }.to_string()
-    };
+    let or = |name: &str, fallback: &str| if name.is_empty() { fallback } else { name }.to_string();
     LabelNames {
         source: or(&mapping.source, "source"),
         level: or(&mapping.level, "level"),
@@ -350,7 +345,11 @@ async fn streams(
     started: Instant,
 ) -> Result<Json, LokiError> {
     let limit = limit(ctx, params)?;
-    let descending = match params.get("direction").map(str::to_ascii_lowercase).as_deref() {
+    let descending = match params
+        .get("direction")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("backward") => true,
         Some("forward") => false,
         Some(other) => {
@@ -512,7 +511,11 @@ fn label_filter(params: &Params, names: &LabelNames) -> Result<Expr, LokiError> 
     if let Some(text) = params.get("query").filter(|q| !q.trim().is_empty()) {
         match logql::parse(text).map_err(|e| LokiError::bad(e.to_string()))? {
             Query::Logs(selector) => all.push(translate::selector_expr(&selector, names)),
-            _ => return Err(LokiError::bad("the query parameter must be a log selector such as {app=\"x\"}")),
+            _ => {
+                return Err(LokiError::bad(
+                    "the query parameter must be a log selector such as {app=\"x\"}",
+                ))
+            }
         }
     }
     Ok(Expr::and(all))
@@ -559,7 +562,11 @@ async fn series(ctx: &Rc<ShardContext>, params: &Params) -> Result<Json, LokiErr
     for text in params.all("match[]").chain(params.all("match")) {
         match logql::parse(text).map_err(|e| LokiError::bad(e.to_string()))? {
             Query::Logs(selector) => selectors.push(Some(selector)),
-            _ => return Err(LokiError::bad("match[] must be a log selector such as {app=\"x\"}")),
+            _ => {
+                return Err(LokiError::bad(
+                    "match[] must be a log selector such as {app=\"x\"}",
+                ))
+            }
         }
     }
     if selectors.is_empty() {
@@ -575,8 +582,13 @@ async fn series(ctx: &Rc<ShardContext>, params: &Params) -> Result<Json, LokiErr
         let keys = discover_keys(ctx, params, &filter).await?;
         let fields: Vec<Field> = keys.iter().map(|(field, _)| field.clone()).collect();
         let labels: Vec<String> = keys.into_iter().map(|(_, label)| label).collect();
-        let statement =
-            translate::counts_statement(&params.partition, filter, None, &fields, groups_limit(ctx));
+        let statement = translate::counts_statement(
+            &params.partition,
+            filter,
+            None,
+            &fields,
+            groups_limit(ctx),
+        );
         for row in run_counts(ctx, &params.partition, &statement).await? {
             let set = metric::row_labels(&row[..row.len().saturating_sub(1)], &labels);
             if !set.is_empty() {
@@ -653,7 +665,9 @@ fn limit(ctx: &ShardContext, params: &Params) -> Result<u64, LokiError> {
     let max = ctx.config.query.max_results as u64;
     let limit = match params.get("limit") {
         Some(text) => text.trim().parse::<u64>().map_err(|_| {
-            LokiError::bad(format!("invalid parameter \"limit\": {text:?} is not a whole number"))
+            LokiError::bad(format!(
+                "invalid parameter \"limit\": {text:?} is not a whole number"
+            ))
         })?,
         None => LIMIT_DEFAULT,
     };
@@ -703,7 +717,10 @@ fn partition_exists(ctx: &ShardContext, partition: &str) -> bool {
 /// Compiles a translated statement the way a `q` text is compiled (the
 /// canonical text round-trips to the same tree), so the plan is exactly
 /// what the native query API would run.
-fn plan_of(ctx: &ShardContext, statement: &Statement) -> Result<Arc<crate::query::QueryPlan>, LokiError> {
+fn plan_of(
+    ctx: &ShardContext,
+    statement: &Statement,
+) -> Result<Arc<crate::query::QueryPlan>, LokiError> {
     let body = QueryBody {
         q: Some(statement.to_string()),
         ..QueryBody::default()
@@ -733,7 +750,11 @@ async fn run_entries(
     let shards = start_query(ctx, &plan).await.map_err(LokiError::internal)?;
     let mut stream = ResultStream::new(&plan, shards);
     let mut entries = Vec::new();
-    while let Some(entry) = stream.next_entry(&|| false).await.map_err(LokiError::internal)? {
+    while let Some(entry) = stream
+        .next_entry(&|| false)
+        .await
+        .map_err(LokiError::internal)?
+    {
         entries.push(entry);
     }
     let summary = stream.finish().await.map_err(LokiError::internal)?;
@@ -752,7 +773,9 @@ async fn run_counts(
     }
     let plan = plan_of(ctx, statement)?;
     let Some(aggregation) = &plan.aggregation else {
-        return Err(LokiError::internal("a counting query compiled without aggregation"));
+        return Err(LokiError::internal(
+            "a counting query compiled without aggregation",
+        ));
     };
     let _slot = QuerySlot::take(ctx)?;
     let shards = start_query(ctx, &plan).await.map_err(LokiError::internal)?;
