@@ -57,12 +57,22 @@ impl LabelNames {
 
 /// Every entry a selector and its line filters keep.
 pub fn selector_expr(selector: &LogSelector, labels: &LabelNames) -> Expr {
+    // Line filters first: the engine evaluates an AND in order, and a
+    // contains-match's scanner rejects most lines fastest.
     let mut all: Vec<Expr> = selector
-        .matchers
+        .filters
         .iter()
-        .map(|matcher| matcher_expr(matcher, labels))
+        .filter_map(line_filter_expr)
         .collect();
-    all.extend(selector.filters.iter().filter_map(line_filter_expr));
+    all.extend(
+        selector
+            .matchers
+            .iter()
+            .map(|matcher| matcher_expr(matcher, labels)),
+    );
+    if all.is_empty() {
+        return Expr::True;
+    }
     Expr::and(all)
 }
 

@@ -13,7 +13,6 @@
 //! line 1, col N: ...` for LogQL), never the native JSON error shape.
 
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
@@ -21,7 +20,7 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value as Json};
 
-use super::query::{count_query, percent_decode, QuerySlot};
+use super::query::percent_decode;
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::ApiError;
 use crate::http::response::{json as json_response, text, HttpResponse};
@@ -29,10 +28,12 @@ use crate::logql::metric::{self, labels_json, sample_json, Labels, Window};
 use crate::logql::translate::{self, LabelNames};
 use crate::logql::{self, Grouping, LogSelector, Metric, Query};
 use crate::query::aggregate::GROUPS_MAX;
-use crate::query::lang::ast::{Expr, Field, Statement};
-use crate::query::{compile, FoundEntry, PlanError, QueryBody, QuerySummary, ResultStream};
-use crate::shard::mailbox::start_query;
+use crate::query::lang::ast::{Expr, Field};
+use crate::query::{FoundEntry, QuerySummary};
 use crate::shard::ShardContext;
+use engine::{run_counts, run_entries};
+
+mod engine;
 
 /// Form bodies are a query and a few numbers; this bounds what we buffer.
 const FORM_BODY_BYTES_MAX: usize = 256 * 1024;
@@ -59,7 +60,7 @@ pub enum Endpoint<'a> {
 }
 
 /// A request Loki would refuse: its status and plain-text body.
-struct LokiError {
+pub(super) struct LokiError {
     status: StatusCode,
     message: String,
 }
@@ -246,9 +247,9 @@ async fn query_range(
     let query = parse_logql(params)?;
     let (start_ns, end_ns) = time_range(params)?;
     match query {
-        Query::Literal { value, is_vector } => {
+        Query::Literal { value, .. } => {
             let step_ns = step(params, start_ns, end_ns)?;
-            Ok(literal_matrix(value, is_vector, start_ns, end_ns, step_ns))
+            Ok(literal_matrix(value, start_ns, end_ns, step_ns))
         }
         Query::Logs(selector) => streams(ctx, params, &selector, start_ns, end_ns, started).await,
         Query::Metric(metric) => {
@@ -488,15 +489,14 @@ async fn discover_keys(
     Ok(keys)
 }
 
-fn literal_matrix(value: f64, is_vector: bool, start_ns: i64, end_ns: i64, step_ns: i64) -> Json {
+/// A literal over a range: one unlabelled series, the value at every step
+/// (Loki answers `1+1` and `vector(1)+vector(1)` the same way there).
+fn literal_matrix(value: f64, start_ns: i64, end_ns: i64, step_ns: i64) -> Json {
     let mut values = Vec::new();
     let mut t = start_ns;
     while t <= end_ns && values.len() < metric::POINTS_PER_SERIES_MAX as usize {
         values.push(sample_json(t, value));
         t = t.saturating_add(step_ns);
-    }
-    if !is_vector {
-        // A scalar over a range is still one unlabelled series in Loki.
     }
     json!({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})
 }
@@ -706,92 +706,4 @@ fn stats(summary: Option<&QuerySummary>, started: Instant) -> Json {
         "ingester": {},
         "cache": {},
     })
-}
-
-// ------------------------------------------------------------- the engine
-
-fn partition_exists(ctx: &ShardContext, partition: &str) -> bool {
-    ctx.catalog.borrow().find(partition).is_some()
-}
-
-/// Compiles a translated statement the way a `q` text is compiled (the
-/// canonical text round-trips to the same tree), so the plan is exactly
-/// what the native query API would run.
-fn plan_of(
-    ctx: &ShardContext,
-    statement: &Statement,
-) -> Result<Arc<crate::query::QueryPlan>, LokiError> {
-    let body = QueryBody {
-        q: Some(statement.to_string()),
-        ..QueryBody::default()
-    };
-    let catalog = ctx.catalog.borrow();
-    compile(body, &catalog, &ctx.config.query)
-        .map(Arc::new)
-        .map_err(|error| match error {
-            PlanError::BadRequest(message) => LokiError::bad(message),
-            PlanError::UnknownPartition(name) => {
-                LokiError::internal(format!("partition {name} vanished during the query"))
-            }
-        })
-}
-
-/// An entry query's entries (none for an unknown tenant).
-async fn run_entries(
-    ctx: &Rc<ShardContext>,
-    partition: &str,
-    statement: &Statement,
-) -> Result<(Vec<FoundEntry>, Option<QuerySummary>), LokiError> {
-    if !partition_exists(ctx, partition) {
-        return Ok((Vec::new(), None));
-    }
-    let plan = plan_of(ctx, statement)?;
-    let _slot = QuerySlot::take(ctx)?;
-    let shards = start_query(ctx, &plan).await.map_err(LokiError::internal)?;
-    let mut stream = ResultStream::new(&plan, shards);
-    let mut entries = Vec::new();
-    while let Some(entry) = stream
-        .next_entry(&|| false)
-        .await
-        .map_err(LokiError::internal)?
-    {
-        entries.push(entry);
-    }
-    let summary = stream.finish().await.map_err(LokiError::internal)?;
-    count_query(ctx, summary.timed_out);
-    Ok((entries, Some(summary)))
-}
-
-/// An aggregating query's rows (none for an unknown tenant).
-async fn run_counts(
-    ctx: &Rc<ShardContext>,
-    partition: &str,
-    statement: &Statement,
-) -> Result<Vec<Vec<Json>>, LokiError> {
-    if !partition_exists(ctx, partition) {
-        return Ok(Vec::new());
-    }
-    let plan = plan_of(ctx, statement)?;
-    let Some(aggregation) = &plan.aggregation else {
-        return Err(LokiError::internal(
-            "a counting query compiled without aggregation",
-        ));
-    };
-    let _slot = QuerySlot::take(ctx)?;
-    let shards = start_query(ctx, &plan).await.map_err(LokiError::internal)?;
-    let summary = ResultStream::new(&plan, shards)
-        .finish()
-        .await
-        .map_err(LokiError::internal)?;
-    count_query(ctx, summary.timed_out);
-    if summary.groups.as_ref().is_some_and(|g| g.truncated) {
-        return Err(LokiError::bad(format!(
-            "the query has more than {GROUPS_MAX} series and time buckets; narrow the selector, shorten the range or raise the step"
-        )));
-    }
-    Ok(summary
-        .groups
-        .as_ref()
-        .map(|groups| groups.rows(aggregation, plan.offset, plan.limit))
-        .unwrap_or_default())
 }
