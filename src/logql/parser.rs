@@ -26,9 +26,15 @@ use super::ast::{
 };
 use super::duration::parse_duration_ns;
 use super::ParseError;
+use crate::query::lang::text::TEXT_QUERY_BYTES_MAX;
 
 /// Parentheses nested deeper than this are refused.
 pub const NESTING_DEPTH_MAX: usize = 32;
+
+/// The engine's bound on one text match, less what the translation adds
+/// around a pattern (`(?-i)^(?:` ... `)$`), so every string that parses
+/// here also compiles there.
+const PATTERN_BYTES_MAX: usize = TEXT_QUERY_BYTES_MAX - 16;
 
 /// Pipeline stages and functions Loki has that this server does not run;
 /// naming them gives a clear 400 instead of a generic syntax error.
@@ -365,6 +371,7 @@ impl Parser {
         self.skip_space();
         let value_col = self.col();
         let value = self.string()?;
+        check_length(&value, value.len(), value_col)?;
         if matches!(op, MatchOp::Re | MatchOp::NotRe) {
             check_regex(&value).map_err(|e| ParseError::at(value_col, e))?;
         }
@@ -392,6 +399,8 @@ impl Parser {
             self.skip_space();
             let col = self.col();
             let text = self.string()?;
+            // A contains-filter also runs as an escaped regex.
+            check_length(&text, regex::escape(&text).len(), col)?;
             if matches!(op, LineFilterOp::Re | LineFilterOp::NotRe) {
                 check_regex(&text).map_err(|e| ParseError::at(col, e))?;
             }
@@ -633,6 +642,21 @@ fn combine(left: Node, op: char, right: Node, op_col: usize) -> Result<Node, Par
             ),
         )),
     }
+}
+
+/// Refuses a string the engine could not match with (`as_pattern_bytes`:
+/// its length once it is a pattern).
+fn check_length(text: &str, as_pattern_bytes: usize, col: usize) -> Result<(), ParseError> {
+    if as_pattern_bytes > PATTERN_BYTES_MAX {
+        return Err(ParseError::at(
+            col,
+            format!(
+                "the string is {} bytes long; at most {PATTERN_BYTES_MAX} (fewer with regex special characters) are allowed",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a pattern compiles (within the engine's size limits), so a bad

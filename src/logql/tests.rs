@@ -143,6 +143,8 @@ fn errors_name_the_column() {
     let deep = format!("{}1{}", "(".repeat(40), ")".repeat(40));
     assert!(error(&deep).contains("nest deeper"));
     assert!(error(&"a".repeat(super::QUERY_BYTES_MAX + 1)).contains("bytes long"));
+    let long = format!(r#"{{a="b"}} |= "{}""#, ".".repeat(600));
+    assert!(error(&long).starts_with("parse error at line 1, col 12: the string is 600 bytes long"));
 }
 
 #[test]
