@@ -10,6 +10,7 @@ pub mod failpoint;
 pub mod http;
 pub mod index;
 pub mod ingest;
+pub mod logql;
 pub mod protocol;
 pub mod query;
 pub mod shard;

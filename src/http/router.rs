@@ -9,7 +9,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request};
 
 use super::error::{ApiError, ErrorKind};
-use super::handlers::{elasticsearch, ingest, jsonline, loki, ops, otlp, partitions, query};
+use super::handlers::loki_query::{self, Endpoint as Loki};
+use super::handlers::{
+    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partitions, query,
+};
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
 
@@ -27,6 +30,8 @@ enum Route<'a> {
     /// Loki's push API (and its pre-v1 path).
     LokiPush,
     JsonLine,
+    Loki(Loki<'a>),
+    LogsqlQuery,
 }
 
 impl Route<'_> {
@@ -42,6 +47,8 @@ impl Route<'_> {
             | Route::JsonLine => "POST",
             Route::Query => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
+            Route::Loki(Loki::BuildInfo) => "GET",
+            Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
         }
     }
 }
@@ -62,6 +69,13 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["v1", "logs"] => Route::OtlpLogs,
         ["loki", "api", "v1", "push"] | ["api", "prom", "push"] => Route::LokiPush,
         ["insert", "jsonline"] => Route::JsonLine,
+        ["loki", "api", "v1", "query_range"] => Route::Loki(Loki::QueryRange),
+        ["loki", "api", "v1", "query"] => Route::Loki(Loki::Query),
+        ["loki", "api", "v1", "labels" | "label"] => Route::Loki(Loki::Labels),
+        ["loki", "api", "v1", "label", name, "values"] => Route::Loki(Loki::LabelValues(name)),
+        ["loki", "api", "v1", "series"] => Route::Loki(Loki::Series),
+        ["loki", "api", "v1", "status", "buildinfo"] => Route::Loki(Loki::BuildInfo),
+        ["select", "logsql", "query"] => Route::LogsqlQuery,
         _ => return None,
     };
     Some(route)
@@ -120,6 +134,11 @@ async fn route(
         (&Method::POST, Route::OtlpLogs) => Ok(otlp::export_logs(ctx, request).await),
         (&Method::POST, Route::LokiPush) => Ok(loki::push(ctx, request).await),
         (&Method::POST, Route::JsonLine) => Ok(jsonline::insert(ctx, request).await),
+        (&Method::GET, Route::Loki(endpoint)) => loki_query::handle(ctx, request, *endpoint).await,
+        (&Method::POST, Route::Loki(endpoint)) if !matches!(endpoint, Loki::BuildInfo) => {
+            loki_query::handle(ctx, request, *endpoint).await
+        }
+        (&Method::GET | &Method::POST, Route::LogsqlQuery) => logsql::query(ctx, request).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

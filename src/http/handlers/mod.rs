@@ -3,7 +3,9 @@
 pub mod elasticsearch;
 pub mod ingest;
 pub mod jsonline;
+pub mod logsql;
 pub mod loki;
+pub mod loki_query;
 pub mod ops;
 pub mod otlp;
 pub mod partitions;

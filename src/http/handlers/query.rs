@@ -146,7 +146,7 @@ fn body_from_url(query: &str) -> Result<QueryBody, String> {
 
 /// Decodes `%XX` escapes and `+` (a space, as HTML forms and curl's
 /// `--data-urlencode` with `-G` send it).
-fn percent_decode(text: &str) -> Option<String> {
+pub(super) fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -266,7 +266,7 @@ pub(super) struct QuerySlot {
 }
 
 impl QuerySlot {
-    fn take(ctx: &Rc<ShardContext>) -> Result<QuerySlot, ApiError> {
+    pub(super) fn take(ctx: &Rc<ShardContext>) -> Result<QuerySlot, ApiError> {
         let per_shard = (ctx.config.query.max_concurrent_queries / ctx.shard_count as usize).max(1);
         if ctx.queries_running.get() >= per_shard {
             return Err(ApiError::new(
