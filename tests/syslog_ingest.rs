@@ -229,3 +229,26 @@ fn over_long_line_is_cut_and_the_next_line_kept() {
     );
     assert_eq!(truncated, 1);
 }
+
+#[test]
+fn messages_survive_a_graceful_restart_and_listeners_come_back() {
+    let (mut server, addr) = syslog_server();
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream
+        .write_all(b"<13>1 - h a - - - before restart\n")
+        .expect("send");
+    wait_for_entries(&server, 1);
+    // The open connection must not hold the shutdown up.
+    let status = server.terminate();
+    assert!(status.success(), "graceful exit: {status:?}");
+    drop(stream);
+    server.start_again();
+    let mut stream = TcpStream::connect(&addr).expect("connect after restart");
+    stream
+        .write_all(b"<13>1 - h a - - - after restart\n")
+        .expect("send");
+    drop(stream);
+    let entries = wait_for_entries(&server, 2);
+    by_message(&entries, "before restart");
+    by_message(&entries, "after restart");
+}

@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
     let mut at = 0;
     loop {
         let frame = match framer.next(&stream[at..]) {
-            Next::Message { start, end, consumed } => {
+            Next::Message {
+                start,
+                end,
+                consumed,
+            } => {
                 assert!(start <= end && end <= consumed && consumed > 0);
                 let frame = &stream[at + start..at + end];
                 at += consumed;
