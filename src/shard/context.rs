@@ -47,6 +47,11 @@ pub struct ShardContext {
     pub shutting_down: Cell<bool>,
     /// Serialises catalog writes on shard 0 (one file, one writer at a time).
     pub catalog_write: glommio::sync::Semaphore,
+    /// Partitions shard 0 has put in its catalog (so a second create of the
+    /// name is refused at once) but not yet written to the catalog file.
+    /// They are not found by name or id until they are durable: an entry
+    /// acknowledged into one could otherwise be lost with it in a crash.
+    pub catalog_pending: RefCell<std::collections::HashSet<u64>>,
 }
 
 impl ShardContext {

@@ -83,9 +83,12 @@ pub async fn create_as_owner(
         let meta = Arc::new(meta);
         // Inserted before any await so a concurrent create of the same name sees it.
         catalog.insert(meta.clone());
+        ctx.catalog_pending.borrow_mut().insert(meta.key);
         meta
     };
-    if let Err(error) = persist_catalog(ctx).await {
+    let persisted = persist_catalog(ctx).await;
+    ctx.catalog_pending.borrow_mut().remove(&meta.key);
+    if let Err(error) = persisted {
         ctx.catalog.borrow_mut().remove(meta.key);
         return Err(AdminError::Internal(error));
     }

@@ -300,6 +300,7 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         connections_open: Cell::new(0),
         shutting_down: Cell::new(false),
         catalog_write: glommio::sync::Semaphore::new(1),
+        catalog_pending: RefCell::default(),
     });
     let worker = StoreWorker::new(
         store.clone(),

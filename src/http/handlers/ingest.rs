@@ -13,6 +13,7 @@ use crate::entry::{ColumnBatch, EntryId};
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{from_commit, ApiError, ErrorKind};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::http::handlers::partitions::{admin_error, resolve};
 use crate::http::response::{json, HttpResponse};
@@ -128,10 +129,18 @@ pub async fn commit_batch(
     })
 }
 
+/// How long a write waits for a partition another request is creating.
+const PARTITION_CREATE_WAIT_MAX: Duration = Duration::from_secs(10);
+const PARTITION_CREATE_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
 /// The partition a shipper's protocol writes to by name: the existing one,
 /// or (when `api.auto_create_partitions` is on) a new one, as Elasticsearch
-/// creates an index on first write. A name another request created
-/// meanwhile is found, not refused.
+/// creates an index on first write.
+///
+/// A name another request is creating meanwhile is waited for, not refused:
+/// shard 0 refuses the second create as taken before the first is durable
+/// and known to this shard, so the loser polls (bounded) until it arrives,
+/// rather than failing a write that a moment later would succeed.
 pub async fn partition_for_write(
     ctx: &ShardContext,
     name: &str,
@@ -149,8 +158,29 @@ pub async fn partition_for_write(
     };
     match admin::create(ctx, request).await {
         Ok(meta) => Ok(meta),
-        Err(AdminError::NameTaken(_)) => resolve(ctx, name),
+        Err(AdminError::NameTaken(_)) => wait_for_partition(ctx, name).await,
         Err(error) => Err(admin_error(error)),
+    }
+}
+
+async fn wait_for_partition(
+    ctx: &ShardContext,
+    name: &str,
+) -> Result<Arc<PartitionMeta>, ApiError> {
+    let started = Instant::now();
+    loop {
+        if let Ok(meta) = resolve(ctx, name) {
+            return Ok(meta);
+        }
+        if started.elapsed() >= PARTITION_CREATE_WAIT_MAX {
+            return Err(ApiError::new(
+                ErrorKind::Unavailable,
+                "partition_not_ready",
+                format!("partition {name:?} is being created by another request and is not ready yet; retry"),
+            )
+            .retry_after(1));
+        }
+        glommio::timer::sleep(PARTITION_CREATE_POLL_INTERVAL).await;
     }
 }
 

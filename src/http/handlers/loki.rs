@@ -15,8 +15,6 @@
 //! All or nothing, as the native ingest: nothing is stored unless the
 //! answer is 204.
 
-use std::time::{Duration, Instant};
-
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
@@ -24,12 +22,11 @@ use hyper::{Request, Response, StatusCode};
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
-use crate::http::handlers::partitions::resolve;
 use crate::http::response::{HttpResponse, ResponseBody};
 use crate::protocol::loki::{self, BodyFormat, LokiError};
 use crate::shard::partitions::now_ns;
 use crate::shard::ShardContext;
-use crate::storage::catalog::{validate_name, PartitionMeta};
+use crate::storage::catalog::validate_name;
 
 /// The tenant header of Loki's multi-tenancy.
 const TENANT_HEADER: &str = "x-scope-orgid";
@@ -38,8 +35,6 @@ const TENANT_HEADER: &str = "x-scope-orgid";
 /// creating at the same moment (the catalog owner makes it durable, then
 /// tells every shard). Far above one catalog fsync; a wait this long means
 /// the create failed, and the client retries the 503.
-const PARTITION_CREATE_WAIT_MAX: Duration = Duration::from_secs(10);
-const PARTITION_CREATE_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 pub async fn push(ctx: &ShardContext, request: Request<Incoming>) -> HttpResponse {
     match push_inner(ctx, request).await {
@@ -103,7 +98,7 @@ async fn push_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<us
         ctx.store.batch_pool.put(batch);
         return Ok(0);
     }
-    let meta = partition_for_tenant(ctx, &partition_name).await?;
+    let meta = partition_for_write(ctx, &partition_name).await?;
     commit_batch(ctx, &meta, batch, accepted, body.len()).await?;
     Ok(accepted)
 }
@@ -124,39 +119,6 @@ fn tenant_partition(ctx: &ShardContext, request: &Request<Incoming>) -> Result<S
         )
     })?;
     Ok(tenant.to_string())
-}
-
-/// `partition_for_write`, plus the wait a race needs: when two shards
-/// create the same new partition at once, the catalog owner refuses the
-/// second as taken before it has told this shard about the first, so the
-/// loser finds nothing here yet. It polls (bounded) until the partition
-/// arrives, rather than failing a push that a moment later would succeed.
-async fn partition_for_tenant(
-    ctx: &ShardContext,
-    name: &str,
-) -> Result<std::sync::Arc<PartitionMeta>, ApiError> {
-    let error = match partition_for_write(ctx, name).await {
-        Ok(meta) => return Ok(meta),
-        Err(error) => error,
-    };
-    if error.code != "partition_not_found" || !ctx.config.api.auto_create_partitions {
-        return Err(error);
-    }
-    let started = Instant::now();
-    while started.elapsed() < PARTITION_CREATE_WAIT_MAX {
-        glommio::timer::sleep(PARTITION_CREATE_POLL_INTERVAL).await;
-        if let Ok(meta) = resolve(ctx, name) {
-            return Ok(meta);
-        }
-    }
-    Err(ApiError::new(
-        ErrorKind::Unavailable,
-        "partition_not_ready",
-        format!(
-            "partition {name:?} is being created by another request and is not ready yet; retry"
-        ),
-    )
-    .retry_after(1))
 }
 
 /// The one place a decode error becomes a status: 413 for size, else 400.

@@ -109,6 +109,7 @@ pub fn resolve(ctx: &ShardContext, id_or_name: &str) -> Result<Arc<PartitionMeta
     ctx.catalog
         .borrow()
         .find(id_or_name)
+        .filter(|meta| !ctx.catalog_pending.borrow().contains(&meta.key))
         .cloned()
         .ok_or_else(|| ApiError::partition_not_found(id_or_name))
 }

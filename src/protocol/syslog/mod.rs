@@ -233,7 +233,7 @@ async fn commit_inner(
 /// Binds this shard's syslog listeners (those configured) and starts
 /// serving them. Errors name the address that could not be bound.
 pub fn start(ctx: &Rc<ShardContext>) -> Result<(), String> {
-    let (tcp_listen, udp_listen) = listen_addresses(ctx);
+    let (tcp_listen, udp_listen) = (ctx.config.syslog.tcp_listen, ctx.config.syslog.udp_listen);
     if let Some(addr) = tcp_listen {
         let listener = glommio::net::TcpListener::bind(addr)
             .map_err(|error| format!("cannot listen for syslog on tcp://{addr}: {error}"))?;
@@ -251,34 +251,6 @@ pub fn start(ctx: &Rc<ShardContext>) -> Result<(), String> {
         udp::serve(ctx.clone(), socket);
     }
     Ok(())
-}
-
-/// The configured addresses. Until the `[syslog]` TOML section and its
-/// `TIMBERDB_SYSLOG_*` variables are parsed by `config`, the variables
-/// `TIMBERDB_SYSLOG_TCP_LISTEN` and `TIMBERDB_SYSLOG_UDP_LISTEN` are read
-/// here when the config leaves an address unset.
-fn listen_addresses(ctx: &ShardContext) -> (Option<SocketAddr>, Option<SocketAddr>) {
-    let from_env = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|text| !text.is_empty())
-            .and_then(|text| match text.parse() {
-                Ok(addr) => Some(addr),
-                Err(_) => {
-                    tracing::warn!(variable = name, value = %text, "not an address (expected IP:PORT); ignored");
-                    None
-                }
-            })
-    };
-    let config = &ctx.config.syslog;
-    (
-        config
-            .tcp_listen
-            .or_else(|| from_env("TIMBERDB_SYSLOG_TCP_LISTEN")),
-        config
-            .udp_listen
-            .or_else(|| from_env("TIMBERDB_SYSLOG_UDP_LISTEN")),
-    )
 }
 
 /// Arrival time for messages without their own.
