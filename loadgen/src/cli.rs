@@ -95,7 +95,7 @@ pub struct IngestArgs {
     pub target: String,
 
     /// Wire protocol: TimberDB's native NDJSON, Elasticsearch _bulk, Loki
-    /// push (JSON), OTLP/HTTP logs (JSON), or VictoriaLogs JSON lines.
+    /// push (JSON), OTLP/HTTP logs (JSON or protobuf), or VictoriaLogs JSON lines.
     #[arg(long, value_enum, default_value = "native")]
     pub protocol: Protocol,
 

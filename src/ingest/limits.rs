@@ -32,12 +32,14 @@ impl std::fmt::Display for LimitExceeded {
     }
 }
 
-/// Checks an entry and its tags against every per-entry limit.
+/// Checks an entry and its tags against every per-entry limit. The names
+/// in the error are formatted only when a limit is broken: this runs once
+/// per entry on the protocols' hot paths.
 pub fn check_entry(entry: &EntryRef<'_>, tags: &[(&str, &str)]) -> Result<(), LimitExceeded> {
-    let bytes = |what: &str, size: usize, limit: usize| {
+    let bytes = |what: &dyn Fn() -> String, size: usize, limit: usize| {
         if size > limit {
             Err(LimitExceeded {
-                what: what.to_string(),
+                what: what(),
                 size,
                 limit,
                 unit: "bytes",
@@ -46,10 +48,18 @@ pub fn check_entry(entry: &EntryRef<'_>, tags: &[(&str, &str)]) -> Result<(), Li
             Ok(())
         }
     };
-    bytes("message", entry.message.len(), MESSAGE_BYTES_MAX)?;
-    bytes("source", entry.source.len(), SOURCE_BYTES_MAX)?;
     bytes(
-        "the other fields",
+        &|| "message".to_string(),
+        entry.message.len(),
+        MESSAGE_BYTES_MAX,
+    )?;
+    bytes(
+        &|| "source".to_string(),
+        entry.source.len(),
+        SOURCE_BYTES_MAX,
+    )?;
+    bytes(
+        &|| "the other fields".to_string(),
         entry.fields_json.len(),
         FIELDS_BYTES_MAX,
     )?;
@@ -62,11 +72,8 @@ pub fn check_entry(entry: &EntryRef<'_>, tags: &[(&str, &str)]) -> Result<(), Li
         });
     }
     for (key, value) in tags {
-        // The names are formatted only for a tag over a limit: this runs for every tag.
-        if key.len() > TAG_KEY_BYTES_MAX || value.len() > TAG_VALUE_BYTES_MAX {
-            bytes(&format!("tag key {key:?}"), key.len(), TAG_KEY_BYTES_MAX)?;
-            bytes(&format!("tag {key:?}"), value.len(), TAG_VALUE_BYTES_MAX)?;
-        }
+        bytes(&|| format!("tag key {key:?}"), key.len(), TAG_KEY_BYTES_MAX)?;
+        bytes(&|| format!("tag {key:?}"), value.len(), TAG_VALUE_BYTES_MAX)?;
     }
     Ok(())
 }

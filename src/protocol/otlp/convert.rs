@@ -280,13 +280,14 @@ fn push_record(
     write_fields(record, level, context, scope_fragment, &mut scratch.fields);
     let mut trace_hex = [0u8; 32];
     let mut span_hex = [0u8; 16];
-    let mut tags: Vec<(&str, &str)> = Vec::new();
     let record_tags: Vec<(&str, Cow<'_, str>)> = record
         .attributes
         .iter()
         .filter(|pair| context.is_tag(&pair.key))
         .map(|pair| (pair.key.as_ref(), text_of(&pair.value)))
         .collect();
+    let mut tags: Vec<(&str, &str)> =
+        Vec::with_capacity(record_tags.len() + context.tags.len() + 2);
     tags.extend(
         record_tags
             .iter()

@@ -19,21 +19,59 @@ use super::model::{
 };
 
 pub fn decode_request(body: &[u8]) -> Result<ExportRequest<'_>> {
-    let request: JsonRequest<'_> =
-        serde_json::from_slice(body).map_err(|error| OtlpError::Json(error.to_string()))?;
-    let record_count: usize = request
-        .resource_logs
-        .0
-        .iter()
-        .flat_map(|resource| &resource.scope_logs.0)
-        .map(|scope| scope.log_records.0.len())
-        .sum();
-    if record_count > RECORDS_PER_REQUEST_MAX {
-        return Err(OtlpError::TooManyRecords {
+    RECORDS_DECODED.with(|count| count.set(0));
+    let request: std::result::Result<JsonRequest<'_>, _> = serde_json::from_slice(body);
+    let over_limit = RECORDS_DECODED.with(|count| count.get()) > RECORDS_PER_REQUEST_MAX;
+    match request {
+        Ok(request) => request.into_model(),
+        Err(_) if over_limit => Err(OtlpError::TooManyRecords {
             limit: RECORDS_PER_REQUEST_MAX,
-        });
+        }),
+        Err(error) => Err(OtlpError::Json(error.to_string())),
     }
-    request.into_model()
+}
+
+thread_local! {
+    /// Log records decoded so far by this thread's current `decode_request`:
+    /// counted while decoding, because `{}` is 3 bytes of JSON but ~200 in
+    /// memory. (serde's derive has no way to pass a counter down; decoding
+    /// is synchronous, so a thread-local is one request's.)
+    static RECORDS_DECODED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// `logRecords`: a list that stops decoding past `RECORDS_PER_REQUEST_MAX`
+/// records in the whole request.
+#[derive(Default)]
+struct BoundedRecords<'a>(Vec<JsonLogRecord<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for BoundedRecords<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct RecordsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for RecordsVisitor<'a> {
+            type Value = BoundedRecords<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of log records")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut records = Vec::new();
+                while let Some(record) = seq.next_element::<JsonLogRecord<'a>>()? {
+                    let count = RECORDS_DECODED.with(|count| {
+                        count.set(count.get() + 1);
+                        count.get()
+                    });
+                    if count > RECORDS_PER_REQUEST_MAX {
+                        return Err(de::Error::custom("too many log records"));
+                    }
+                    records.push(record);
+                }
+                Ok(BoundedRecords(records))
+            }
+        }
+        deserializer.deserialize_seq(RecordsVisitor(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -61,7 +99,7 @@ struct JsonScopeLogs<'a> {
     #[serde(borrow, default)]
     scope: Nullable<JsonScope<'a>>,
     #[serde(borrow, default, rename = "logRecords", alias = "log_records")]
-    log_records: Nullable<Vec<JsonLogRecord<'a>>>,
+    log_records: Nullable<BoundedRecords<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -414,6 +452,7 @@ impl<'a> JsonScopeLogs<'a> {
             log_records: self
                 .log_records
                 .0
+                 .0
                 .into_iter()
                 .map(JsonLogRecord::into_model)
                 .collect::<Result<_>>()?,

@@ -303,3 +303,44 @@ fn deeply_nested_values_are_refused_not_overflowing_the_stack() {
         }
     );
 }
+
+#[test]
+fn a_body_of_more_empty_records_than_the_limit_is_refused_while_decoding() {
+    // ScopeLogs.log_records = 2, empty: two bytes per record.
+    let mut scope = Vec::new();
+    for _ in 0..=RECORDS_PER_REQUEST_MAX {
+        scope.extend_from_slice(&[0x12, 0x00]);
+    }
+    let mut resource = Vec::new();
+    super::wire::write_bytes_field(&mut resource, 2, &scope);
+    let mut body = Vec::new();
+    super::wire::write_bytes_field(&mut body, 1, &resource);
+    // `.err()`: on failure, do not print a million records.
+    assert_eq!(
+        decode(Encoding::Protobuf, &body).err(),
+        Some(OtlpError::TooManyRecords {
+            limit: RECORDS_PER_REQUEST_MAX
+        })
+    );
+}
+
+#[test]
+fn a_json_body_of_more_empty_records_than_the_limit_is_refused_while_decoding() {
+    let mut body = String::from(r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":["#);
+    for index in 0..=RECORDS_PER_REQUEST_MAX {
+        body.push_str(if index == 0 { "{}" } else { ",{}" });
+    }
+    body.push_str("]}]}]}");
+    assert_eq!(
+        decode(Encoding::Json, body.as_bytes()).err(),
+        Some(OtlpError::TooManyRecords {
+            limit: RECORDS_PER_REQUEST_MAX
+        })
+    );
+    // The count starts again with each request.
+    assert!(decode(
+        Encoding::Json,
+        br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{}]}]}]}"#
+    )
+    .is_ok());
+}
