@@ -128,6 +128,9 @@ struct ActionMeta<'a> {
     id: Option<Cow<'a, str>>,
 }
 
+/// The last action line without an `_id`: its text, action and index.
+type RepeatedAction<'de> = (&'de [u8], Action, Option<Cow<'de, str>>);
+
 /// Decodes a `_bulk` body. `path_index` is the `{index}` of
 /// `/{index}/_bulk`; `take_batch` hands out an empty batch per index.
 pub fn parse_bulk<'de>(
@@ -145,6 +148,7 @@ pub fn parse_bulk<'de>(
     };
     let mut decoder = MappedDecoder::new(paths, now_ns);
     let mut lines = non_blank_lines(body);
+    let mut repeated: Option<RepeatedAction<'de>> = None;
     while let Some((number, line)) = lines.next() {
         if plan.items.len() == ENTRIES_PER_REQUEST_MAX {
             return Err(BulkError::new(
@@ -154,7 +158,25 @@ pub fn parse_bulk<'de>(
                 ),
             ));
         }
-        let (action, meta) = parse_action(number, line)?;
+        // Shippers repeat one action line for every document; a line equal
+        // to the last one without an `_id` means the same again, unparsed.
+        let (action, meta) = match &repeated {
+            Some((text, action, index)) if *text == line => (
+                *action,
+                ActionMeta {
+                    index: index.clone(),
+                    id: None,
+                },
+            ),
+            _ => {
+                let (action, meta) = parse_action(number, line)?;
+                repeated = meta
+                    .id
+                    .is_none()
+                    .then(|| (line, action, meta.index.clone()));
+                (action, meta)
+            }
+        };
         let index = meta.index.or(path_index.map(Cow::Borrowed));
         let document = match action {
             Action::Delete => None,

@@ -187,3 +187,27 @@ fn handshakes_say_what_shippers_check() {
     let cat: serde_json::Value = serde_json::from_str(&cat_health(0, true)).unwrap();
     assert_eq!(cat[0]["status"], "green");
 }
+
+#[test]
+fn a_repeated_action_line_means_the_same_action_again() {
+    let body = "{\"create\":{\"_index\":\"a\"}}\n{}\n{\"create\":{\"_index\":\"a\"}}\n{}\n\
+        {\"index\":{\"_index\":\"b\",\"_id\":\"x\"}}\n{}\n{\"index\":{\"_index\":\"b\",\"_id\":\"x\"}}\n{}\n\
+        {\"create\":{\"_index\":\"a\"}}\n{}\n";
+    let paths = paths();
+    let plan = parse_bulk(body.as_bytes(), None, &paths, 1, &mut ColumnBatch::default).unwrap();
+    let seen: Vec<(Action, Option<&str>, Option<&str>)> = plan
+        .items
+        .iter()
+        .map(|item| (item.action, item.index.as_deref(), item.id.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Action::Create, Some("a"), None),
+            (Action::Create, Some("a"), None),
+            (Action::Index, Some("b"), Some("x")),
+            (Action::Index, Some("b"), Some("x")),
+            (Action::Create, Some("a"), None),
+        ]
+    );
+}

@@ -50,8 +50,7 @@ fn parse_into(
 ) -> Result<(), LineError> {
     let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
     let mut decoder = MappedDecoder::new(paths, now_ns);
-    let mut entry_count = 0;
-    for (line_number, line) in non_blank_lines(body) {
+    for (entry_count, (line_number, line)) in non_blank_lines(body).enumerate() {
         if entry_count == ENTRIES_PER_REQUEST_MAX {
             return Err(LineError::TooManyLines);
         }
@@ -65,7 +64,6 @@ fn parse_into(
                 line: line_number,
                 error,
             })?;
-        entry_count += 1;
     }
     Ok(())
 }
