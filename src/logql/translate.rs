@@ -230,16 +230,23 @@ fn level_regex(anchored: &str) -> Expr {
 
 fn line_filter_expr(filter: &LineFilter) -> Option<Expr> {
     let contains = |text: &str| {
+        let exact = Expr::Text {
+            field: Field::Message,
+            query: TextQuery::Regex(format!("(?-i){}", regex::escape(text))),
+        };
+        if !has_interior_word(text) {
+            // No word the index could prune with: the caseless contains
+            // would only cost a second pass over the column.
+            return exact;
+        }
         Expr::and(vec![
-            // Caseless, but what the word index can prune with.
+            // Implied by the exact match, and what the word index prunes
+            // with (the words wholly inside the text).
             Expr::Text {
                 field: Field::Message,
                 query: TextQuery::Contains(text.to_string()),
             },
-            Expr::Text {
-                field: Field::Message,
-                query: TextQuery::Regex(format!("(?-i){}", regex::escape(text))),
-            },
+            exact,
         ])
     };
     let regex = |pattern: &str| Expr::Text {
@@ -254,6 +261,17 @@ fn line_filter_expr(filter: &LineFilter) -> Option<Expr> {
         LineFilterOp::Re => Some(regex(&filter.text)),
         LineFilterOp::NotRe => Some(negate(regex(&filter.text))),
     }
+}
+
+/// Whether the text has a word with a separator on both sides within it
+/// (`"conn reset by"` has `reset`): only such a word must appear whole in
+/// every matching line, so only then can the word index prune. A single
+/// token such as `"a1b2"` may sit inside a longer word of the line.
+fn has_interior_word(text: &str) -> bool {
+    let pieces: Vec<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    pieces.len() >= 3 && pieces[1..pieces.len() - 1].iter().any(|p| !p.is_empty())
 }
 
 fn negate(expr: Expr) -> Expr {
