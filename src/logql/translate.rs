@@ -7,8 +7,10 @@
 //! follow Loki's semantics exactly: a label the entry lacks has the value
 //! `""`, so `{a=""}` matches entries without `a`, `{a!="x"}` keeps them, and
 //! a regex is anchored at both ends and case-sensitive. Line filters are
-//! case-sensitive too: `|= "x"` runs as the engine's (caseless, indexed)
-//! contains-match, for pruning, AND a case-sensitive regex for exactness.
+//! case-sensitive too: `|= "x"` runs as a case-sensitive regex of the
+//! escaped text, preceded by the engine's caseless contains-match (implied,
+//! so the answer is the same) when the text holds a whole word the word
+//! index can prune with.
 
 use super::ast::{LineFilter, LineFilterOp, LogSelector, MatchOp, Matcher};
 use crate::entry::Level;
