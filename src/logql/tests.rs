@@ -206,3 +206,19 @@ fn buckets_become_windowed_points() {
     };
     assert!(too_fine.check().unwrap_err().contains("maximum resolution"));
 }
+
+#[test]
+fn contains_adds_the_indexed_match_only_for_whole_words() {
+    let names = LabelNames {
+        source: "service_name".into(),
+        level: "level".into(),
+    };
+    let text_of = |q: &str| {
+        entries_statement("loki", selector_expr(&selector(q), &names), 1, true).to_string()
+    };
+    let single = text_of(r#"{a="b"} |= "a1b2""#);
+    assert!(!single.contains("CONTAINS"), "{single}");
+    assert!(single.contains("MATCHES '(?-i)a1b2'"), "{single}");
+    let phrase = text_of(r#"{a="b"} |= "conn reset by""#);
+    assert!(phrase.contains("CONTAINS 'conn reset by'"), "{phrase}");
+}

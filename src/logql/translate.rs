@@ -7,8 +7,10 @@
 //! follow Loki's semantics exactly: a label the entry lacks has the value
 //! `""`, so `{a=""}` matches entries without `a`, `{a!="x"}` keeps them, and
 //! a regex is anchored at both ends and case-sensitive. Line filters are
-//! case-sensitive too: `|= "x"` runs as the engine's (caseless, indexed)
-//! contains-match, for pruning, AND a case-sensitive regex for exactness.
+//! case-sensitive too: `|= "x"` runs as a case-sensitive regex of the
+//! escaped text, preceded by the engine's caseless contains-match (implied,
+//! so the answer is the same) when the text holds a whole word the word
+//! index can prune with.
 
 use super::ast::{LineFilter, LineFilterOp, LogSelector, MatchOp, Matcher};
 use crate::entry::Level;
@@ -230,16 +232,23 @@ fn level_regex(anchored: &str) -> Expr {
 
 fn line_filter_expr(filter: &LineFilter) -> Option<Expr> {
     let contains = |text: &str| {
+        let exact = Expr::Text {
+            field: Field::Message,
+            query: TextQuery::Regex(format!("(?-i){}", regex::escape(text))),
+        };
+        if !has_interior_word(text) {
+            // No word the index could prune with: the caseless contains
+            // would only cost a second pass over the column.
+            return exact;
+        }
         Expr::and(vec![
-            // Caseless, but what the word index can prune with.
+            // Implied by the exact match, and what the word index prunes
+            // with (the words wholly inside the text).
             Expr::Text {
                 field: Field::Message,
                 query: TextQuery::Contains(text.to_string()),
             },
-            Expr::Text {
-                field: Field::Message,
-                query: TextQuery::Regex(format!("(?-i){}", regex::escape(text))),
-            },
+            exact,
         ])
     };
     let regex = |pattern: &str| Expr::Text {
@@ -254,6 +263,17 @@ fn line_filter_expr(filter: &LineFilter) -> Option<Expr> {
         LineFilterOp::Re => Some(regex(&filter.text)),
         LineFilterOp::NotRe => Some(negate(regex(&filter.text))),
     }
+}
+
+/// Whether the text has a word with a separator on both sides within it
+/// (`"conn reset by"` has `reset`): only such a word must appear whole in
+/// every matching line, so only then can the word index prune. A single
+/// token such as `"a1b2"` may sit inside a longer word of the line.
+fn has_interior_word(text: &str) -> bool {
+    let pieces: Vec<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .collect();
+    pieces.len() >= 3 && pieces[1..pieces.len() - 1].iter().any(|p| !p.is_empty())
 }
 
 fn negate(expr: Expr) -> Expr {
