@@ -129,7 +129,10 @@ pub async fn commit_batch(
     })
 }
 
-/// How long a write waits for a partition another request is creating.
+/// How long a write waits for a partition that another request is creating
+/// at the same moment (shard 0 makes it durable, then tells every shard).
+/// Far above one catalog fsync; a wait this long means the create failed,
+/// and the client retries the 503.
 const PARTITION_CREATE_WAIT_MAX: Duration = Duration::from_secs(10);
 const PARTITION_CREATE_POLL_INTERVAL: Duration = Duration::from_millis(2);
 

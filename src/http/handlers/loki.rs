@@ -31,11 +31,6 @@ use crate::storage::catalog::validate_name;
 /// The tenant header of Loki's multi-tenancy.
 const TENANT_HEADER: &str = "x-scope-orgid";
 
-/// How long a push waits for a partition that another shard's request is
-/// creating at the same moment (the catalog owner makes it durable, then
-/// tells every shard). Far above one catalog fsync; a wait this long means
-/// the create failed, and the client retries the 503.
-
 pub async fn push(ctx: &ShardContext, request: Request<Incoming>) -> HttpResponse {
     match push_inner(ctx, request).await {
         Ok(accepted) => {
