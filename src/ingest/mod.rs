@@ -45,6 +45,8 @@ mod tests;
 
 pub use crate::time::{format_rfc3339_nanos, TimestampError};
 pub use error::{IngestError, Location, Result};
+/// JSON string escaping and unescaping, shared with the shippers' protocols.
+pub(crate) use value::{push_json_string, unescape_into};
 
 use crate::entry::ColumnBatch;
 

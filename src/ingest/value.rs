@@ -106,7 +106,7 @@ fn has_backslash(bytes: &[u8]) -> bool {
 /// Appends the decoded text of a JSON string body (between the quotes).
 /// Input validated by serde_json has only well-formed escapes; a lone UTF-16
 /// surrogate (which serde_json's validation lets through) becomes U+FFFD.
-fn unescape_into(inner: &str, out: &mut String) {
+pub(crate) fn unescape_into(inner: &str, out: &mut String) {
     let mut rest = inner;
     while let Some(backslash) = memchr::memchr(b'\\', rest.as_bytes()) {
         out.push_str(&rest[..backslash]);

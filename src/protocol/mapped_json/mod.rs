@@ -36,7 +36,7 @@ use serde_json::value::RawValue;
 use crate::entry::{ColumnBatch, EntryRef, Level};
 use crate::ingest::limits::{check_entry, LimitExceeded};
 use crate::time::{parse_epoch_number, parse_timestamp_text, TimestampError};
-pub use text::push_json_string;
+pub(crate) use text::push_json_string;
 use text::Text;
 
 /// Tags held on the stack while an entry is checked; more spill to the heap.

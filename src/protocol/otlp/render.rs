@@ -5,32 +5,7 @@ use std::fmt::Write;
 
 use super::model::{AnyValue, KeyValue};
 
-/// Appends `text` as a JSON string literal.
-pub fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    let mut run_start = 0;
-    for (index, byte) in text.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&text[run_start..index]);
-        if escape.is_empty() {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        run_start = index + 1;
-    }
-    out.push_str(&text[run_start..]);
-    out.push('"');
-}
+pub(crate) use crate::ingest::push_json_string;
 
 /// Appends `value` as JSON: the empty value is `null`, bytes are base64
 /// text, non-finite doubles are proto3 JSON's strings (`"NaN"`, ...).

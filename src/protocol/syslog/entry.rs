@@ -18,6 +18,7 @@
 
 use crate::entry::{ColumnBatch, EntryRef, Level};
 use crate::ingest::limits::{check_entry, LimitExceeded};
+use crate::ingest::push_json_string;
 
 use super::parse::{Format, Message};
 
@@ -163,7 +164,7 @@ pub fn structured_data_json(sd: &str, out: &mut String) {
     if write_elements(sd, out).is_none() {
         out.truncate(start);
         out.push_str("{\"structured_data\":");
-        push_json_string(sd, out);
+        push_json_string(out, sd);
         out.push('}');
     }
 }
@@ -182,7 +183,7 @@ fn write_elements(sd: &str, out: &mut String) -> Option<()> {
         if id.is_empty() {
             return None;
         }
-        push_json_string(id, out);
+        push_json_string(out, id);
         out.push_str(":{");
         rest = write_params(&inner[id_end..], out)?;
         out.push('}');
@@ -213,7 +214,7 @@ fn write_params<'a>(mut rest: &'a str, out: &mut String) -> Option<&'a str> {
             out.push(',');
         }
         first_param = false;
-        push_json_string(name, out);
+        push_json_string(out, name);
         out.push_str(":\"");
         rest = write_param_value(rest, out)?;
         out.push('"');
@@ -241,12 +242,7 @@ fn write_param_value<'a>(value: &'a str, out: &mut String) -> Option<&'a str> {
     None
 }
 
-fn push_json_string(text: &str, out: &mut String) {
-    out.push('"');
-    text.chars().for_each(|ch| push_json_char(ch, out));
-    out.push('"');
-}
-
+/// Appends one character of a JSON string body, escaped as JSON requires.
 fn push_json_char(ch: char, out: &mut String) {
     match ch {
         '"' => out.push_str("\\\""),
