@@ -51,8 +51,13 @@ pub struct IngestResults {
     pub error_samples: Vec<String>,
     /// Counts over the whole run, warm-up included.
     pub total: CounterSnapshot,
-    /// Raw bytes per stored byte, when the caller measured it (sweep).
+    /// Raw bytes per stored byte, when the caller measured it (sweep):
+    /// `total.bytes_ok / stored_bytes`.
     pub compression_ratio: Option<f64>,
+    /// Disk the server's data directory took after a graceful stop, when the
+    /// caller measured it (sweep): allocated bytes as `du` counts them, the
+    /// WAL directory excluded.
+    pub stored_bytes: Option<u64>,
 }
 
 /// The `--json` document of an ingest run.

@@ -536,6 +536,7 @@ fn finish(shared: Shared, server: ServerInfo) -> anyhow::Result<IngestRun> {
         error_samples: shared.recorder.error_samples(),
         total: shared.recorder.total.snapshot(),
         compression_ratio: None,
+        stored_bytes: None,
     };
     let mut acknowledged = shared.acknowledged.into_inner().expect("ack lock");
     acknowledged.sort_unstable();

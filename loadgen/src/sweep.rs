@@ -1,9 +1,16 @@
 //! `loadgen sweep`: capacity planning by measurement. For each combination
 //! of shards, batch size, sync mode and codec it starts a fresh TimberDB
 //! (pinned with `taskset`), loads it with `loadgen`'s closed loop, stops it
-//! gracefully (which seals every block), reads the stored size from the
-//! manifests, and writes a CSV, a Markdown table and an SVG chart of
-//! throughput and p99 against the settings.
+//! gracefully (which seals every block, trims the preallocated tails and
+//! removes the WAL), measures the disk its data directory takes as `du`
+//! does, and writes a CSV, a Markdown table and an SVG chart of throughput
+//! and p99 against the settings.
+//!
+//! The stored size is what the filesystem allocated (`st_blocks`), not what
+//! the manifest log says the blocks take: it is what an operator provisions,
+//! and it holds everything format 3 keeps besides the blocks' own bytes (the
+//! granule filters and directories are inside the blocks; the manifest log
+//! keeps a copy of every directory; each block is padded to 4 KiB).
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -60,11 +67,12 @@ pub struct SweepArgs {
     )]
     pub sync: Vec<bool>,
 
-    /// Block codecs to try (TimberDB's storage.compression values).
+    /// Codecs of the string columns to try (TimberDB's storage.compression
+    /// values). The default is the server's default, zstd (level 1).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "lz4",
+        default_value = "zstd",
         value_name = "LIST"
     )]
     pub codec: Vec<String>,
@@ -110,6 +118,13 @@ pub struct SweepArgs {
     /// CPUs loadgen's connection threads are pinned to.
     #[arg(long, default_value = "1", value_name = "LIST")]
     pub client_cpus: String,
+
+    /// Keep each configuration's data directory (under --data-root) after
+    /// its run instead of removing it, to inspect it (`du`, `timberdb
+    /// check`). The next sweep with the same process id and configuration
+    /// would remove it; copy it elsewhere to keep it.
+    #[arg(long)]
+    pub keep_data: bool,
 }
 
 /// One configuration of the sweep and what it measured.
@@ -126,7 +141,8 @@ pub struct SweepRow {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub errors: u64,
-    /// Request bytes sent (warm-up included) per byte stored in sealed blocks.
+    /// Request bytes sent (warm-up included) per byte of disk the data
+    /// directory took after the graceful stop ([`stored_bytes`]).
     pub compression_ratio: Option<f64>,
 }
 
@@ -210,18 +226,22 @@ impl Config {
     }
 }
 
-/// A server started for one configuration; killed if dropped while running.
+/// A server started for one configuration; killed if dropped while running,
+/// its data directory removed unless `keep_data`.
 struct Server {
     child: Child,
     addr: String,
     data_dir: PathBuf,
+    keep_data: bool,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if !self.keep_data {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
@@ -257,6 +277,7 @@ fn start_server(
         child,
         addr: String::new(),
         data_dir,
+        keep_data: args.keep_data,
     };
     server.addr = listening_address(stdout)
         .with_context(|| format!("the server did not start with {}", config.describe()))?;
@@ -330,8 +351,15 @@ fn run_one(
     };
     let mut run = run_ingest(&ingest)?;
     stop_server(&mut server)?;
-    let stored = stored_block_bytes(&server.data_dir)?;
+    let stored = stored_bytes(&server.data_dir)?;
+    if args.keep_data {
+        eprintln!(
+            "sweep:   data kept in {} ({stored} bytes allocated, WAL excluded)",
+            server.data_dir.display()
+        );
+    }
     let results = &mut run.report.results;
+    results.stored_bytes = Some(stored);
     results.compression_ratio = (stored > 0).then(|| results.total.bytes_ok as f64 / stored as f64);
     run.report
         .write_json(&args.out.join(format!("{}.json", config.file_stem())))?;
@@ -374,30 +402,35 @@ pub fn reused_batches(reuse_bodies: u64, batch: u64) -> u64 {
     reuse_bodies.max(REUSED_LINES_MIN.div_ceil(batch.max(1)))
 }
 
-/// Bytes of sealed blocks, from every shard's manifest (the segment files
-/// themselves are preallocated, so their length says nothing).
-/// Disk space the sealed blocks take after a graceful stop: what the
-/// filesystem allocated to every shard's segment files (`shard-N/seg-*.tdb`,
-/// as `du` counts them; a graceful stop gives preallocated tails back).
-fn stored_block_bytes(data_dir: &Path) -> anyhow::Result<u64> {
+/// Disk a stopped server's data directory takes: the bytes the filesystem
+/// allocated to every file and directory under it (`st_blocks` x 512, what
+/// `du --block-size=1 -s` prints), except the WAL directory `<data_dir>/wal`.
+/// After a graceful stop that holds the segment files (trimmed to their last
+/// block, removed blocks' space punched out), the manifest logs (trimmed),
+/// `layout.json` and `catalog.json`. The WAL is left out because `loadgen
+/// plan` counts it separately (its `wal_max_size` bound) and a graceful stop
+/// deletes its files anyway, leaving only its empty directories.
+pub fn stored_bytes(data_dir: &Path) -> anyhow::Result<u64> {
+    allocated_bytes(data_dir, &data_dir.join("wal"))
+}
+
+/// Allocated bytes of `dir` and everything under it, as `du` counts them,
+/// without descending into `skip` (nor counting it) and without following
+/// symbolic links. A file with several hard links is counted at each.
+pub fn allocated_bytes(dir: &Path, skip: &Path) -> anyhow::Result<u64> {
     use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    for shard in
-        std::fs::read_dir(data_dir).with_context(|| format!("reading {}", data_dir.display()))?
-    {
-        let shard = shard?.path();
-        if !shard.is_dir() {
-            continue;
-        }
-        for file in
-            std::fs::read_dir(&shard).with_context(|| format!("reading {}", shard.display()))?
-        {
-            let file = file?;
-            let name = file.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("seg-") && name.ends_with(".tdb") {
-                total += file.metadata()?.blocks() * 512;
-            }
+    let metadata = std::fs::symlink_metadata(dir)
+        .with_context(|| format!("reading the metadata of {}", dir.display()))?;
+    let mut total = metadata.blocks() * 512;
+    if !metadata.is_dir() {
+        return Ok(total);
+    }
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
+        if path != skip {
+            total += allocated_bytes(&path, skip)?;
         }
     }
     Ok(total)
@@ -561,7 +594,7 @@ mod tests {
             shards: 1,
             batch,
             sync_writes: true,
-            codec: "lz4".into(),
+            codec: "zstd".into(),
             lines_per_sec,
             lines_per_sec_per_core: lines_per_sec,
             mb_per_sec: lines_per_sec * 240.0 / 1e6,
@@ -569,7 +602,8 @@ mod tests {
             p99_ms,
             p999_ms: p99_ms * 1.5,
             errors: 0,
-            compression_ratio: Some(2.875),
+            // 480,825,710 B sent / 67,219,760 B stored (docs/BENCHMARKS.md).
+            compression_ratio: Some(7.153),
         }
     }
 
@@ -587,6 +621,53 @@ mod tests {
         }
     }
 
+    /// A data directory as a graceful stop leaves it, with a WAL file that
+    /// must not count; compared with `du` itself.
+    #[test]
+    fn stored_bytes_are_what_du_counts_without_the_wal() {
+        let root = std::env::temp_dir().join(format!("loadgen-sweep-du-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let shard = root.join("shard-0");
+        let wal = root.join("wal").join("shard-0");
+        std::fs::create_dir_all(&shard).expect("temp dir is writable");
+        std::fs::create_dir_all(&wal).expect("temp dir is writable");
+        // Non-zero bytes, so no filesystem stores them sparsely.
+        let block: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8 + 1).collect();
+        std::fs::write(shard.join("seg-000001.tdb"), &block).expect("write");
+        std::fs::write(
+            shard.join("manifest-00000000000000000002.log"),
+            &block[..5000],
+        )
+        .expect("write");
+        std::fs::write(root.join("layout.json"), b"{}").expect("write");
+        std::fs::write(wal.join("00000000000000000001.wal"), &block).expect("write");
+
+        let stored = stored_bytes(&root).expect("readable");
+        let everything = allocated_bytes(&root, Path::new("")).expect("readable");
+        let (du_all, du_wal) = (du_bytes(&root), du_bytes(&root.join("wal")));
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            stored,
+            du_all - du_wal,
+            "du of the directory minus du of its WAL"
+        );
+        assert_eq!(everything, du_all, "nothing skipped: du itself");
+        assert!(stored >= 1_005_000, "both shard files count: {stored}");
+        assert!(du_wal >= 1_000_000, "the WAL file is left out: {du_wal}");
+    }
+
+    /// `du -s --block-size=1 PATH`.
+    fn du_bytes(path: &Path) -> u64 {
+        let output = Command::new("du")
+            .args(["-s", "--block-size=1"])
+            .arg(path)
+            .output()
+            .expect("du runs");
+        let text = String::from_utf8(output.stdout).expect("du prints UTF-8");
+        let bytes = text.split_whitespace().next().expect("du prints a size");
+        bytes.parse().expect("du prints a number")
+    }
+
     #[test]
     fn outputs_have_one_row_per_configuration() {
         let rows = vec![row(100, 300_000.0, 3.0), row(1000, 600_000.0, 12.0)];
@@ -595,12 +676,12 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[1],
-            "1,100,true,lz4,300000,300000,72.00,1.000,3.000,4.500,0,2.88"
+            "1,100,true,zstd,300000,300000,72.00,1.000,3.000,4.500,0,7.15"
         );
         let md = markdown(&rows);
         assert_eq!(md.lines().count(), 4);
         assert!(md.contains(
-            "| 1 | 1000 | true | lz4 | 600.0k | 600.0k | 144.0 | 4.00 | 12.00 | 18.00 | 0 | 2.88 |"
+            "| 1 | 1000 | true | zstd | 600.0k | 600.0k | 144.0 | 4.00 | 12.00 | 18.00 | 0 | 7.15 |"
         ));
         let svg = svg(&rows);
         assert!(svg.starts_with("<svg"));
@@ -610,6 +691,6 @@ mod tests {
             4,
             "two bars per configuration"
         );
-        assert!(svg.contains("1sh b1000 sync lz4"));
+        assert!(svg.contains("1sh b1000 sync zstd"));
     }
 }
