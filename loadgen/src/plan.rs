@@ -20,20 +20,27 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 mod args;
+mod memory;
 mod render;
 #[cfg(test)]
 mod tests;
 
 use args::validate;
 pub use args::{parse_result, read_result, resolve, MeasuredResult, PlanArgs};
+use memory::plan_memory;
 pub use render::render;
 use render::{bin, dec, group};
 
-/// Durable lines/s of one server core: `BATCH=1000 tuning/wrk-ingest.sh`,
-/// `sync_writes = true`, LZ4, one shard, 247-byte lines (docs/BENCHMARKS.md).
-pub const PER_CORE_RATE_DEFAULT: f64 = 570_000.0;
-/// NDJSON bytes / published block bytes with LZ4 (docs/BENCHMARKS.md).
-pub const COMPRESSION_RATIO_DEFAULT: f64 = 2.87;
+/// Durable lines/s of one server core: storage format 3, default
+/// configuration (`sync_writes = true`, zstd level 1 strings, granule word
+/// filters), one shard, loadgen's generator corpus of 240-byte lines, batch
+/// 1000, 8 connections (docs/BENCHMARKS.md, "Storage v3 (format 3)").
+pub const PER_CORE_RATE_DEFAULT: f64 = 774_000.0;
+/// NDJSON bytes sent / bytes the data directory takes after a graceful stop,
+/// the same run: 480,825,710 B of 2,000,000 lines in 67,219,760 B (`du -sb`,
+/// the WAL removed by the stop) = 7.153. The granule filters, directories,
+/// headers, 4 KiB block padding and the manifest log are inside it.
+pub const COMPRESSION_RATIO_DEFAULT: f64 = 7.15;
 pub const LINE_BYTES_DEFAULT: u64 = 240;
 pub const RETENTION_DAYS_DEFAULT: u64 = 30;
 /// Fraction of every shard core kept free for queries, sealing bursts and spikes.
@@ -47,11 +54,13 @@ const KIB: u64 = 1 << 10;
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-// TimberDB's defaults and limits (docs/CONFIG.md, docs/ARCHITECTURE.md).
+// TimberDB's defaults and limits (docs/CONFIG.md, docs/ARCHITECTURE.md,
+// docs/FORMAT.md).
 /// `storage.block_rotation` default: seal at 8 MiB of uncompressed entries.
 const BLOCK_ROTATION_BYTES: u64 = 8 * MIB;
-/// Every block is zero-padded to this (`BLOCK_ALIGN_BYTES`, O_DIRECT).
-const BLOCK_ALIGN_BYTES: u64 = 4096;
+/// WAL appends are padded to this page (`WAL_PAGE_BYTES`), and so are
+/// manifest log appends.
+const PAGE_BYTES: u64 = 4096;
 /// `storage.wal_segment_size` default.
 const WAL_SEGMENT_SIZE_BYTES: u64 = 64 * MIB;
 /// `storage.wal_max_size` default: a soft bound per shard, enforced by sealing.
@@ -61,12 +70,22 @@ const WAL_SPARE_SEGMENTS: u64 = 2;
 /// `storage.write_buffer_size` default and maximum (per shard).
 const WRITE_BUFFER_SIZE_BYTES: u64 = 256 * MIB;
 const WRITE_BUFFER_SIZE_BYTES_MAX: u64 = 64 * GIB;
+/// `storage.index_cache_size` default: granule word filters kept in memory,
+/// for the whole node.
+const INDEX_CACHE_SIZE_BYTES: u64 = 128 * MIB;
 /// `api.max_request_size` default.
 const MAX_REQUEST_SIZE_BYTES: u64 = 16 * MIB;
-/// A block segment file is closed past this size (`SEGMENT_BYTES_MAX`).
+/// A shard starts a new segment file past this size (`SEGMENT_BYTES_MAX`).
 const SEGMENT_BYTES_MAX: u64 = GIB;
-/// Segment files grow in preallocated steps of this (`SEGMENT_PREALLOCATE_BYTES`).
-const SEGMENT_PREALLOCATE_BYTES: u64 = 64 * MIB;
+/// The newest segment of a busy shard is preallocated ahead by at most this
+/// (`SEGMENT_PREALLOCATION.step_max`; 1 MiB doubling while writes come).
+const SEGMENT_PREALLOCATION_BYTES_MAX: u64 = 64 * MIB;
+/// The manifest log is rewritten as a checkpoint once it is larger than
+/// `CHECKPOINT_GROWTH_FACTOR` x its checkpoint + `CHECKPOINT_SLACK_BYTES`.
+const CHECKPOINT_GROWTH_FACTOR: u64 = 4;
+const CHECKPOINT_SLACK_BYTES: u64 = 16 * MIB;
+/// The manifest log's preallocation step, at most (`MANIFEST_PREALLOCATION`).
+const MANIFEST_PREALLOCATION_BYTES_MAX: u64 = 4 * MIB;
 /// Blocks queued for the store worker (`STORE_QUEUE_MAX`).
 const STORE_QUEUE_MAX: u64 = 8;
 /// A WAL group commit stops taking requests past this (`GROUP_PAYLOAD_BYTES_MAX`).
@@ -91,30 +110,49 @@ const RETENTION_DAYS_MAX: u64 = 36_500;
 const SPARE_CORES: u64 = 1;
 /// Share of the disk kept free so the filesystem keeps allocating extents well.
 const FREE_SPACE_PERCENT: u64 = 20;
+/// `storage.max_storage_size` as a share of the disk provisioned: above the
+/// `100 - FREE_SPACE_PERCENT` the plan expects to use, so size retention
+/// deletes only data the plan did not foresee, and below the whole disk, so
+/// it deletes before the disk fills.
+const MAX_STORAGE_SIZE_PERCENT: u64 = 85;
+const _: () = assert!(MAX_STORAGE_SIZE_PERCENT > 100 - FREE_SPACE_PERCENT);
+const _: () = assert!(MAX_STORAGE_SIZE_PERCENT < 100);
 /// Binary, allocator, catalog, thread stacks, logging.
 const BASE_MEMORY_BYTES: u64 = 256 * MIB;
-/// One sealed block in memory: a 64-byte `BlockRef` in an `Rc` (an 80-byte
-/// allocation, a 96-byte malloc chunk) plus its slot in the slice's `Vec`.
-const BLOCK_INDEX_BYTES_PER_BLOCK: u64 = 112;
-/// One segment entry of the pretty-printed manifest.json, which is rewritten
-/// whole after every seal.
-const MANIFEST_BYTES_PER_SEGMENT: u64 = 130;
+/// Block directory bytes per line (dictionaries, level counts and frame
+/// places of every 2048-line granule): 0.35 on the generator corpus
+/// ("headers and directories" in docs/BENCHMARKS.md, the largest of the three
+/// corpora measured; the access log's 0.14 matches the 2.76 MB
+/// `timberdb_block_directory_bytes` of its 20 M lines). Resident in memory
+/// and copied into the manifest log.
+const DIRECTORY_BYTES_PER_LINE: f64 = 0.35;
+/// One block's fixed share of a manifest checkpoint: its 64-byte header,
+/// segment, offset and the archived edit's fields.
+const MANIFEST_BYTES_PER_BLOCK: u64 = 96;
+/// One published block in memory besides its directory: the `BlockRef` in an
+/// `Rc` (segment handle, offset, decoded header, directory handle), its
+/// slice's `TimeMap` entry and the directory allocation's header.
+const BLOCK_REF_BYTES_PER_BLOCK: u64 = 192;
 /// fdatasync p50 on a preallocated file (docs/BENCHMARKS.md); bounds group
 /// commits per shard per second.
 const FSYNC_SECONDS: f64 = 0.000_3;
-/// Per seal: segment fdatasync, manifest temp-file fdatasync, directory fsync.
-const SYNCS_PER_SEAL: u64 = 3;
+/// Per seal: the segment's fdatasync and the manifest append's fdatasync
+/// (a new segment file adds a directory fsync once per 1 GiB).
+const SYNCS_PER_SEAL: u64 = 2;
 /// Sequential write of one NVMe drive, low and high end.
 const NVME_WRITE_BYTES_PER_SEC_LOW: f64 = 1e9;
 const NVME_WRITE_BYTES_PER_SEC_HIGH: f64 = 3e9;
 const NIC_BITS_PER_SEC: f64 = 10e9;
-/// Open files besides segments and connections: io_uring rings, eventfds and
-/// listening sockets per shard, plus stdio, logs and the catalog.
+/// Open files besides segments, manifests, WAL and connections: io_uring
+/// rings, eventfds and listening sockets per shard, plus stdio, logs and
+/// the catalog.
 const FILES_PER_SHARD_MISC: u64 = 8;
 const FILES_MISC: u64 = 64;
 const LIMIT_NOFILE_MIN: u64 = 65_536;
 const SECONDS_PER_DAY: u64 = 86_400;
-const BLOCK_INDEX_WARN_BYTES: u64 = GIB;
+/// Block directories are resident for as long as the data is kept; above
+/// this the plan warns.
+const DIRECTORY_WARN_BYTES: u64 = 4 * GIB;
 
 /// Everything the computation needs, with where the measured inputs came from.
 #[derive(Debug, Clone, Serialize)]
@@ -146,10 +184,13 @@ impl PlanInput {
             line_bytes: LINE_BYTES_DEFAULT,
             retention_days: RETENTION_DAYS_DEFAULT,
             per_core_rate: PER_CORE_RATE_DEFAULT,
-            per_core_rate_source:
-                "default, docs/BENCHMARKS.md: durable, LZ4, batch 1000, one shard".into(),
+            per_core_rate_source: "default, docs/BENCHMARKS.md: format 3, durable, zstd-1, \
+                                   batch 1000, one shard, generator corpus"
+                .into(),
             compression_ratio: COMPRESSION_RATIO_DEFAULT,
-            compression_ratio_source: "default, docs/BENCHMARKS.md: LZ4, published blocks".into(),
+            compression_ratio_source: "default, docs/BENCHMARKS.md: format 3, zstd-1, du of the \
+                                       data directory after a graceful stop"
+                .into(),
             headroom: HEADROOM_DEFAULT,
             replicas: 1,
             connections: CONNECTIONS_DEFAULT,
@@ -196,17 +237,36 @@ pub struct DiskPlan {
     /// lines_per_sec × line_bytes.
     pub raw_bytes_per_sec: f64,
     pub raw_bytes_per_day: u64,
-    /// raw_bytes_per_day / compression_ratio, rounded.
+    /// raw_bytes_per_day / compression_ratio, rounded: blocks (with their
+    /// granule filters, directories and padding) and the manifest log, as
+    /// the ratio was measured.
     pub stored_bytes_per_day: u64,
     /// stored_bytes_per_day × retention_days.
-    pub retained_block_bytes: u64,
+    pub retained_bytes: u64,
+    /// lines_per_sec × 86,400, rounded.
+    pub lines_per_day: u64,
+    pub lines_retained: u64,
     /// raw_bytes_per_day / block rotation size, rounded up.
     pub blocks_per_day: u64,
     pub blocks_retained: u64,
-    /// blocks_retained × 4096 (the most a block is padded).
-    pub block_padding_bytes: u64,
-    /// shards × partitions × 64 MiB: the open segment of each slice.
+    /// shards × partitions: each slice has its own active block.
+    pub slices: u64,
+    /// How long one slice takes to fill a block at peak: slices × 8 MiB /
+    /// raw_bytes_per_sec. Age retention deletes whole blocks, so a block
+    /// straddling the cutoff keeps up to this much older data.
+    pub block_fill_seconds: f64,
+    /// slices × 8 MiB / compression_ratio, rounded up: the straddling block
+    /// of every slice.
+    pub retention_slack_bytes: u64,
+    /// shards × 64 MiB: the newest segment's preallocated tail.
     pub segment_preallocation_bytes: u64,
+    /// lines_retained × 0.35 B, rounded: every retained block's directory.
+    pub directory_bytes: u64,
+    /// (directory_bytes + blocks_retained × 96 B) / shards, rounded up.
+    pub manifest_checkpoint_bytes_per_shard: u64,
+    /// shards × (4 × checkpoint + 16 MiB before a rewrite, + 1 × checkpoint
+    /// being written, + 4 MiB preallocated).
+    pub manifest_log_bytes: u64,
     /// shards × (wal_max_size + (1 + 2 spares) × wal_segment_size).
     pub wal_bytes: u64,
     pub used_bytes: u64,
@@ -230,10 +290,14 @@ pub struct WritePlan {
     pub block_bytes_per_sec: f64,
     /// raw_bytes_per_sec / block rotation size.
     pub seals_per_sec: f64,
-    /// seals_per_sec × manifest size per shard once retention is full.
+    /// One seal's manifest append: 96 B + its directory (0.35 B × the
+    /// 8 MiB / line_bytes lines of a block), padded to 4096 B.
+    pub manifest_bytes_per_seal: u64,
+    /// seals_per_sec × manifest_bytes_per_seal × 4/3: the appends, plus the
+    /// checkpoint rewrite that follows every 3 checkpoints' worth of them.
     pub manifest_bytes_per_sec: f64,
     pub disk_write_bytes_per_sec: f64,
-    /// group_commits_per_sec_max + seals_per_sec × 3.
+    /// group_commits_per_sec_max + seals_per_sec × 2.
     pub syncs_per_sec_max: f64,
     /// raw_bytes_per_sec × 8, request bodies only.
     pub network_bits_per_sec: f64,
@@ -254,21 +318,29 @@ pub struct MemoryTerm {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryPlan {
+    /// While serving: every consumer at once.
     pub terms: Vec<MemoryTerm>,
     pub expected_bytes: u64,
     pub bound_bytes: u64,
-    /// bound_bytes rounded up to a whole GiB.
+    /// At start-up, before ingest: base + DMA buffers + the directories
+    /// loaded so far + every shard's manifest log read whole (at most 4 ×
+    /// checkpoint + 16 MiB + 4 MiB).
+    pub startup_bound_bytes: u64,
+    /// max(bound_bytes, startup_bound_bytes) rounded up to a whole GiB.
     pub recommended_ram_bytes: u64,
     /// shards × 512 KiB: the least RLIMIT_MEMLOCK that starts the server.
     pub memlock_bytes_min: u64,
-    /// The sealed-block index term alone: it grows with retention.
-    pub block_index_bytes: u64,
+    /// The block directories term alone: it grows with retention.
+    pub directory_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FilePlan {
-    /// Block segment files at full retention; each stays open.
+    /// Segment files at full retention: retained_bytes / 1 GiB rounded up,
+    /// plus each shard's newest; each stays open.
     pub segment_files: u64,
+    /// One manifest log per shard (two while it is rewritten).
+    pub manifest_files: u64,
     /// One open WAL segment per shard.
     pub wal_files: u64,
     pub connections: u64,
@@ -276,8 +348,6 @@ pub struct FilePlan {
     pub open_files: u64,
     /// max(65536, 2 × open_files rounded up to 1024).
     pub limit_nofile: u64,
-    /// manifest.json per shard once retention is full.
-    pub manifest_bytes_per_shard: u64,
 }
 
 /// Recommended values of real config keys (docs/CONFIG.md).
@@ -288,12 +358,17 @@ pub struct ConfigPlan {
     pub max_request_size_bytes: u64,
     pub block_rotation_bytes: u64,
     pub compression: String,
+    pub compression_level: u32,
     pub sync_writes: bool,
     /// max(256 MiB, partitions × block rotation × 1.25).
     pub write_buffer_size_bytes: u64,
     pub wal_segment_size_bytes: u64,
     pub wal_max_size_bytes: u64,
+    pub index_cache_size_bytes: u64,
     pub retention_days: u64,
+    /// 85% of the disk provisioned, rounded down to a whole GiB (MiB below
+    /// 1 GiB).
+    pub max_storage_size_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -322,10 +397,10 @@ pub fn run(args: &PlanArgs) -> Result<String> {
 pub fn plan(input: &PlanInput) -> Result<Plan> {
     validate(input)?;
     let cpu = plan_cpu(input);
-    let config = plan_config(input, cpu.shards);
     let disk = plan_disk(input, cpu.shards);
+    let config = plan_config(input, cpu.shards, &disk);
     let files = plan_files(input, &disk, cpu.shards);
-    let writes = plan_writes(input, &disk, &files, cpu.shards);
+    let writes = plan_writes(input, &disk, cpu.shards);
     let memory = plan_memory(input, &disk, &config);
     let fleet = FleetPlan {
         nodes: input.replicas,
@@ -352,7 +427,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
 fn plan_cpu(input: &PlanInput) -> CpuPlan {
     let usable_rate_per_core = input.per_core_rate * (1.0 - input.headroom);
     let ingest_cores_exact = input.lines_per_sec / usable_rate_per_core;
-    // The epsilon keeps an exact fit (e.g. 399000 / (570000 × 0.7)) from
+    // The epsilon keeps an exact fit (e.g. 541800 / (774000 × 0.7)) from
     // rounding up because 0.7 is not exact in binary.
     let ingest_cores = ((ingest_cores_exact - 1e-9).ceil() as u64).max(1);
     CpuPlan {
@@ -366,7 +441,7 @@ fn plan_cpu(input: &PlanInput) -> CpuPlan {
     }
 }
 
-fn plan_config(input: &PlanInput, shards: u64) -> ConfigPlan {
+fn plan_config(input: &PlanInput, shards: u64, disk: &DiskPlan) -> ConfigPlan {
     // Room for every written partition's block to fill to its rotation size
     // (plus a quarter for the batch that overshoots it), so blocks seal by
     // size rather than all at once under memory pressure.
@@ -380,44 +455,91 @@ fn plan_config(input: &PlanInput, shards: u64) -> ConfigPlan {
         listen_addr: "0.0.0.0:7777".into(),
         max_request_size_bytes: MAX_REQUEST_SIZE_BYTES,
         block_rotation_bytes: BLOCK_ROTATION_BYTES,
-        compression: "LZ4".into(),
+        compression: "Zstd".into(),
+        compression_level: 1,
         sync_writes: true,
         write_buffer_size_bytes,
         wal_segment_size_bytes: WAL_SEGMENT_SIZE_BYTES,
         wal_max_size_bytes: WAL_MAX_SIZE_BYTES,
+        index_cache_size_bytes: INDEX_CACHE_SIZE_BYTES,
         retention_days: input.retention_days,
+        max_storage_size_bytes: max_storage_size(disk.provision_bytes),
     }
 }
 
+/// `MAX_STORAGE_SIZE_PERCENT` of the disk, rounded down to a whole GiB (to a
+/// whole MiB below 1 GiB, and at least the 1 MiB the server accepts).
+fn max_storage_size(provision_bytes: u64) -> u64 {
+    let share = u64::try_from(provision_bytes as u128 * MAX_STORAGE_SIZE_PERCENT as u128 / 100)
+        .unwrap_or(u64::MAX);
+    let unit = if share >= GIB { GIB } else { MIB };
+    (share / unit * unit).max(MIB)
+}
+
 fn plan_disk(input: &PlanInput, shards: u64) -> DiskPlan {
+    let days = input.retention_days;
     let raw_bytes_per_sec = input.lines_per_sec * input.line_bytes as f64;
     let raw_bytes_per_day = (raw_bytes_per_sec * SECONDS_PER_DAY as f64).round() as u64;
     let stored_bytes_per_day = (raw_bytes_per_day as f64 / input.compression_ratio).round() as u64;
-    let retained_block_bytes = stored_bytes_per_day.saturating_mul(input.retention_days);
+    let retained_bytes = stored_bytes_per_day.saturating_mul(days);
+    let lines_per_day = (input.lines_per_sec * SECONDS_PER_DAY as f64).round() as u64;
+    let lines_retained = lines_per_day.saturating_mul(days);
     let blocks_per_day = raw_bytes_per_day.div_ceil(BLOCK_ROTATION_BYTES);
-    let blocks_retained = blocks_per_day.saturating_mul(input.retention_days);
-    let block_padding_bytes = blocks_retained.saturating_mul(BLOCK_ALIGN_BYTES);
-    let segment_preallocation_bytes = shards * input.partitions * SEGMENT_PREALLOCATE_BYTES;
+    let blocks_retained = blocks_per_day.saturating_mul(days);
+    let slices = shards * input.partitions;
+    let retention_slack_bytes =
+        ((slices * BLOCK_ROTATION_BYTES) as f64 / input.compression_ratio).ceil() as u64;
+    let segment_preallocation_bytes = shards * SEGMENT_PREALLOCATION_BYTES_MAX;
+    let directory_bytes = (lines_retained as f64 * DIRECTORY_BYTES_PER_LINE).round() as u64;
+    let checkpoint = directory_bytes
+        .saturating_add(blocks_retained.saturating_mul(MANIFEST_BYTES_PER_BLOCK))
+        .div_ceil(shards);
+    let manifest_log_bytes = shards.saturating_mul(manifest_log_bytes_per_shard(checkpoint));
     let wal_bytes = shards * wal_bytes_per_shard();
-    let used_bytes = retained_block_bytes
-        .saturating_add(block_padding_bytes)
+    let used_bytes = retained_bytes
+        .saturating_add(retention_slack_bytes)
         .saturating_add(segment_preallocation_bytes)
+        .saturating_add(manifest_log_bytes)
         .saturating_add(wal_bytes);
     let provision = (used_bytes as u128 * 100).div_ceil(100 - FREE_SPACE_PERCENT as u128);
     DiskPlan {
         raw_bytes_per_sec,
         raw_bytes_per_day,
         stored_bytes_per_day,
-        retained_block_bytes,
+        retained_bytes,
+        lines_per_day,
+        lines_retained,
         blocks_per_day,
         blocks_retained,
-        block_padding_bytes,
+        slices,
+        block_fill_seconds: (slices * BLOCK_ROTATION_BYTES) as f64 / raw_bytes_per_sec,
+        retention_slack_bytes,
         segment_preallocation_bytes,
+        directory_bytes,
+        manifest_checkpoint_bytes_per_shard: checkpoint,
+        manifest_log_bytes,
         wal_bytes,
         used_bytes,
         free_space_percent: FREE_SPACE_PERCENT,
         provision_bytes: u64::try_from(provision).unwrap_or(u64::MAX),
     }
+}
+
+/// The most one shard's manifest files take: the log just below its rewrite
+/// threshold with its preallocated tail ([`manifest_file_bytes_max`]), and
+/// the new generation's checkpoint written beside it before the old file
+/// goes.
+fn manifest_log_bytes_per_shard(checkpoint_bytes: u64) -> u64 {
+    manifest_file_bytes_max(checkpoint_bytes).saturating_add(checkpoint_bytes)
+}
+
+/// The largest one manifest file grows: 4 × checkpoint + 16 MiB, past which
+/// it is rewritten, plus its preallocated tail (the file size includes it,
+/// and start-up reads the file whole).
+fn manifest_file_bytes_max(checkpoint_bytes: u64) -> u64 {
+    checkpoint_bytes
+        .saturating_mul(CHECKPOINT_GROWTH_FACTOR)
+        .saturating_add(CHECKPOINT_SLACK_BYTES + MANIFEST_PREALLOCATION_BYTES_MAX)
 }
 
 /// wal_max_size (the soft bound), the segment being written past it while
@@ -427,33 +549,31 @@ fn wal_bytes_per_shard() -> u64 {
 }
 
 fn plan_files(input: &PlanInput, disk: &DiskPlan, shards: u64) -> FilePlan {
-    let block_bytes = disk.retained_block_bytes + disk.block_padding_bytes;
-    let slices = shards * input.partitions;
-    // Full segments, plus the open (partly filled) segment of every slice.
-    let segment_files = block_bytes / SEGMENT_BYTES_MAX + slices;
-    let wal_files = shards;
+    // Full segments, plus the newest (partly filled) segment of every shard.
+    let segment_files = disk.retained_bytes.div_ceil(SEGMENT_BYTES_MAX) + shards;
     let misc_files = FILES_MISC + FILES_PER_SHARD_MISC * shards;
-    let open_files = segment_files + wal_files + input.connections + misc_files;
+    let open_files = segment_files + 2 * shards + input.connections + misc_files;
     let limit_nofile = (open_files * 2).div_ceil(1024).saturating_mul(1024);
     FilePlan {
         segment_files,
-        wal_files,
+        manifest_files: shards,
+        wal_files: shards,
         connections: input.connections,
         misc_files,
         open_files,
         limit_nofile: limit_nofile.max(LIMIT_NOFILE_MIN),
-        manifest_bytes_per_shard: segment_files.div_ceil(shards) * MANIFEST_BYTES_PER_SEGMENT,
     }
 }
 
-fn plan_writes(input: &PlanInput, disk: &DiskPlan, files: &FilePlan, shards: u64) -> WritePlan {
+fn plan_writes(input: &PlanInput, disk: &DiskPlan, shards: u64) -> WritePlan {
     let requests_per_sec = input.lines_per_sec / input.batch_lines as f64;
     let group_commits_per_sec_max = requests_per_sec.min(shards as f64 / FSYNC_SECONDS);
     let wal_bytes_per_sec = disk.raw_bytes_per_sec;
-    let wal_padding_bytes_per_sec = group_commits_per_sec_max * BLOCK_ALIGN_BYTES as f64;
+    let wal_padding_bytes_per_sec = group_commits_per_sec_max * PAGE_BYTES as f64;
     let block_bytes_per_sec = disk.raw_bytes_per_sec / input.compression_ratio;
     let seals_per_sec = disk.raw_bytes_per_sec / BLOCK_ROTATION_BYTES as f64;
-    let manifest_bytes_per_sec = seals_per_sec * files.manifest_bytes_per_shard as f64;
+    let manifest_bytes_per_seal = manifest_bytes_per_seal(input.line_bytes);
+    let manifest_bytes_per_sec = seals_per_sec * manifest_bytes_per_seal as f64 * 4.0 / 3.0;
     WritePlan {
         requests_per_sec,
         group_commits_per_sec_max,
@@ -461,6 +581,7 @@ fn plan_writes(input: &PlanInput, disk: &DiskPlan, files: &FilePlan, shards: u64
         wal_padding_bytes_per_sec,
         block_bytes_per_sec,
         seals_per_sec,
+        manifest_bytes_per_seal,
         manifest_bytes_per_sec,
         disk_write_bytes_per_sec: wal_bytes_per_sec
             + wal_padding_bytes_per_sec
@@ -471,152 +592,17 @@ fn plan_writes(input: &PlanInput, disk: &DiskPlan, files: &FilePlan, shards: u64
     }
 }
 
-fn plan_memory(input: &PlanInput, disk: &DiskPlan, config: &ConfigPlan) -> MemoryPlan {
-    let shards = config.shards;
-    let rotation = config.block_rotation_bytes;
-    let buffer = config.write_buffer_size_bytes;
-    let batch_bytes = input.batch_lines * input.line_bytes;
-    let conns = input.connections;
-    let in_flight_per_shard = conns.div_ceil(shards) * batch_bytes;
-    let group_expected = in_flight_per_shard.min(GROUP_PAYLOAD_BYTES_MAX);
-    let request = config.max_request_size_bytes;
-    let read_buffers = conns * CONNECTION_READ_BUFFER_BYTES;
-    let query_bytes = QUERY_CONCURRENT_MAX * QUERY_DEFAULT_LIMIT * input.line_bytes * 2;
-    let index_bytes = disk
-        .blocks_retained
-        .saturating_mul(BLOCK_INDEX_BYTES_PER_BLOCK);
-    let term = |name: &str, key: &str, expected: (u64, String), bound: (u64, String)| MemoryTerm {
-        name: name.into(),
-        config_key: key.into(),
-        expected_bytes: expected.0,
-        expected_formula: expected.1,
-        bound_bytes: bound.0,
-        bound_formula: bound.1,
-    };
-    let (b, r, w) = (bin(buffer), bin(rotation), shards);
-    let terms = vec![
-        term(
-            "active (unsealed) blocks",
-            "storage.write_buffer_size, storage.block_rotation",
-            (
-                shards * (input.partitions * rotation).min(buffer),
-                format!(
-                    "{w} shards x min({} partition(s) x {r}, {b})",
-                    input.partitions
-                ),
-            ),
-            (
-                shards * 2 * buffer,
-                format!("{w} shards x 2 x {b} (ingest answers 503 above twice write_buffer_size)"),
-            ),
-        ),
-        term(
-            "blocks being sealed",
-            "storage.block_rotation",
-            (
-                shards * 3 * rotation,
-                format!("{w} shards x 3 x {r} (the block, its archive, its compressed copy)"),
-            ),
-            (
-                shards * (STORE_QUEUE_MAX + 3) * rotation,
-                format!("{w} shards x ({STORE_QUEUE_MAX} queued + 3) x {r}"),
-            ),
-        ),
-        term(
-            "WAL group buffers",
-            "fixed: 32 MiB group cap",
-            (
-                shards * 3 * group_expected,
-                format!(
-                    "{w} shards x 3 copies x {} in flight per shard",
-                    bin(group_expected)
-                ),
-            ),
-            (
-                shards * 3 * GROUP_PAYLOAD_BYTES_MAX,
-                format!("{w} shards x 3 copies (payloads, frame, DMA) x 32 MiB"),
-            ),
-        ),
-        term(
-            "io_uring DMA buffers",
-            "fixed",
-            (
-                shards * EXECUTOR_IO_MEMORY_BYTES,
-                format!("{w} shards x 2 MiB"),
-            ),
-            (
-                shards * EXECUTOR_IO_MEMORY_BYTES,
-                format!("{w} shards x 2 MiB"),
-            ),
-        ),
-        term(
-            "request bodies",
-            "api.max_request_size",
-            (
-                conns * 2 * batch_bytes + read_buffers,
-                format!(
-                    "{conns} conns x (2 x {} body and columns + 64 KiB)",
-                    dec(batch_bytes as f64)
-                ),
-            ),
-            (
-                conns * 2 * request + read_buffers,
-                format!("{conns} conns x (2 x {} + 64 KiB)", bin(request)),
-            ),
-        ),
-        term(
-            "query results",
-            "query.max_concurrent_queries, query.default_limit",
-            (
-                query_bytes,
-                format!("50 queries x 1000 entries x 2 x {} B", input.line_bytes),
-            ),
-            (
-                query_bytes,
-                "as expected; a larger limit costs more (query.max_results)".into(),
-            ),
-        ),
-        term(
-            "sealed-block index",
-            "storage.block_rotation",
-            (
-                index_bytes,
-                format!(
-                    "{} blocks x {BLOCK_INDEX_BYTES_PER_BLOCK} B",
-                    group(disk.blocks_retained)
-                ),
-            ),
-            (index_bytes, "grows until data is deleted".into()),
-        ),
-        term(
-            "base",
-            "-",
-            (
-                BASE_MEMORY_BYTES,
-                "binary, allocator, catalog, stacks".into(),
-            ),
-            (BASE_MEMORY_BYTES, "assumed".into()),
-        ),
-    ];
-    let expected_bytes = terms.iter().map(|t| t.expected_bytes).sum();
-    let bound_bytes: u64 = terms.iter().map(|t| t.bound_bytes).sum();
-    MemoryPlan {
-        terms,
-        expected_bytes,
-        bound_bytes,
-        recommended_ram_bytes: bound_bytes.div_ceil(GIB) * GIB,
-        memlock_bytes_min: shards * MEMLOCK_BYTES_PER_SHARD,
-        block_index_bytes: index_bytes,
-    }
+/// One seal's manifest record (`AddBlock` with the block's header and
+/// directory, `Sealed`), padded to the page like every manifest append.
+fn manifest_bytes_per_seal(line_bytes: u64) -> u64 {
+    let lines_per_block = BLOCK_ROTATION_BYTES as f64 / line_bytes as f64;
+    let directory = (lines_per_block * DIRECTORY_BYTES_PER_LINE).round() as u64;
+    (MANIFEST_BYTES_PER_BLOCK + directory).div_ceil(PAGE_BYTES) * PAGE_BYTES
 }
 
 fn warnings(plan: &Plan) -> Vec<String> {
     let (input, writes) = (&plan.input, &plan.writes);
-    let mut out = vec![format!(
-        "retention is not enforced yet: TimberDB records retention_days but deletes nothing, so \
-         the disk fills by {} a day until partitions are deleted by hand",
-        dec(plan.disk.stored_bytes_per_day as f64)
-    )];
+    let mut out = Vec::new();
     if plan.cpu.shards > SHARD_COUNT_MAX {
         out.push(format!(
             "{} shards is more than one node runs ({SHARD_COUNT_MAX}); split the ingest over nodes",
@@ -642,8 +628,8 @@ fn warnings(plan: &Plan) -> Vec<String> {
     if input.batch_lines != BATCH_LINES_DEFAULT && input.per_core_rate_source.starts_with("default")
     {
         out.push(format!(
-            "the default per-core rate was measured with batches of 1000 lines (batch 100 gave \
-             325k, 10000 gave 664k); measure batch {} with loadgen and pass --from",
+            "the default per-core rate was measured with batches of 1000 lines, and smaller \
+             batches cost more per line; measure batch {} with loadgen and pass --from",
             input.batch_lines
         ));
     }
@@ -663,21 +649,25 @@ fn warnings(plan: &Plan) -> Vec<String> {
             writes.network_bits_per_sec / 1e9
         ));
     }
-    if plan.memory.block_index_bytes > BLOCK_INDEX_WARN_BYTES {
+    if plan.memory.directory_bytes > DIRECTORY_WARN_BYTES {
         out.push(format!(
-            "{} sealed blocks at full retention: their index takes {} of RAM and start-up reads one \
-             header per block; a larger storage.block_rotation means fewer blocks",
-            group(plan.disk.blocks_retained),
-            bin(plan.memory.block_index_bytes)
+            "the directories of {} retained lines take {} of RAM: they stay in memory for as long \
+             as the data is kept (timberdb_block_directory_bytes), and a larger \
+             storage.block_rotation does not shrink them (they grow with the granules of 2048 \
+             lines); keep fewer days on this node or split the ingest over nodes",
+            group(plan.disk.lines_retained),
+            bin(plan.memory.directory_bytes)
         ));
     }
-    if writes.manifest_bytes_per_sec > 0.1 * writes.block_bytes_per_sec {
+    if plan.memory.startup_bound_bytes > plan.memory.bound_bytes {
         out.push(format!(
-            "manifest.json is rewritten whole after every seal and lists every segment: {} per \
-             shard at full retention, {}/s of extra writes (and the CPU to serialise them); \
-             a larger storage.block_rotation means fewer seals",
-            dec(plan.files.manifest_bytes_per_shard as f64),
-            dec(writes.manifest_bytes_per_sec)
+            "start-up reads every shard's manifest log whole, {} per shard at most (4 x its {} \
+             checkpoint + 16 MiB + 4 MiB preallocated): that, not ingest, sets the RAM to \
+             provision",
+            bin(manifest_file_bytes_max(
+                plan.disk.manifest_checkpoint_bytes_per_shard
+            )),
+            bin(plan.disk.manifest_checkpoint_bytes_per_shard)
         ));
     }
     out

@@ -20,17 +20,25 @@ pub struct PlanArgs {
     /// Average size of one log line as sent (NDJSON), in bytes. Default: 240.
     #[arg(long, value_name = "N", default_value_t = LINE_BYTES_DEFAULT, hide_default_value = true)]
     pub line_bytes: u64,
-    /// How long data is kept, in days. Default: 30. TimberDB does not delete
-    /// by age yet, so this is the disk to provision before data is removed by hand.
+    /// How long data is kept, in days (storage.retention_days). Default: 30.
+    /// Retention deletes whole blocks once their newest entry is older than
+    /// this, so a block straddling the cutoff stays up to one block rotation
+    /// period longer: the disk planned is what the retention keeps plus that
+    /// slack (one block per partition per shard).
     #[arg(long, value_name = "N", default_value_t = RETENTION_DAYS_DEFAULT, hide_default_value = true)]
     pub retention_days: u64,
-    /// Durable lines/s one server core sustains. Default: 570000, measured in
-    /// docs/BENCHMARKS.md (sync_writes = true, LZ4, batch 1000, one shard on a
-    /// 2-vCPU VM); measure your hardware and pass it here or with --from.
+    /// Durable lines/s one server core sustains. Default: 774000, measured in
+    /// docs/BENCHMARKS.md (storage format 3, default configuration:
+    /// sync_writes = true, zstd level 1; batch 1000, one shard on a 2-vCPU
+    /// VM, loadgen's generator corpus; an access log gave 940000, plain text
+    /// 1690000); measure your hardware and pass it here or with --from.
     #[arg(long, value_name = "N")]
     pub per_core_rate: Option<f64>,
-    /// Raw line bytes / stored block bytes. Default: 2.87, LZ4 as measured in
-    /// docs/BENCHMARKS.md (zstd level 3 measured 4.59, none 1.30).
+    /// NDJSON bytes sent / bytes of disk the data directory takes after a
+    /// graceful stop (du, WAL excluded). Default: 7.15, format 3 with the
+    /// default zstd level 1 on loadgen's generator corpus (docs/BENCHMARKS.md;
+    /// LZ4 measured 4.9). Lines compress differently: an access log took
+    /// 34.8 B a line, plain text 18.9; measure yours with `loadgen sweep`.
     #[arg(long, value_name = "X")]
     pub compression_ratio: Option<f64>,
     /// A loadgen result JSON of a closed-loop run (no --rate): per-core rate =
