@@ -43,7 +43,8 @@ pub struct PlanArgs {
     pub compression_ratio: Option<f64>,
     /// A loadgen result JSON of a closed-loop run (no --rate): per-core rate =
     /// results.lines_per_sec / server.cores, and results.compression_ratio
-    /// when present and not null. An open-loop run measured the rate it
+    /// (rounded to 3 decimals) when present and not null (`loadgen sweep`
+    /// writes it). An open-loop run measured the rate it
     /// offered, not capacity, so its rate is refused. --per-core-rate and
     /// --compression-ratio win over the file. Default: none.
     #[arg(long, value_name = "FILE")]
@@ -184,8 +185,11 @@ pub fn resolve(args: &PlanArgs) -> Result<PlanInput> {
             );
         }
         if let Some(ratio) = measured.compression_ratio {
-            input.compression_ratio = ratio;
-            input.compression_ratio_source = format!("{name}: results.compression_ratio");
+            // Three decimals are more than a run measures, and keep the
+            // plan's "raw / ratio" lines checkable with a calculator.
+            input.compression_ratio = (ratio * 1000.0).round() / 1000.0;
+            input.compression_ratio_source =
+                format!("{name}: results.compression_ratio {ratio}, to 3 decimals");
         }
     }
     if let Some(rate) = args.per_core_rate {

@@ -261,6 +261,20 @@ fn a_null_ratio_in_the_file_keeps_the_default() {
 }
 
 #[test]
+fn a_measured_ratio_is_rounded_to_three_decimals() {
+    // What `loadgen sweep` wrote: 366,266,740 B sent / 51,089,408 B stored.
+    let file = TempFile::new(
+        r#"{"results": {"lines_per_sec": 261578.1, "compression_ratio": 7.169132592023772},
+            "server": {"cores": 1}}"#,
+    );
+    let input = resolve(&args(&["--lines-per-sec", "1000", "--from", file.arg()])).expect("ok");
+    assert_eq!(input.compression_ratio, 7.169);
+    assert!(input
+        .compression_ratio_source
+        .contains("results.compression_ratio 7.169132592023772, to 3 decimals"));
+}
+
+#[test]
 fn flags_win_over_the_file() {
     let file = TempFile::new(
         r#"{"results": {"lines_per_sec": 1200000, "compression_ratio": 4.5},
