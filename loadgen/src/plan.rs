@@ -8,10 +8,19 @@
 //! mirrored here as constants that name the server constant or config key they
 //! copy, so the plan says which setting each figure depends on.
 //!
+//! The model is storage format 3's (docs/FORMAT.md): the measured ratio
+//! already holds the blocks with their granule filters, directories and
+//! padding; on top of it come what grows with time or shards and a short run
+//! does not show: the block of each slice that straddles the retention
+//! cutoff (retention deletes whole blocks), each shard's newest segment's
+//! preallocated tail, the manifest logs up to their rewrite threshold (4 x
+//! checkpoint + 16 MiB) and the WAL. Block directories stay in memory, and
+//! start-up reads every manifest log whole, so both grow with retention.
+//!
 //! Shape: `args.rs` turns the command line (and the result file) into a
 //! [`PlanInput`] ([`resolve`]); [`plan`] here is a pure function from it to a
-//! [`Plan`]; `render.rs` prints the plan with its arithmetic, so a reader can
-//! check every number. Conventions: disk and bandwidth in decimal units (1 TB = 10^12
+//! [`Plan`]; `memory.rs` sizes the memory; `render.rs` prints the plan with
+//! its arithmetic, so a reader can check every number. Conventions: disk and bandwidth in decimal units (1 TB = 10^12
 //! bytes, as drives are sold), memory and config values in binary units
 //! (MiB, GiB). Byte counts are whole bytes: a per-day figure is rounded to the
 //! nearest byte once, and everything after it is integer arithmetic.
