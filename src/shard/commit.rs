@@ -317,6 +317,8 @@ impl CommitLoop {
         if let Err(error) = self.wal.reclaim(|key| store.durable_sealed_seq(key)).await {
             tracing::warn!(%error, "could not reclaim a WAL segment; will retry");
         }
+        // Retention counts the WAL against the storage budget.
+        self.store.retention.wal_bytes.set(self.wal.disk_bytes());
         // Compaction and space reclamation run in the store worker between
         // seals; a full queue means it is busy sealing, and the next tick
         // asks again.
