@@ -315,21 +315,24 @@ pub async fn enforce(worker: &mut StoreWorker) -> Result<()> {
     let Some(runner) = worker.retention.as_ref() else {
         return Ok(());
     };
-    let now_ns = super::partitions::now_ns();
     let fixed_bytes = worker.store().retention.wal_bytes.get() + worker.manifest_bytes();
     let shard_bytes_max = runner.shard_bytes_max();
-    let due = runner.due();
-    let (infos, blocks) = describe_slices(worker.store(), &runner.policy, now_ns);
-    let limit = if due {
-        RETENTION_BLOCKS_PER_PASS_MAX
-    } else {
-        0
-    };
-    let plan = plan(&infos, fixed_bytes, shard_bytes_max, limit);
-    update_budget_state(worker.store(), shard_bytes_max, &plan);
-    if !due {
+    if !runner.due() {
+        // Between passes only the floor is checked, at O(slices): ingest
+        // must be refused before the disk fills, not a pass later.
+        let floor_bytes = fixed_bytes + floor_of_slices(worker.store());
+        update_budget_state(worker.store(), shard_bytes_max, floor_bytes);
         return Ok(());
     }
+    let now_ns = super::partitions::now_ns();
+    let (infos, blocks) = describe_slices(worker.store(), &runner.policy, now_ns);
+    let plan = plan(
+        &infos,
+        fixed_bytes,
+        shard_bytes_max,
+        RETENTION_BLOCKS_PER_PASS_MAX,
+    );
+    update_budget_state(worker.store(), shard_bytes_max, plan.floor_bytes);
     if let Some(runner) = worker.retention.as_mut() {
         runner.last_pass = Some(Instant::now());
         runner.more = plan.more;
@@ -414,13 +417,32 @@ fn unsealed_bytes(slice: &Slice) -> u64 {
     sealing + slice.active.payload_bytes() as u64
 }
 
-fn update_budget_state(store: &ShardStore, shard_bytes_max: Option<u64>, plan: &Plan) {
+/// What no deletion can give back, apart from the WAL and manifest: every
+/// slice's unsealed entries and newest block (the floor of `plan`, before
+/// age deletions).
+fn floor_of_slices(store: &ShardStore) -> u64 {
+    store
+        .slices
+        .borrow()
+        .values()
+        .map(|slice| {
+            let newest = slice
+                .blocks
+                .oldest_first()
+                .next_back()
+                .map_or(0, |block| block.header.span_bytes());
+            newest + unsealed_bytes(slice)
+        })
+        .sum()
+}
+
+fn update_budget_state(store: &ShardStore, shard_bytes_max: Option<u64>, floor_bytes: u64) {
     let over = shard_bytes_max
-        .filter(|&bytes_max| plan.floor_bytes > bytes_max)
+        .filter(|&bytes_max| floor_bytes > bytes_max)
         .map(|bytes_max| {
             format!(
-                "shard {} needs {} bytes for its WAL, manifest, unsealed entries and newest blocks, more than its share of storage.max_storage_size ({bytes_max} bytes); raise storage.max_storage_size, or lower storage.wal_max_size or storage.write_buffer_size",
-                store.shard_id, plan.floor_bytes
+                "shard {} needs {floor_bytes} bytes for its WAL, manifest, unsealed entries and newest blocks, more than its share of storage.max_storage_size ({bytes_max} bytes); raise storage.max_storage_size, or lower storage.wal_max_size or storage.write_buffer_size",
+                store.shard_id
             )
         });
     store.retention.set_over_budget(store.shard_id, over);

@@ -87,7 +87,7 @@ impl TimeMap {
 
     /// Every block, oldest first (by newest entry): the order retention
     /// deletes in.
-    pub fn oldest_first(&self) -> impl Iterator<Item = &Rc<BlockRef>> {
+    pub fn oldest_first(&self) -> impl DoubleEndedIterator<Item = &Rc<BlockRef>> {
         self.by_max_time.values()
     }
 
