@@ -467,3 +467,60 @@ fn bad_settings_are_refused_with_400_and_unknown_partitions_with_404() {
     assert_eq!(put.status, 405);
     assert_eq!(put.header("allow"), Some("GET, PATCH, DELETE"));
 }
+
+#[test]
+fn a_patch_reaches_every_shard_and_each_deletes_its_own_old_blocks() {
+    let server = Server::builder()
+        .arg("--shards")
+        .arg("2")
+        .env("TIMBERDB_BLOCK_ROTATION", &format!("count:{BLOCK_ENTRIES}"))
+        .env("TIMBERDB_RETENTION_CHECK_INTERVAL", "1")
+        .start();
+    create(&server, json!({"name": "spread"}));
+    let old = now_ns() - 10 * DAY_NS;
+    // Every request is a new connection, so the kernel spreads them over
+    // both shards; each shard seals its own blocks.
+    for n in 0..16 {
+        ingest(&server, "spread", &batch(n, old + n as i64, 0));
+    }
+    let recent = now_ns();
+    for n in 16..20 {
+        ingest(&server, "spread", &batch(n, recent, 0));
+    }
+    let slices: std::collections::HashSet<String> =
+        common::query_all(&server, json!({"partitions": ["spread"]}))
+            .iter()
+            .map(|entry| {
+                entry["id"]
+                    .as_str()
+                    .unwrap()
+                    .split('-')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+    eventually(Duration::from_secs(30), || {
+        (partition(&server, "spread")["blocks"] == 20).then_some(())
+    });
+    // Sent several times so that both shards receive one (a PATCH on shard
+    // 1 is forwarded to shard 0, which owns the catalog).
+    for days in [3, 2, 1] {
+        let body = format!("{{\"retention_days\": {days}}}");
+        let response = patch(&server, "spread", &body);
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.json()["retention_days"], days);
+    }
+    let remaining = eventually(Duration::from_secs(30), || {
+        let batches = batches_stored(&server, "spread");
+        (batches.len() == 4).then_some(batches)
+    });
+    assert_eq!(
+        remaining.keys().copied().collect::<Vec<_>>(),
+        [16, 17, 18, 19]
+    );
+    let spread = partition(&server, "spread");
+    assert_eq!(spread["retention"]["removed"]["blocks"], 16, "{spread}");
+    assert_eq!(spread["retention_days"], 1);
+    eprintln!("entries were on slices {slices:?}");
+}
