@@ -401,6 +401,14 @@ fn a_budget_that_cannot_be_met_refuses_ingest_with_507_and_loses_nothing() {
     assert_eq!(refused.error_code(), "storage_limit");
     assert!(refused.error_message().contains("max_storage_size"));
     assert!(accepted > 0);
+    // Every HTTP ingest protocol goes through the same early check.
+    let jsonline = server.request(
+        "POST",
+        "/insert/jsonline?_stream_fields=source",
+        Some("application/stream+json"),
+        b"{\"_msg\":\"one more\",\"source\":\"x\"}\n",
+    );
+    assert_eq!(jsonline.status, 507, "{}", jsonline.text());
     let ready = server.get("/ready");
     assert_eq!(ready.status, 503, "{}", ready.text());
     assert_eq!(ready.error_code(), "storage_limit");
