@@ -307,7 +307,13 @@ impl CommitLoop {
                 .pinning_partitions(|key| self.store.durable_sealed_seq(key));
             due.extend(self.store.take_active_blocks(Some(&pinning)));
         }
-        if self.store.active_bytes() > self.active_bytes_max {
+        // Over memory, or over a storage budget that cannot be met: unsealed
+        // entries count twice there (in memory and in the WAL), and sealing
+        // them lets the WAL be reclaimed, which may bring the budget back
+        // within reach (ingest is refused meanwhile, so this seals once).
+        if self.store.active_bytes() > self.active_bytes_max
+            || self.store.retention.over_budget.borrow().is_some()
+        {
             due.extend(self.store.take_active_blocks(None));
         }
         for (partition_key, block) in due {

@@ -312,6 +312,12 @@ impl StoreWorker {
             .append(vec![Edit::DropPartition { partition_key }])
             .await?;
         self.store.forget_slice(partition_key);
+        // Keys are never reused: the partition's retention counters go too.
+        self.store
+            .retention
+            .removed
+            .borrow_mut()
+            .remove(&partition_key);
         self.store.punch_removed().await;
         super::retention::delete_unused_segments(&self.store).await;
         Ok(())
