@@ -343,8 +343,13 @@ impl StoreWorker {
                 return;
             }
         }
+        // Segment files can only become unused when removed blocks are
+        // released; the check walks every block, so it runs only then.
+        let had_removed = !self.store.removed.borrow().is_empty();
         self.store.punch_removed().await;
-        super::retention::delete_unused_segments(&self.store).await;
+        if had_removed {
+            super::retention::delete_unused_segments(&self.store).await;
+        }
         if self.manifest.wants_checkpoint() {
             if let Err(error) = self.checkpoint().await {
                 self.store.stop_writes(&error);
