@@ -5,7 +5,8 @@
 //! outside tests), a point costs one comparison against `None`.
 //!
 //! Points: `compaction-before-write`, `compaction-after-block-write`,
-//! `compaction-after-manifest`, `compaction-before-punch`.
+//! `compaction-after-manifest`, `compaction-before-punch`,
+//! `retention-after-manifest`, `retention-before-punch`.
 
 use std::sync::OnceLock;
 

@@ -96,6 +96,15 @@ pub const FSYNC_INTERVAL_MS_RANGE: RangeInclusive<u64> = 1..=60_000;
 pub const RETENTION_DAYS_RANGE: RangeInclusive<u32> = 1..=36_500;
 /// A size limit below a WAL segment could never be honoured.
 pub const MAX_STORAGE_SIZE_BYTES_RANGE: RangeInclusive<u64> = MIB..=u64::MAX;
+/// A retention pass a minute: deletion by age needs no finer grain, and a size budget
+/// overshoots by at most a minute of ingest.
+pub const RETENTION_CHECK_INTERVAL_SECONDS_DEFAULT: u64 = 60;
+/// From every second (tests, small disks filling fast) to once a day.
+pub const RETENTION_CHECK_INTERVAL_SECONDS_RANGE: RangeInclusive<u64> = 1..=86_400;
+const _: () = assert!(in_range(
+    RETENTION_CHECK_INTERVAL_SECONDS_DEFAULT,
+    &RETENTION_CHECK_INTERVAL_SECONDS_RANGE
+));
 
 /// O_DIRECT writes and WAL segment sizes are aligned to this.
 pub const WAL_ALIGNMENT_BYTES: u64 = 4096;
@@ -224,6 +233,7 @@ impl Default for StorageConfig {
             fsync_interval_ms: FSYNC_INTERVAL_MS_DEFAULT,
             retention_days: None,
             max_storage_size_bytes: None,
+            retention_check_interval_seconds: RETENTION_CHECK_INTERVAL_SECONDS_DEFAULT,
             wal_segment_size_bytes: WAL_SEGMENT_SIZE_BYTES_DEFAULT,
             wal_size_max_bytes: WAL_SIZE_MAX_BYTES_DEFAULT,
             active_block_memory_max_bytes: ACTIVE_BLOCK_MEMORY_MAX_BYTES_DEFAULT,

@@ -15,7 +15,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 18] = [
+pub const VARIABLES: [(&str, Key); 20] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_LISTEN", Key::ListenAddr),
@@ -33,6 +33,11 @@ pub const VARIABLES: [(&str, Key); 18] = [
     ("TIMBERDB_LOG_FORMAT", Key::LogFormat),
     ("TIMBERDB_BLOCK_ROTATION", Key::BlockRotation),
     ("TIMBERDB_RETENTION_DAYS", Key::RetentionDays),
+    ("TIMBERDB_MAX_STORAGE_SIZE", Key::MaxStorageSize),
+    (
+        "TIMBERDB_RETENTION_CHECK_INTERVAL",
+        Key::RetentionCheckInterval,
+    ),
     ("TIMBERDB_INDEX_CACHE_SIZE", Key::IndexCacheSize),
 ];
 
@@ -96,6 +101,18 @@ pub fn apply(
         "TIMBERDB_RETENTION_DAYS",
         Key::RetentionDays,
         value::retention_days,
+    )?;
+    layer.set(
+        &mut storage.max_storage_size_bytes,
+        "TIMBERDB_MAX_STORAGE_SIZE",
+        Key::MaxStorageSize,
+        value::optional_size_bytes,
+    )?;
+    layer.set(
+        &mut storage.retention_check_interval_seconds,
+        "TIMBERDB_RETENTION_CHECK_INTERVAL",
+        Key::RetentionCheckInterval,
+        value::unsigned,
     )?;
     layer.set(
         &mut storage.index_cache_bytes,

@@ -303,6 +303,10 @@ impl FileLayer<'_> {
                 storage.max_storage_size_bytes =
                     self.take(Key::MaxStorageSize, full, item, parse)?;
             }
+            "retention_check_interval" => {
+                storage.retention_check_interval_seconds =
+                    self.take(Key::RetentionCheckInterval, full, item, whole)?;
+            }
             "wal_segment_size" => {
                 storage.wal_segment_size_bytes =
                     self.take(Key::WalSegmentSize, full, item, size)?;

@@ -46,6 +46,8 @@ use key::Origins;
 pub use protocols::{
     ElasticsearchConfig, FieldMapping, JsonLineConfig, LokiConfig, OtlpConfig, SyslogConfig,
 };
+/// The config's size syntax (`1048576`, `10GiB`), for API fields that take sizes too.
+pub use value::size_bytes as parse_size_bytes;
 
 /// Everything a TimberDB node needs to know to start. Built by [`load_from`]; read-only after.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +93,10 @@ pub struct StorageConfig {
     pub retention_days: Option<u32>,
     /// Delete the oldest blocks once sealed data exceeds this many bytes. `None`: no limit.
     pub max_storage_size_bytes: Option<u64>,
+    /// Seconds between two retention passes of a shard's store worker (age and size
+    /// budgets). A pass that had more to delete than one pass may does the rest at the next
+    /// maintenance tick instead. TOML key `retention_check_interval`.
+    pub retention_check_interval_seconds: u64,
     /// Size of one WAL segment file in bytes; a multiple of 4096 so O_DIRECT writes align.
     pub wal_segment_size_bytes: u64,
     /// WAL bytes (not yet covered by sealed blocks) after which ingest is pushed back.

@@ -905,3 +905,36 @@ fn unknown_protocol_keys_are_warnings() {
         loaded.warnings
     );
 }
+
+#[test]
+fn retention_check_interval_and_storage_budget_from_file_and_environment() {
+    assert_eq!(
+        load_config(&[], &[])
+            .storage
+            .retention_check_interval_seconds,
+        60
+    );
+    let file = toml_file("[storage]\nretention_check_interval = 5\nmax_storage_size = \"2GiB\"\n");
+    let path = file.path.to_str().expect("utf-8 path");
+    let storage = load_config(&["--config", path], &[]).storage;
+    assert_eq!(storage.retention_check_interval_seconds, 5);
+    assert_eq!(storage.max_storage_size_bytes, Some(2 << 30));
+    let storage = load_config(
+        &["--config", path],
+        &[
+            ("TIMBERDB_RETENTION_CHECK_INTERVAL", "1"),
+            ("TIMBERDB_MAX_STORAGE_SIZE", "none"),
+        ],
+    )
+    .storage;
+    assert_eq!(storage.retention_check_interval_seconds, 1);
+    assert_eq!(storage.max_storage_size_bytes, None);
+    let (message, _) = file_error("[storage]\nretention_check_interval = 0\n");
+    assert!(
+        message
+            .contains("storage.retention_check_interval = 0: expected a value between 1 and 86400"),
+        "{message}"
+    );
+    let message = env_error(&[("TIMBERDB_MAX_STORAGE_SIZE", "12")]);
+    assert!(message.contains("TIMBERDB_MAX_STORAGE_SIZE"), "{message}");
+}

@@ -141,6 +141,12 @@ fn validate_storage(config: &Config, origins: &Origins) -> Result<()> {
     }
     within(
         origins,
+        Key::RetentionCheckInterval,
+        storage.retention_check_interval_seconds,
+        &d::RETENTION_CHECK_INTERVAL_SECONDS_RANGE,
+    )?;
+    within(
+        origins,
         Key::IndexCacheSize,
         storage.index_cache_bytes,
         &d::INDEX_CACHE_BYTES_RANGE,

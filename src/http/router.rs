@@ -11,7 +11,7 @@ use hyper::{Method, Request};
 use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
-    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partitions, query,
+    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions, query,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
@@ -46,7 +46,7 @@ impl Route<'_> {
             | Route::LokiPush
             | Route::JsonLine => "POST",
             Route::Query => "GET, POST",
-            Route::Partition(_) => "GET, DELETE",
+            Route::Partition(_) => "GET, PATCH, DELETE",
             Route::Loki(Loki::BuildInfo) => "GET",
             Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
         }
@@ -125,6 +125,10 @@ async fn route(
         }
         (&Method::GET, Route::Partition(id)) => partitions::get(ctx, id).await,
         (&Method::DELETE, Route::Partition(id)) => partitions::delete(ctx, id).await,
+        (&Method::PATCH, Route::Partition(id)) => {
+            let id = id.to_string();
+            partition_settings::patch(ctx, &id, request).await
+        }
         (&Method::POST, Route::PartitionLogs(id)) => {
             let id = id.to_string();
             ingest::ingest(ctx, &id, request).await

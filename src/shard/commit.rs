@@ -307,7 +307,13 @@ impl CommitLoop {
                 .pinning_partitions(|key| self.store.durable_sealed_seq(key));
             due.extend(self.store.take_active_blocks(Some(&pinning)));
         }
-        if self.store.active_bytes() > self.active_bytes_max {
+        // Over memory, or over a storage budget that cannot be met: unsealed
+        // entries count twice there (in memory and in the WAL), and sealing
+        // them lets the WAL be reclaimed, which may bring the budget back
+        // within reach (ingest is refused meanwhile, so this seals once).
+        if self.store.active_bytes() > self.active_bytes_max
+            || self.store.retention.over_budget.borrow().is_some()
+        {
             due.extend(self.store.take_active_blocks(None));
         }
         for (partition_key, block) in due {
@@ -317,6 +323,8 @@ impl CommitLoop {
         if let Err(error) = self.wal.reclaim(|key| store.durable_sealed_seq(key)).await {
             tracing::warn!(%error, "could not reclaim a WAL segment; will retry");
         }
+        // Retention counts the WAL against the storage budget.
+        self.store.retention.wal_bytes.set(self.wal.disk_bytes());
         // Compaction and space reclamation run in the store worker between
         // seals; a full queue means it is busy sealing, and the next tick
         // asks again.

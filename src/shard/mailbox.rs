@@ -29,7 +29,14 @@ pub enum PeerRequest {
         key: u64,
         reply: Reply<Result<(), AdminError>>,
     },
-    /// From shard 0 to all: the catalog gained a partition.
+    /// To shard 0: change a partition's retention settings (`PATCH`).
+    UpdatePartition {
+        key: u64,
+        change: super::partition_settings::SettingsChange,
+        reply: Reply<Result<Arc<PartitionMeta>, AdminError>>,
+    },
+    /// From shard 0 to all: the catalog gained a partition (or a changed
+    /// version of one it has).
     CatalogInsert {
         meta: Arc<PartitionMeta>,
         reply: Reply<()>,
@@ -62,6 +69,8 @@ pub enum PeerRequest {
 #[derive(Clone, Debug, Default)]
 pub struct ShardHealth {
     pub writes_stopped: Option<String>,
+    /// Set while the shard's storage budget cannot be met (ingest 507).
+    pub storage_limit: Option<String>,
     pub active_bytes: usize,
     pub commit_queue_len: usize,
     /// Bytes of block directories held in memory (always resident).
@@ -84,6 +93,9 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         }
         PeerRequest::DeletePartition { key, reply } => {
             let _ = reply.send(partitions::delete_as_owner(&ctx, key).await);
+        }
+        PeerRequest::UpdatePartition { key, change, reply } => {
+            let _ = reply.send(super::partition_settings::update_as_owner(&ctx, key, change).await);
         }
         PeerRequest::CatalogInsert { meta, reply } => {
             ctx.catalog.borrow_mut().insert(meta);
@@ -115,6 +127,7 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         PeerRequest::Counters { reply } => {
             let health = ShardHealth {
                 writes_stopped: ctx.store.writes_stopped.borrow().clone(),
+                storage_limit: ctx.store.retention.over_budget.borrow().clone(),
                 active_bytes: ctx.store.active_bytes(),
                 commit_queue_len: ctx.commit_tx.len(),
                 directory_bytes: ctx.store.directory_bytes(),

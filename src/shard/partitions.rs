@@ -18,6 +18,8 @@ pub struct CreateRequest {
     pub name: String,
     pub tags: BTreeMap<String, String>,
     pub retention_days: Option<u32>,
+    /// Bytes the partition may keep on disk (`None`: no partition budget).
+    pub max_storage_size: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -36,6 +38,62 @@ pub struct SliceStats {
     pub entry_count: u64,
     pub stored_bytes: u64,
     pub block_count: u64,
+    /// Bytes of published blocks in segment files (what retention deletes).
+    pub bytes_on_disk: u64,
+    /// The oldest and newest entry timestamps held, in every stage
+    /// (`None`: no entry).
+    pub oldest_timestamp_ns: Option<i64>,
+    pub newest_timestamp_ns: Option<i64>,
+    /// What retention deleted since the server started, by reason
+    /// (indexed as `retention::Reason::ALL`).
+    pub retention_removed: [super::retention::Removed; 2],
+}
+
+impl SliceStats {
+    /// Adds another shard's numbers for the same partition.
+    fn add(&mut self, other: &SliceStats) {
+        self.entry_count += other.entry_count;
+        self.stored_bytes += other.stored_bytes;
+        self.block_count += other.block_count;
+        self.bytes_on_disk += other.bytes_on_disk;
+        self.oldest_timestamp_ns = min_some(self.oldest_timestamp_ns, other.oldest_timestamp_ns);
+        self.newest_timestamp_ns = max_some(self.newest_timestamp_ns, other.newest_timestamp_ns);
+        for (total, more) in self
+            .retention_removed
+            .iter_mut()
+            .zip(&other.retention_removed)
+        {
+            total.add(more);
+        }
+    }
+}
+
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).min()
+}
+
+fn max_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.into_iter().chain(b).max()
+}
+
+/// The oldest and newest timestamps a slice holds, in every stage.
+fn time_range(slice: &super::slice::Slice) -> (Option<i64>, Option<i64>) {
+    let blocks = slice
+        .blocks
+        .iter()
+        .map(|block| (block.header.min_timestamp_ns, block.header.max_timestamp_ns));
+    let sealing = slice
+        .sealing
+        .iter()
+        .map(|block| (block.min_timestamp_ns, block.max_timestamp_ns));
+    let active = (!slice.active.is_empty())
+        .then_some((slice.active_min_timestamp_ns, slice.active_max_timestamp_ns));
+    blocks
+        .chain(sealing)
+        .chain(active)
+        .fold((None, None), |(oldest, newest), (min, max)| {
+            (min_some(oldest, Some(min)), max_some(newest, Some(max)))
+        })
 }
 
 pub async fn create(
@@ -80,7 +138,10 @@ pub async fn create_as_owner(
                 CreateRefusal::InvalidName(reason) => AdminError::InvalidName(reason),
                 CreateRefusal::TooMany => AdminError::TooMany,
             })?;
-        let meta = Arc::new(meta);
+        let meta = Arc::new(PartitionMeta {
+            max_storage_size: request.max_storage_size,
+            ..meta
+        });
         // Inserted before any await so a concurrent create of the same name sees it.
         catalog.insert(meta.clone());
         ctx.catalog_pending.borrow_mut().insert(meta.key);
@@ -138,6 +199,11 @@ async fn persist_catalog(ctx: &ShardContext) -> Result<(), String> {
         .acquire_permit(1)
         .await
         .map_err(|error| error.to_string())?;
+    write_catalog_file(ctx).await
+}
+
+/// Writes the catalog as it is now; the caller holds `catalog_write`.
+pub(super) async fn write_catalog_file(ctx: &ShardContext) -> Result<(), String> {
     // Serialised after the permit, so the newest catalog is what lands last.
     let json = ctx.catalog.borrow().to_json();
     let path = ctx.config.storage.data_dir.join(CATALOG_FILE_NAME);
@@ -152,11 +218,18 @@ pub fn local_slice_stats(ctx: &ShardContext, key: Option<u64>) -> Vec<SliceStats
     slices
         .values()
         .filter(|slice| key.is_none_or(|wanted| wanted == slice.partition_key))
-        .map(|slice| SliceStats {
-            partition_key: slice.partition_key,
-            entry_count: slice.entry_count(),
-            stored_bytes: slice.stored_bytes(),
-            block_count: slice.blocks.len() as u64,
+        .map(|slice| {
+            let (oldest, newest) = time_range(slice);
+            SliceStats {
+                partition_key: slice.partition_key,
+                entry_count: slice.entry_count(),
+                stored_bytes: slice.stored_bytes(),
+                block_count: slice.blocks.len() as u64,
+                bytes_on_disk: slice.blocks.iter().map(|b| b.header.span_bytes()).sum(),
+                oldest_timestamp_ns: oldest,
+                newest_timestamp_ns: newest,
+                retention_removed: ctx.store.retention.removed_of(slice.partition_key),
+            }
         })
         .collect()
 }
@@ -173,9 +246,7 @@ pub async fn stats(
             partition_key: stats.partition_key,
             ..Default::default()
         });
-        total.entry_count += stats.entry_count;
-        total.stored_bytes += stats.stored_bytes;
-        total.block_count += stats.block_count;
+        total.add(&stats);
     }
     Ok(totals)
 }

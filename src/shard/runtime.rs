@@ -19,6 +19,7 @@ use super::commit::{CommitItem, CommitLoop, COMMIT_QUEUE_MAX};
 use super::context::ShardContext;
 use super::mailbox::{run_mailbox, PeerRequest, MAILBOX_MAX};
 use super::recovery::recover;
+use super::retention::RetentionPolicy;
 use super::store::ShardStore;
 use super::worker::{StoreJob, StoreWorker, STORE_QUEUE_MAX};
 use crate::config::Config;
@@ -307,7 +308,16 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         recovered.manifest,
         recovered.active_segment,
         recovered.next_segment_id,
-    );
+    )
+    .with_retention(RetentionPolicy {
+        catalog: catalog.clone(),
+        default_days: config.storage.retention_days,
+        server_bytes_max: config.storage.max_storage_size_bytes,
+        shard_count: boot.peers.len() as u32,
+        check_interval: std::time::Duration::from_secs(
+            config.storage.retention_check_interval_seconds,
+        ),
+    });
     glommio::spawn_local(worker.run(store_rx)).detach();
     for (partition_key, block) in recovered.to_seal {
         let _ = store_tx

@@ -85,6 +85,12 @@ impl TimeMap {
             .map(|(_, block)| block)
     }
 
+    /// Every block, oldest first (by newest entry): the order retention
+    /// deletes in.
+    pub fn oldest_first(&self) -> impl DoubleEndedIterator<Item = &Rc<BlockRef>> {
+        self.by_max_time.values()
+    }
+
     /// Every block, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Rc<BlockRef>> {
         self.by_max_time.values()

@@ -67,6 +67,8 @@ pub struct StoreWorker {
     /// When compaction last merged blocks (it merges at most once per
     /// `compaction::COMPACTION_INTERVAL`).
     pub(super) last_compaction: Option<std::time::Instant>,
+    /// Deletion by age and size (`None`: not configured, as in unit tests).
+    pub(super) retention: Option<super::retention::RetentionRunner>,
 }
 
 /// A block encoded off the reactor, ready to write.
@@ -101,7 +103,14 @@ impl StoreWorker {
             next_segment_id,
             scratch: SealScratch::default(),
             last_compaction: None,
+            retention: None,
         }
+    }
+
+    /// Enforces retention with `policy` at maintenance.
+    pub fn with_retention(mut self, policy: super::retention::RetentionPolicy) -> StoreWorker {
+        self.retention = Some(super::retention::RetentionRunner::new(policy));
+        self
     }
 
     pub async fn run(mut self, queue: LocalReceiver<StoreJob>) {
@@ -303,7 +312,14 @@ impl StoreWorker {
             .append(vec![Edit::DropPartition { partition_key }])
             .await?;
         self.store.forget_slice(partition_key);
+        // Keys are never reused: the partition's retention counters go too.
+        self.store
+            .retention
+            .removed
+            .borrow_mut()
+            .remove(&partition_key);
         self.store.punch_removed().await;
+        super::retention::delete_unused_segments(&self.store).await;
         Ok(())
     }
 
@@ -319,7 +335,21 @@ impl StoreWorker {
                 return;
             }
         }
+        if let Err(error) = super::retention::enforce(self).await {
+            if error.is_disk_full() {
+                tracing::warn!(%error, "retention is waiting for disk space to write its manifest record");
+            } else {
+                self.store.stop_writes(&error);
+                return;
+            }
+        }
+        // Segment files can only become unused when removed blocks are
+        // released; the check walks every block, so it runs only then.
+        let had_removed = !self.store.removed.borrow().is_empty();
         self.store.punch_removed().await;
+        if had_removed {
+            super::retention::delete_unused_segments(&self.store).await;
+        }
         if self.manifest.wants_checkpoint() {
             if let Err(error) = self.checkpoint().await {
                 self.store.stop_writes(&error);
@@ -363,6 +393,16 @@ impl StoreWorker {
         if let Err(error) = result.and(self.manifest.trim().await) {
             tracing::warn!(%error, "could not give back preallocated space at shutdown");
         }
+    }
+
+    /// Appends one manifest record (retention's `RemoveBlock`s).
+    pub(super) async fn append_manifest(&mut self, edits: Vec<Edit>) -> Result<()> {
+        self.manifest.append(edits).await
+    }
+
+    /// Bytes of the manifest log (counted against the storage budget).
+    pub(super) fn manifest_bytes(&self) -> u64 {
+        self.manifest.len_bytes()
     }
 
     pub(super) fn store(&self) -> &Rc<ShardStore> {

@@ -4,8 +4,8 @@
 //! Shard 0 owns the durable catalog and is the only writer, so names stay
 //! unique without locks; every other shard holds a read-only copy that shard
 //! 0 updates by message before it answers the client. Partition metadata is
-//! immutable once created (`Arc`, shared across shards); a change is a new
-//! catalog version.
+//! immutable once created (`Arc`, shared across shards); a change (its
+//! retention settings, `PATCH`) replaces the `Arc` under the same key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,8 +31,15 @@ pub struct PartitionMeta {
     pub name: String,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Days after which a sealed block whose newest entry is older is deleted; `None`:
+    /// the server's `storage.retention_days` applies.
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// Bytes of sealed blocks the partition may keep on disk (its share per shard is this
+    /// divided by the shard count); past it its oldest blocks are deleted. `None`: only
+    /// the server-wide `storage.max_storage_size` applies.
+    #[serde(default)]
+    pub max_storage_size: Option<u64>,
     pub created_at_ns: i64,
 }
 
@@ -122,6 +129,7 @@ impl Catalog {
             name: name.to_string(),
             tags,
             retention_days,
+            max_storage_size: None,
             created_at_ns: now_ns,
         })
     }

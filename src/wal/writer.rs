@@ -226,6 +226,12 @@ impl WalWriter {
             .collect()
     }
 
+    /// Bytes of WAL files on disk: every segment and spare is preallocated
+    /// to the segment size (counted against `storage.max_storage_size`).
+    pub fn disk_bytes(&self) -> u64 {
+        (self.closed.len() + 1 + self.spares.len()) as u64 * self.segment_bytes
+    }
+
     /// Segments on disk, including the one being written.
     pub fn segment_count(&self) -> usize {
         self.closed.len() + 1

@@ -158,6 +158,7 @@ pub async fn partition_for_write(
         name: name.to_string(),
         tags: Default::default(),
         retention_days: None,
+        max_storage_size: None,
     };
     match admin::create(ctx, request).await {
         Ok(meta) => Ok(meta),
@@ -210,6 +211,14 @@ pub fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
             ErrorKind::DiskFull,
             "disk_full",
             "the server is out of disk space and cannot seal blocks; free space (or raise retention) and retry",
+        )
+        .retry_after(60));
+    }
+    if let Some(reason) = ctx.store.retention.over_budget.borrow().as_ref() {
+        return Err(ApiError::new(
+            ErrorKind::DiskFull,
+            "storage_limit",
+            format!("the server is at its storage limit and retention cannot free enough space: {reason}"),
         )
         .retry_after(60));
     }

@@ -8,6 +8,8 @@ pub mod loki;
 pub mod loki_query;
 pub mod ops;
 pub mod otlp;
+pub mod partition_settings;
 pub mod partitions;
 pub mod query;
 pub mod query_ndjson;
+pub mod retention_metrics;

@@ -41,6 +41,16 @@ pub async fn ready(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             format!("writes are stopped: {}", stopped.join("; ")),
         ));
     }
+    if let Some(reason) = shards
+        .iter()
+        .find_map(|(_, health)| health.storage_limit.as_ref())
+    {
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            "storage_limit",
+            format!("ingest is refused (507): {reason}"),
+        ));
+    }
     Ok(json(
         StatusCode::OK,
         &json!({ "status": "ready", "shards": shards.len() }),
@@ -161,5 +171,6 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             health.writes_stopped.is_some() as u8
         ));
     }
+    super::retention_metrics::render(ctx, &shards, &mut out).await?;
     Ok(text(StatusCode::OK, "text/plain; version=0.0.4", out))
 }

@@ -1,4 +1,4 @@
-//! Partition endpoints: create, list, get, delete.
+//! Partition endpoints: create, list, get, delete (and `partition_settings`: PATCH).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +25,9 @@ struct CreateBody {
     #[serde(default)]
     tags: BTreeMap<String, String>,
     retention_days: Option<u32>,
+    /// Bytes as an integer or a size string (`"10GiB"`).
+    #[serde(default)]
+    max_storage_size: Option<Value>,
 }
 
 pub async fn create(
@@ -42,7 +45,7 @@ pub async fn create(
     let body: CreateBody = serde_json::from_slice(&body).map_err(|error| {
         ApiError::bad_request(
             "invalid_json",
-            format!("expected {{\"name\": string, \"tags\"?: {{string: string}}, \"retention_days\"?: integer}}: {error}"),
+            format!("expected {{\"name\": string, \"tags\"?: {{string: string}}, \"retention_days\"?: integer, \"max_storage_size\"?: integer or size string}}: {error}"),
         )
     })?;
     if body.tags.len() > PARTITION_TAGS_MAX {
@@ -57,15 +60,20 @@ pub async fn create(
             "retention_days must be at least 1 (omit it to keep data forever)",
         ));
     }
+    let max_storage_size = match &body.max_storage_size {
+        Some(value) => super::partition_settings::max_storage_size(value)?,
+        None => None,
+    };
     let request = CreateRequest {
         name: body.name,
         tags: body.tags,
         retention_days: body.retention_days,
+        max_storage_size,
     };
     let meta = admin::create(ctx, request).await.map_err(admin_error)?;
     Ok(json(
         StatusCode::CREATED,
-        &partition_json(&meta, &SliceStats::default()),
+        &partition_json(ctx, &meta, &SliceStats::default()),
     ))
 }
 
@@ -74,7 +82,13 @@ pub async fn list(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
     let stats = admin::stats(ctx, None).await.map_err(ApiError::internal)?;
     let partitions: Vec<Value> = metas
         .iter()
-        .map(|meta| partition_json(meta, stats.get(&meta.key).unwrap_or(&SliceStats::default())))
+        .map(|meta| {
+            partition_json(
+                ctx,
+                meta,
+                stats.get(&meta.key).unwrap_or(&SliceStats::default()),
+            )
+        })
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -90,6 +104,7 @@ pub async fn get(ctx: &ShardContext, id_or_name: &str) -> Result<HttpResponse, A
     Ok(json(
         StatusCode::OK,
         &partition_json(
+            ctx,
             &meta,
             stats.get(&meta.key).unwrap_or(&SliceStats::default()),
         ),
@@ -114,7 +129,7 @@ pub fn resolve(ctx: &ShardContext, id_or_name: &str) -> Result<Arc<PartitionMeta
         .ok_or_else(|| ApiError::partition_not_found(id_or_name))
 }
 
-fn partition_json(meta: &PartitionMeta, stats: &SliceStats) -> Value {
+pub fn partition_json(ctx: &ShardContext, meta: &PartitionMeta, stats: &SliceStats) -> Value {
     let mut created_at = String::new();
     format_rfc3339_nanos(meta.created_at_ns, &mut created_at);
     json!({
@@ -122,11 +137,27 @@ fn partition_json(meta: &PartitionMeta, stats: &SliceStats) -> Value {
         "name": meta.name,
         "tags": meta.tags,
         "retention_days": meta.retention_days,
+        "max_storage_size": meta.max_storage_size,
         "created_at": created_at,
         "entry_count": stats.entry_count,
         "bytes": stats.stored_bytes,
         "blocks": stats.block_count,
+        "bytes_on_disk": stats.bytes_on_disk,
+        "oldest_timestamp": stats.oldest_timestamp_ns.map(rfc3339),
+        "newest_timestamp": stats.newest_timestamp_ns.map(rfc3339),
+        "retention": super::partition_settings::retention_json(
+            ctx,
+            meta.retention_days,
+            meta.max_storage_size,
+            stats,
+        ),
     })
+}
+
+fn rfc3339(timestamp_ns: i64) -> String {
+    let mut text = String::new();
+    format_rfc3339_nanos(timestamp_ns, &mut text);
+    text
 }
 
 pub fn admin_error(error: AdminError) -> ApiError {

@@ -217,7 +217,11 @@ async fn commit_inner(
             return Err(error.message);
         }
     };
-    while ctx.commit_tx.is_full() || ctx.store.disk_full.get() {
+    // A storage budget that cannot be met is waited out like a full disk.
+    while ctx.commit_tx.is_full()
+        || ctx.store.disk_full.get()
+        || ctx.store.retention.over_budget.borrow().is_some()
+    {
         if ctx.store.writes_stopped.borrow().is_some() {
             break;
         }
