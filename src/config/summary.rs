@@ -83,6 +83,10 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             "storage.wal_dir",
             quoted(&storage.wal_dir.to_string_lossy()),
         ),
+        (
+            "storage.snapshot_dir",
+            quoted(&storage.snapshot_root().to_string_lossy()),
+        ),
         ("storage.block_rotation", rotation),
         (
             "storage.compression",

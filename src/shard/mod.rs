@@ -15,6 +15,7 @@ pub mod read;
 pub mod recovery;
 pub mod runtime;
 pub mod slice;
+pub mod snapshot;
 pub mod store;
 pub mod worker;
 

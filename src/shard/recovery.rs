@@ -130,19 +130,36 @@ async fn tidy_segment_files(
         }
     }
     let newest = segments.keys().next_back().copied();
+    let mut newest_shared = false;
     for (&id, file) in segments {
+        // A file a snapshot shares keeps every byte (the snapshot's blocks
+        // may lie in its gaps or past its last live block): punch() and
+        // trim() release nothing then, and the next start after the
+        // snapshot is deleted does it.
+        let shared = !file.release_allowed()?;
+        if shared {
+            tracing::info!(path = %file.path().display(), "a snapshot shares this segment file: its unused space is given back once the snapshot is deleted");
+        }
+        if Some(id) == newest {
+            newest_shared = shared;
+        }
         let mut end = 0;
         for (&(_, offset), block) in blocks.range((id, 0)..=(id, u64::MAX)) {
             let span = block.header.span_bytes();
-            if offset > end {
+            if offset > end && !shared {
                 file.punch(end, offset - end).await?;
             }
             end = end.max(offset + span);
         }
-        if Some(id) != newest {
+        if Some(id) != newest && !shared {
             file.trim(end).await?;
         }
     }
+    // Appending after the newest file's last live block would overwrite
+    // blocks a snapshot still uses when that file is shared (a partition
+    // deleted since, its blocks at the end): a new segment file is started
+    // instead.
+    let newest = newest.filter(|_| !newest_shared);
     let active = newest.map(|id| {
         let end = blocks
             .range((id, 0)..=(id, u64::MAX))

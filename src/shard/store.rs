@@ -262,7 +262,10 @@ impl ShardStore {
 
     /// Gives back the space of removed blocks no query holds any more
     /// (the list's `Rc` is then the only one). Punching is best effort: a
-    /// failure only leaves the space in use, and is logged.
+    /// failure only leaves the space in use, and is logged. A block whose
+    /// segment file a snapshot shares (`SegmentFile::release_allowed`) stays
+    /// in the list, so a later maintenance punches it once the snapshot is
+    /// deleted.
     pub async fn punch_removed(&self) {
         let ready: Vec<Rc<BlockRef>> = {
             let mut removed = self.removed.borrow_mut();
@@ -272,7 +275,15 @@ impl ShardStore {
             *removed = held;
             ready
         };
+        let mut shared_segments = std::collections::BTreeMap::new();
         for block in ready {
+            let shared = *shared_segments
+                .entry(block.segment.id)
+                .or_insert_with(|| !block.segment.release_allowed().unwrap_or(false));
+            if shared {
+                self.removed.borrow_mut().push(block);
+                continue;
+            }
             self.filters.forget(block.key());
             if let Err(error) = block
                 .segment
