@@ -144,14 +144,30 @@ async fn tidy_segment_files(
             newest_shared = shared;
         }
         let mut end = 0;
+        let mut gaps = Vec::new();
         for (&(_, offset), block) in blocks.range((id, 0)..=(id, u64::MAX)) {
             let span = block.header.span_bytes();
-            if offset > end && !shared {
-                file.punch(end, offset - end).await?;
+            if offset > end {
+                gaps.push((end, offset - end));
             }
             end = end.max(offset + span);
         }
-        if Some(id) != newest && !shared {
+        if shared {
+            // Kept for the store worker, which punches them (the tail too:
+            // this file is not appended to again) once the snapshot is gone.
+            let size = file.size().await?;
+            gaps.extend((size > end).then(|| (end, size - end)));
+            let mut held = store.held_gaps.borrow_mut();
+            held.extend(
+                gaps.into_iter()
+                    .map(|(at, length)| (file.clone(), at, length)),
+            );
+            continue;
+        }
+        for (at, length) in gaps {
+            file.punch(at, length).await?;
+        }
+        if Some(id) != newest {
             file.trim(end).await?;
         }
     }

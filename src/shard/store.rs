@@ -16,7 +16,7 @@ use crate::config::{BlockRotation, Compression, StorageConfig};
 use crate::entry::{BatchPool, ColumnBatch};
 use crate::storage::layout::ShardPaths;
 use crate::storage::manifest::Edit;
-use crate::storage::segment::SegmentFile;
+use crate::storage::segment::{Release, SegmentFile};
 use crate::storage::{Result, StorageError};
 
 use super::filters::FilterCache;
@@ -39,6 +39,10 @@ pub struct ShardStore {
     /// Blocks no longer in the database (compacted away, of a deleted
     /// partition) whose space is given back once no query holds them.
     pub removed: RefCell<Vec<Rc<BlockRef>>>,
+    /// Unused ranges of segment files a snapshot shared at start-up
+    /// (recovery could not punch them): punched with the removed blocks once
+    /// the snapshot is deleted. `(file, offset, length)`.
+    pub held_gaps: RefCell<Vec<(Rc<SegmentFile>, u64, u64)>>,
     /// Set after an I/O failure that makes the shard's files untrustworthy
     /// (a failed write or fdatasync): every later write is refused.
     pub writes_stopped: RefCell<Option<String>>,
@@ -67,6 +71,7 @@ impl ShardStore {
             segments: RefCell::new(BTreeMap::new()),
             filters: FilterCache::new(filter_budget_bytes),
             removed: RefCell::new(Vec::new()),
+            held_gaps: RefCell::new(Vec::new()),
             writes_stopped: RefCell::new(None),
             disk_full: Cell::new(false),
             batch_pool: BatchPool::default(),
@@ -291,6 +296,22 @@ impl ShardStore {
                 .await
             {
                 tracing::warn!(%error, "could not give a removed block's space back");
+            }
+        }
+        self.punch_held_gaps().await;
+    }
+
+    /// Punches the gaps recovery left in shared segment files, once no
+    /// snapshot shares them any more.
+    async fn punch_held_gaps(&self) {
+        let gaps = std::mem::take(&mut *self.held_gaps.borrow_mut());
+        for (file, offset, length) in gaps {
+            match file.punch(offset, length).await {
+                Ok(Release::Done) => {}
+                Ok(Release::HeldBySnapshot) => {
+                    self.held_gaps.borrow_mut().push((file, offset, length));
+                }
+                Err(error) => tracing::warn!(%error, "could not give unused segment space back"),
             }
         }
     }

@@ -126,6 +126,11 @@ impl SegmentFile {
         Ok(self.file.link_count()? <= 1)
     }
 
+    /// The file's size (preallocation included).
+    pub async fn size(&self) -> Result<u64> {
+        self.file.size().await
+    }
+
     pub async fn allocated_bytes(&self) -> Result<u64> {
         self.file.allocated_bytes().await
     }
