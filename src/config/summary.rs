@@ -83,10 +83,6 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             "storage.wal_dir",
             quoted(&storage.wal_dir.to_string_lossy()),
         ),
-        (
-            "storage.snapshot_dir",
-            quoted(&storage.snapshot_root().to_string_lossy()),
-        ),
         ("storage.block_rotation", rotation),
         (
             "storage.compression",
@@ -118,6 +114,11 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             storage.index_cache_bytes.to_string(),
         ),
     ];
+    // Unset, snapshots go to <data_dir>/snapshots; printing that would make
+    // the summary set it, and a later data_dir change would not move it.
+    if let Some(dir) = &storage.snapshot_dir {
+        lines.push(("storage.snapshot_dir", quoted(&dir.to_string_lossy())));
+    }
     if let Some(days) = storage.retention_days {
         lines.push(("storage.retention_days", days.to_string()));
     }
