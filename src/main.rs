@@ -1,4 +1,4 @@
-//! The `timberdb` binary: load configuration, then serve or check.
+//! The `timberdb` binary: load configuration, then serve, check or restore.
 
 use std::process::ExitCode;
 
@@ -24,6 +24,21 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(reason) => {
                     eprintln!("timberdb: {reason}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Restore { config, from } => {
+            let storage = &config.storage;
+            match timberdb::restore::restore(&from, &storage.data_dir, &storage.wal_dir) {
+                Ok(summary) => {
+                    for line in summary.lines() {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(reason) => {
+                    eprintln!("timberdb restore: {reason}");
                     ExitCode::FAILURE
                 }
             }

@@ -64,13 +64,24 @@ pub struct Cli {
 }
 
 /// What to do with the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Subcommand {
     /// Run the server (the default when no command is given).
     Serve,
     /// Check this machine for TimberDB (kernel, io_uring, memlock, directories) and exit;
     /// exit status 1 if any check fails.
     Check,
+    /// Build a new data directory (--data-dir, which must be empty or absent) from a
+    /// snapshot the server took (POST /api/v1/admin/snapshots); the server is not started.
+    Restore(RestoreArgs),
+}
+
+/// The options of `timberdb restore`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct RestoreArgs {
+    /// The snapshot directory to restore from (e.g. <data-dir>/snapshots/<name>).
+    #[arg(long, value_name = "SNAPSHOT_DIR", value_parser = value::path)]
+    pub from: PathBuf,
 }
 
 /// Parses `args` (program name first) without exiting the process.

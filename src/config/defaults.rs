@@ -226,6 +226,7 @@ impl Default for StorageConfig {
         StorageConfig {
             wal_dir: data_dir.join(WAL_DIR_NAME),
             data_dir,
+            snapshot_dir: None,
             block_rotation: BLOCK_ROTATION_DEFAULT,
             compression: COMPRESSION_DEFAULT,
             compression_level: COMPRESSION_LEVEL_DEFAULT,

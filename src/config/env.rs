@@ -15,9 +15,10 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 20] = [
+pub const VARIABLES: [(&str, Key); 21] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
+    ("TIMBERDB_SNAPSHOT_DIR", Key::SnapshotDir),
     ("TIMBERDB_LISTEN", Key::ListenAddr),
     ("TIMBERDB_LISTEN_ADDR", Key::ListenAddr),
     ("TIMBERDB_NODE_ID", Key::NodeId),
@@ -65,6 +66,12 @@ pub fn apply(
         "TIMBERDB_WAL_DIR",
         Key::WalDir,
         value::path,
+    )?;
+    layer.set(
+        &mut storage.snapshot_dir,
+        "TIMBERDB_SNAPSHOT_DIR",
+        Key::SnapshotDir,
+        |text| value::path(text).map(Some),
     )?;
     layer.set(
         &mut storage.sync_writes,

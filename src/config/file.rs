@@ -260,6 +260,9 @@ impl FileLayer<'_> {
             match name.as_str() {
                 "data_dir" => storage.data_dir = self.take(Key::DataDir, &full, item, path)?,
                 "wal_dir" => storage.wal_dir = self.take(Key::WalDir, &full, item, path)?,
+                "snapshot_dir" => {
+                    storage.snapshot_dir = Some(self.take(Key::SnapshotDir, &full, item, path)?)
+                }
                 "block_rotation" => {
                     storage.block_rotation =
                         self.take(Key::BlockRotation, &full, item, block_rotation)?;

@@ -77,6 +77,9 @@ pub struct StorageConfig {
     /// Directory for write-ahead-log segments. `<data_dir>/wal` unless set explicitly; put it
     /// on a separate fast device to keep fsync latency away from block writes.
     pub wal_dir: PathBuf,
+    /// Where snapshots are written (`POST /api/v1/admin/snapshots`). `None`: `<data_dir>/snapshots`,
+    /// on the data's filesystem so segment files are hard-linked, not copied.
+    pub snapshot_dir: Option<PathBuf>,
     /// When the active block of a shard is sealed, compressed and written.
     pub block_rotation: BlockRotation,
     /// Codec for sealed blocks.
@@ -192,24 +195,38 @@ pub enum Command {
     Serve(Config),
     /// Check the environment (kernel, io_uring, memlock, directories) and exit.
     Check(Config),
+    /// Build `config`'s data directory from the snapshot directory `from`, and exit.
+    Restore { config: Config, from: PathBuf },
 }
 
 impl Command {
     /// The configuration, whichever the command.
     pub fn config(&self) -> &Config {
         match self {
-            Command::Serve(config) | Command::Check(config) => config,
+            Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => {
+                config
+            }
         }
     }
 
     fn config_mut(&mut self) -> &mut Config {
         match self {
-            Command::Serve(config) | Command::Check(config) => config,
+            Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => {
+                config
+            }
         }
     }
 }
 
 impl StorageConfig {
+    /// The directory snapshots go in: `snapshot_dir`, or `<data_dir>/snapshots`.
+    pub fn snapshot_root(&self) -> PathBuf {
+        self.snapshot_dir.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join(crate::storage::snapshot::SNAPSHOTS_DIR_NAME)
+        })
+    }
+
     /// Makes `data_dir` and `wal_dir` absolute against `cwd`, without touching the file system
     /// (so `timberdb check` can report on directories that do not exist yet). Relative paths
     /// from flags, the environment and the default are relative to the working directory;
@@ -217,7 +234,10 @@ impl StorageConfig {
     /// glommio's directory handles do not accept relative paths, and every path after start-up
     /// is used in this form (the server then resolves symlinks once it has created them).
     pub fn make_paths_absolute(&mut self, cwd: &std::path::Path) {
-        for dir in [&mut self.data_dir, &mut self.wal_dir] {
+        for dir in [&mut self.data_dir, &mut self.wal_dir]
+            .into_iter()
+            .chain(self.snapshot_dir.as_mut())
+        {
             // `components` drops `.` segments; `..` stays for the kernel to resolve.
             *dir = cwd.join(&*dir).components().collect();
         }
@@ -277,6 +297,10 @@ pub fn load_from(
 
     let command = match cli.command {
         Some(cli::Subcommand::Check) => Command::Check(config),
+        Some(cli::Subcommand::Restore(args)) => Command::Restore {
+            config,
+            from: args.from,
+        },
         Some(cli::Subcommand::Serve) | None => Command::Serve(config),
     };
     Ok(Loaded { command, warnings })

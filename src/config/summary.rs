@@ -118,6 +118,11 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             storage.retention_check_interval_seconds.to_string(),
         ),
     ];
+    // Unset, snapshots go to <data_dir>/snapshots; printing that would make
+    // the summary set it, and a later data_dir change would not move it.
+    if let Some(dir) = &storage.snapshot_dir {
+        lines.push(("storage.snapshot_dir", quoted(&dir.to_string_lossy())));
+    }
     if let Some(days) = storage.retention_days {
         lines.push(("storage.retention_days", days.to_string()));
     }

@@ -612,13 +612,49 @@ fn wal_dir_is_derived_after_merging_unless_set() {
 }
 
 #[test]
+fn snapshot_dir_is_under_the_final_data_dir_unless_set() {
+    let default = load_config(&["--data-dir", "/flag/data"], &[]);
+    assert_eq!(default.storage.snapshot_dir, None);
+    assert_eq!(
+        default.storage.snapshot_root(),
+        Path::new("/flag/data/snapshots")
+    );
+    let file = toml_file("[storage]\nsnapshot_dir = \"snaps\"\n");
+    let path = file.path.to_str().expect("utf-8");
+    let from_file = load_config(&["--config", path], &[]);
+    let file_dir = file.path.parent().expect("a directory");
+    assert_eq!(
+        from_file.storage.snapshot_root(),
+        file_dir.join("snaps"),
+        "relative to the file"
+    );
+    let from_env = load_config(
+        &["--config", path],
+        &[("TIMBERDB_SNAPSHOT_DIR", "/env/snaps")],
+    );
+    assert_eq!(from_env.storage.snapshot_root(), Path::new("/env/snaps"));
+    let summary = from_env.to_toml_summary();
+    assert!(
+        summary.contains("storage.snapshot_dir = \"/env/snaps\""),
+        "{summary}"
+    );
+}
+
+#[test]
 fn every_environment_variable_is_read_and_named_in_errors() {
     for (var, key) in env::VARIABLES {
         let result = load(&[], &[(var, "\u{7f}bad")]);
-        if matches!(key, key::Key::DataDir | key::Key::WalDir) {
+        if matches!(
+            key,
+            key::Key::DataDir | key::Key::WalDir | key::Key::SnapshotDir
+        ) {
             let config = result.expect("any non-empty path is accepted");
             let storage = &config.command.config().storage;
-            assert!([&storage.data_dir, &storage.wal_dir].contains(&&PathBuf::from("\u{7f}bad")));
+            let bad = PathBuf::from("\u{7f}bad");
+            assert!(
+                [&storage.data_dir, &storage.wal_dir].contains(&&bad)
+                    || storage.snapshot_dir.as_ref() == Some(&bad)
+            );
             continue;
         }
         let message = result.expect_err(var).to_string();

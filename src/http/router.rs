@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
     elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions, query,
+    snapshots,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
@@ -32,6 +33,8 @@ enum Route<'a> {
     JsonLine,
     Loki(Loki<'a>),
     LogsqlQuery,
+    Snapshots,
+    Snapshot(&'a str),
 }
 
 impl Route<'_> {
@@ -49,6 +52,8 @@ impl Route<'_> {
             Route::Partition(_) => "GET, PATCH, DELETE",
             Route::Loki(Loki::BuildInfo) => "GET",
             Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
+            Route::Snapshots => "GET, POST",
+            Route::Snapshot(_) => "GET, DELETE",
         }
     }
 }
@@ -76,6 +81,8 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["loki", "api", "v1", "series"] => Route::Loki(Loki::Series),
         ["loki", "api", "v1", "status", "buildinfo"] => Route::Loki(Loki::BuildInfo),
         ["select", "logsql", "query"] => Route::LogsqlQuery,
+        ["api", "v1", "admin", "snapshots"] => Route::Snapshots,
+        ["api", "v1", "admin", "snapshots", name] => Route::Snapshot(name),
         _ => return None,
     };
     Some(route)
@@ -143,6 +150,10 @@ async fn route(
             loki_query::handle(ctx, request, *endpoint).await
         }
         (&Method::GET | &Method::POST, Route::LogsqlQuery) => logsql::query(ctx, request).await,
+        (&Method::POST, Route::Snapshots) => snapshots::create(ctx, request).await,
+        (&Method::GET, Route::Snapshots) => snapshots::list(ctx).await,
+        (&Method::GET, Route::Snapshot(name)) => snapshots::get(ctx, name).await,
+        (&Method::DELETE, Route::Snapshot(name)) => snapshots::delete(ctx, name).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -52,6 +52,11 @@ pub enum CommitItem {
     Drain {
         reply: flume::Sender<()>,
     },
+    /// Seal every active block and queue the shard's part of a snapshot
+    /// behind those seals (`shard::snapshot`); ingest goes on.
+    Snapshot {
+        job: super::snapshot::ShardSnapshotJob,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +135,7 @@ impl CommitLoop {
             let mut group_bytes = 0;
             let mut tick = false;
             let mut drain = None;
+            let mut snapshots = Vec::new();
             let mut next = Some(first);
             while let Some(item) = next.take() {
                 match item {
@@ -148,6 +154,7 @@ impl CommitLoop {
                     }
                     CommitItem::Tick => tick = true,
                     CommitItem::Drain { reply } => drain = Some(reply),
+                    CommitItem::Snapshot { job } => snapshots.push(job),
                 }
                 if group_bytes < GROUP_PAYLOAD_BYTES_MAX {
                     next = poll_once(queue.recv()).await.flatten();
@@ -161,6 +168,9 @@ impl CommitLoop {
             }
             if tick {
                 self.maintenance().await;
+            }
+            for job in snapshots {
+                self.start_snapshot(job).await;
             }
             if let Some(reply) = drain {
                 self.drain().await;
@@ -375,6 +385,28 @@ impl CommitLoop {
         let (reply, done) = flume::bounded(1);
         if self.store_tx.send(StoreJob::Trim { reply }).await.is_ok() {
             let _ = done.recv_async().await;
+        }
+    }
+}
+
+impl CommitLoop {
+    /// Everything applied so far (every acknowledged entry) goes into
+    /// blocks: the active blocks are taken out for sealing, and the
+    /// snapshot job queued behind them checks that they were published
+    /// before it links and checkpoints. Unlike the drain it does not wait:
+    /// the loop goes back to committing.
+    async fn start_snapshot(&mut self, job: super::snapshot::ShardSnapshotJob) {
+        let expected = super::snapshot::applied_seqs(&self.store);
+        for (partition_key, block) in self.store.take_active_blocks(None) {
+            self.send_to_seal(partition_key, [block]).await;
+        }
+        if self
+            .store_tx
+            .send(StoreJob::Snapshot { job, expected })
+            .await
+            .is_err()
+        {
+            tracing::error!("store worker is gone; the snapshot fails");
         }
     }
 }

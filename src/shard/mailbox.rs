@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::commit::CommitItem;
 use super::context::{ShardContext, ShardCounters};
 use super::partitions::{self, AdminError, CreateRequest, SliceStats};
+use super::snapshot;
 use super::worker::StoreJob;
 use crate::query::stream::CHUNKS_IN_FLIGHT_MAX;
 use crate::query::{run_on_shard, QueryPlan, ShardChunk, ShardReceivers, ShardSummary};
@@ -63,6 +64,16 @@ pub enum PeerRequest {
     /// Graceful shutdown: refuse new writes, sync the WAL, seal every
     /// active block, and answer once the store worker has finished.
     Shutdown { reply: Reply<()> },
+    /// To shard 0: take a snapshot (`shard::snapshot`).
+    CreateSnapshot {
+        name: Option<String>,
+        reply: Reply<Result<crate::storage::snapshot::SnapshotInfo, snapshot::SnapshotRefusal>>,
+    },
+    /// From shard 0 to all: write this shard's part of a snapshot into `dir`.
+    SnapshotShard {
+        dir: std::path::PathBuf,
+        reply: Reply<Result<snapshot::ShardSnapshot, String>>,
+    },
 }
 
 /// What `/ready` and `/metrics` need from each shard.
@@ -123,6 +134,12 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         PeerRequest::Shutdown { reply } => {
             shut_down(&ctx).await;
             let _ = reply.send(());
+        }
+        PeerRequest::CreateSnapshot { name, reply } => {
+            let _ = reply.send(snapshot::create_as_owner(&ctx, name).await);
+        }
+        PeerRequest::SnapshotShard { dir, reply } => {
+            let _ = reply.send(snapshot::snapshot_shard(&ctx, dir).await);
         }
         PeerRequest::Counters { reply } => {
             let health = ShardHealth {

@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod retention;
 pub mod runtime;
 pub mod slice;
+pub mod snapshot;
 pub mod store;
 pub mod worker;
 

@@ -130,19 +130,52 @@ async fn tidy_segment_files(
         }
     }
     let newest = segments.keys().next_back().copied();
+    let mut newest_shared = false;
     for (&id, file) in segments {
+        // A file a snapshot shares keeps every byte (the snapshot's blocks
+        // may lie in its gaps or past its last live block): punch() and
+        // trim() release nothing then, and the next start after the
+        // snapshot is deleted does it.
+        let shared = !file.release_allowed()?;
+        if shared {
+            tracing::info!(path = %file.path().display(), "a snapshot shares this segment file: its unused space is given back once the snapshot is deleted");
+        }
+        if Some(id) == newest {
+            newest_shared = shared;
+        }
         let mut end = 0;
+        let mut gaps = Vec::new();
         for (&(_, offset), block) in blocks.range((id, 0)..=(id, u64::MAX)) {
             let span = block.header.span_bytes();
             if offset > end {
-                file.punch(end, offset - end).await?;
+                gaps.push((end, offset - end));
             }
             end = end.max(offset + span);
+        }
+        if shared {
+            // Kept for the store worker, which punches them (the tail too:
+            // this file is not appended to again) once the snapshot is gone.
+            let size = file.size().await?;
+            gaps.extend((size > end).then(|| (end, size - end)));
+            let mut held = store.held_gaps.borrow_mut();
+            held.extend(
+                gaps.into_iter()
+                    .map(|(at, length)| (file.clone(), at, length)),
+            );
+            continue;
+        }
+        for (at, length) in gaps {
+            file.punch(at, length).await?;
         }
         if Some(id) != newest {
             file.trim(end).await?;
         }
     }
+    // Appending after the newest file's last live block would overwrite
+    // blocks a snapshot still uses when that file is shared (a partition
+    // deleted since, its blocks at the end): a new segment file is started
+    // instead.
+    let newest = newest.filter(|_| !newest_shared);
     let active = newest.map(|id| {
         let end = blocks
             .range((id, 0)..=(id, u64::MAX))

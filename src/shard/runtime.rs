@@ -61,6 +61,7 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         "using these directories"
     );
     check_shard_count(&config.storage.data_dir, shard_count).map_err(|error| error.to_string())?;
+    remove_incomplete_snapshots(&config.storage.snapshot_root());
     let catalog = Catalog::load(&config.storage.data_dir).map_err(|error| error.to_string())?;
     let config = Arc::new(config);
     let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
@@ -99,6 +100,22 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
     );
     tracing::info!(%listen_addr, shard_count, "serving");
     wait_for_exit(handles, &senders)
+}
+
+/// Removes snapshots a crash or failure left unfinished (no
+/// `snapshot.json`): their hard links would keep segment space from being
+/// given back. A failure only leaves them, and is logged.
+fn remove_incomplete_snapshots(root: &std::path::Path) {
+    match crate::storage::snapshot::remove_incomplete_snapshots(root) {
+        Ok(removed) => {
+            for dir in removed {
+                tracing::warn!(path = %dir.display(), "removed an incomplete snapshot (no snapshot.json: it did not finish)");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, root = %root.display(), "could not look for incomplete snapshots")
+        }
+    }
 }
 
 /// Creates `dir` if missing and returns its canonical form (absolute, symlinks resolved), the

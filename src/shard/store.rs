@@ -16,7 +16,7 @@ use crate::config::{BlockRotation, Compression, StorageConfig};
 use crate::entry::{BatchPool, ColumnBatch};
 use crate::storage::layout::ShardPaths;
 use crate::storage::manifest::Edit;
-use crate::storage::segment::SegmentFile;
+use crate::storage::segment::{Release, SegmentFile};
 use crate::storage::{Result, StorageError};
 
 use super::filters::FilterCache;
@@ -39,6 +39,10 @@ pub struct ShardStore {
     /// Blocks no longer in the database (compacted away, of a deleted
     /// partition) whose space is given back once no query holds them.
     pub removed: RefCell<Vec<Rc<BlockRef>>>,
+    /// Unused ranges of segment files a snapshot shared at start-up
+    /// (recovery could not punch them): punched with the removed blocks once
+    /// the snapshot is deleted. `(file, offset, length)`.
+    pub held_gaps: RefCell<Vec<(Rc<SegmentFile>, u64, u64)>>,
     /// Set after an I/O failure that makes the shard's files untrustworthy
     /// (a failed write or fdatasync): every later write is refused.
     pub writes_stopped: RefCell<Option<String>>,
@@ -69,6 +73,7 @@ impl ShardStore {
             segments: RefCell::new(BTreeMap::new()),
             filters: FilterCache::new(filter_budget_bytes),
             removed: RefCell::new(Vec::new()),
+            held_gaps: RefCell::new(Vec::new()),
             writes_stopped: RefCell::new(None),
             disk_full: Cell::new(false),
             batch_pool: BatchPool::default(),
@@ -265,7 +270,10 @@ impl ShardStore {
 
     /// Gives back the space of removed blocks no query holds any more
     /// (the list's `Rc` is then the only one). Punching is best effort: a
-    /// failure only leaves the space in use, and is logged.
+    /// failure only leaves the space in use, and is logged. A block whose
+    /// segment file a snapshot shares (`SegmentFile::release_allowed`) stays
+    /// in the list, so a later maintenance punches it once the snapshot is
+    /// deleted.
     pub async fn punch_removed(&self) {
         let ready: Vec<Rc<BlockRef>> = {
             let mut removed = self.removed.borrow_mut();
@@ -275,7 +283,15 @@ impl ShardStore {
             *removed = held;
             ready
         };
+        let mut shared_segments = std::collections::BTreeMap::new();
         for block in ready {
+            let shared = *shared_segments
+                .entry(block.segment.id)
+                .or_insert_with(|| !block.segment.release_allowed().unwrap_or(false));
+            if shared {
+                self.removed.borrow_mut().push(block);
+                continue;
+            }
             self.filters.forget(block.key());
             if let Err(error) = block
                 .segment
@@ -283,6 +299,22 @@ impl ShardStore {
                 .await
             {
                 tracing::warn!(%error, "could not give a removed block's space back");
+            }
+        }
+        self.punch_held_gaps().await;
+    }
+
+    /// Punches the gaps recovery left in shared segment files, once no
+    /// snapshot shares them any more.
+    async fn punch_held_gaps(&self) {
+        let gaps = std::mem::take(&mut *self.held_gaps.borrow_mut());
+        for (file, offset, length) in gaps {
+            match file.punch(offset, length).await {
+                Ok(Release::Done) => {}
+                Ok(Release::HeldBySnapshot) => {
+                    self.held_gaps.borrow_mut().push((file, offset, length));
+                }
+                Err(error) => tracing::warn!(%error, "could not give unused segment space back"),
             }
         }
     }

@@ -49,6 +49,12 @@ pub enum StoreJob {
     /// A graceful stop: give back the preallocated tails of the current
     /// segment and of the manifest. Answered when done.
     Trim { reply: flume::Sender<()> },
+    /// The shard's part of a snapshot (`shard::snapshot`): `expected` is
+    /// each slice's last applied sequence number when it was asked for.
+    Snapshot {
+        job: super::snapshot::ShardSnapshotJob,
+        expected: Vec<(u64, u64)>,
+    },
 }
 
 /// The segment blocks are appended to, and where the next one goes.
@@ -134,6 +140,11 @@ impl StoreWorker {
                 StoreJob::Trim { reply } => {
                     self.trim().await;
                     let _ = reply.send(());
+                }
+                StoreJob::Snapshot { job, expected } => {
+                    let result =
+                        super::snapshot::write_shard(&self.store, &job.dir, &expected).await;
+                    let _ = job.reply.send(result);
                 }
             }
         }
@@ -387,7 +398,7 @@ impl StoreWorker {
     async fn trim(&mut self) {
         self.store.punch_removed().await;
         let result = match &self.active {
-            Some(active) => active.file.trim(active.end).await,
+            Some(active) => active.file.trim(active.end).await.map(drop),
             None => Ok(()),
         };
         if let Err(error) = result.and(self.manifest.trim().await) {

@@ -211,6 +211,15 @@ impl AppendFile {
         Ok(out)
     }
 
+    /// How many directory entries name this file (`st_nlink`). More than
+    /// one means a snapshot holds a hard link to it and reads its bytes.
+    pub fn link_count(&self) -> Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&self.path)
+            .map(|metadata| metadata.nlink())
+            .ctx("stat", &self.path, 0)
+    }
+
     pub async fn size(&self) -> Result<u64> {
         self.file.file_size().await.ctx("stat", &self.path, 0)
     }

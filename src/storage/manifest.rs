@@ -343,6 +343,54 @@ fn aligned(bytes: &[u8]) -> AlignedVec {
     aligned
 }
 
+/// A checkpoint of `edits` (every published block and watermark) as the
+/// records that start a manifest file: the edits, then `CheckpointEnd`, at
+/// most `CHECKPOINT_EDITS_PER_RECORD` edits a record.
+fn checkpoint_records(mut edits: Vec<Edit>) -> Vec<Vec<Edit>> {
+    edits.push(Edit::CheckpointEnd);
+    edits
+        .chunks(CHECKPOINT_EDITS_PER_RECORD)
+        .map(|chunk| chunk.to_vec())
+        .collect()
+}
+
+/// Frames `records` for a file of `generation` starting at `start` (a page
+/// boundary) into `buffer`, padded to the page end.
+fn encode_records(
+    buffer: &mut Vec<u8>,
+    start: u64,
+    shard_id: u32,
+    generation: u64,
+    records: Vec<Vec<Edit>>,
+) {
+    for edits in records {
+        let record = ManifestRecord {
+            format_version: MANIFEST_FORMAT_VERSION,
+            shard_id,
+            edits,
+        };
+        let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&record)
+            .expect("a manifest record always archives");
+        record::encode_record(buffer, start, generation, RecordKind::Batch, &archive);
+    }
+    record::pad_to_page(buffer, start, generation);
+}
+
+/// The bytes of a whole manifest file of `generation` holding only a
+/// checkpoint of `edits`: what `ManifestLog::write_checkpoint` writes,
+/// for a file written elsewhere (a snapshot's manifest).
+pub fn checkpoint_file_bytes(shard_id: u32, generation: u64, edits: Vec<Edit>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    encode_records(
+        &mut bytes,
+        0,
+        shard_id,
+        generation,
+        checkpoint_records(edits),
+    );
+    bytes
+}
+
 /// The manifest's writer: appends records to the current generation.
 pub struct ManifestLog {
     dir: PathBuf,
@@ -414,13 +462,7 @@ impl ManifestLog {
             checkpoint_bytes: 0,
             buffer: Vec::new(),
         };
-        let mut edits = edits;
-        edits.push(Edit::CheckpointEnd);
-        let records: Vec<Vec<Edit>> = edits
-            .chunks(CHECKPOINT_EDITS_PER_RECORD)
-            .map(|chunk| chunk.to_vec())
-            .collect();
-        log.append_records(records).await?;
+        log.append_records(checkpoint_records(edits)).await?;
         log.checkpoint_bytes = log.end;
         Ok(log)
     }
@@ -474,23 +516,13 @@ impl ManifestLog {
 
     async fn append_records(&mut self, records: Vec<Vec<Edit>>) -> Result<()> {
         self.buffer.clear();
-        for edits in records {
-            let record = ManifestRecord {
-                format_version: MANIFEST_FORMAT_VERSION,
-                shard_id: self.shard_id,
-                edits,
-            };
-            let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&record)
-                .expect("a manifest record always archives");
-            record::encode_record(
-                &mut self.buffer,
-                self.end,
-                self.generation,
-                RecordKind::Batch,
-                &archive,
-            );
-        }
-        record::pad_to_page(&mut self.buffer, self.end, self.generation);
+        encode_records(
+            &mut self.buffer,
+            self.end,
+            self.shard_id,
+            self.generation,
+            records,
+        );
         self.file
             .append(self.end, &self.buffer, "append to manifest")
             .await?;

@@ -14,5 +14,6 @@ pub mod error;
 pub mod layout;
 pub mod manifest;
 pub mod segment;
+pub mod snapshot;
 
 pub use error::{Result, StorageError};

@@ -47,6 +47,14 @@ pub fn segment_id(file_name: &str) -> Option<u32> {
         .ok()
 }
 
+/// Whether a punch or trim gave space back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    Done,
+    /// A snapshot shares the file: nothing was released.
+    HeldBySnapshot,
+}
+
 pub struct SegmentFile {
     pub id: u32,
     file: AppendFile,
@@ -85,15 +93,42 @@ impl SegmentFile {
         self.file.read(offset, length, "read block").await
     }
 
-    /// Gives a removed block's space back to the filesystem.
-    pub async fn punch(&self, offset: u64, span_bytes: u64) -> Result<()> {
-        self.file.punch(offset, span_bytes).await
+    /// Gives a removed block's space back to the filesystem, unless a
+    /// snapshot shares the file (see `release_allowed`).
+    pub async fn punch(&self, offset: u64, span_bytes: u64) -> Result<Release> {
+        if !self.release_allowed()? {
+            return Ok(Release::HeldBySnapshot);
+        }
+        self.file.punch(offset, span_bytes).await?;
+        Ok(Release::Done)
     }
 
     /// Truncates the file to `used_bytes` (its last block's end): a
-    /// graceful stop leaves no preallocated space behind.
-    pub async fn trim(&self, used_bytes: u64) -> Result<()> {
-        self.file.trim(used_bytes).await
+    /// graceful stop leaves no preallocated space behind. Not while a
+    /// snapshot shares the file (see `release_allowed`).
+    pub async fn trim(&self, used_bytes: u64) -> Result<Release> {
+        if !self.release_allowed()? {
+            return Ok(Release::HeldBySnapshot);
+        }
+        self.file.trim(used_bytes).await?;
+        Ok(Release::Done)
+    }
+
+    /// The one rule of every release of segment space (hole punching,
+    /// trimming): a file with more than one link is shared with a snapshot
+    /// (`<snapshot>/shard-<n>/seg-NNNNNN.tdb` is the same inode), whose
+    /// manifest may name blocks the live manifest no longer does. Punching
+    /// or truncating would destroy them, so the space is kept until the
+    /// snapshot is deleted; the caller retries later (removed blocks stay
+    /// in `ShardStore::removed`) and recovery punches the gaps at the next
+    /// start.
+    pub fn release_allowed(&self) -> Result<bool> {
+        Ok(self.file.link_count()? <= 1)
+    }
+
+    /// The file's size (preallocation included).
+    pub async fn size(&self) -> Result<u64> {
+        self.file.size().await
     }
 
     pub async fn allocated_bytes(&self) -> Result<u64> {

@@ -13,3 +13,4 @@ pub mod partitions;
 pub mod query;
 pub mod query_ndjson;
 pub mod retention_metrics;
+pub mod snapshots;
