@@ -64,13 +64,17 @@ pub struct Cli {
 }
 
 /// What to do with the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Subcommand {
     /// Run the server (the default when no command is given).
     Serve,
     /// Check this machine for TimberDB (kernel, io_uring, memlock, directories) and exit;
     /// exit status 1 if any check fails.
     Check,
+    /// The client commands (query, tail, partitions, snapshot): they talk to a running server
+    /// and do not load its configuration.
+    #[command(flatten)]
+    Client(crate::client::ClientSubcommand),
 }
 
 /// Parses `args` (program name first) without exiting the process.
