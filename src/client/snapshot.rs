@@ -44,13 +44,22 @@ fn create(server: &Server, terminal: &Terminal, name: Option<&str>) -> Result<()
 /// `created snapshot NAME in PATH: 3 partitions, 12 files, 4.2 MiB`.
 pub fn created_sentence(snapshot: &Snapshot) -> String {
     format!(
-        "created snapshot {} in {}: {} partitions, {} files, {}",
+        "created snapshot {} in {}: {}, {}, {}",
         snapshot.name,
         snapshot.path,
-        snapshot.partition_count(),
-        snapshot.files,
+        counted(snapshot.partition_count(), "partition"),
+        counted(snapshot.files, "file"),
         human_bytes(snapshot.bytes)
     )
+}
+
+/// `1 partition`, `3 partitions`.
+fn counted(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn list(server: &Server, terminal: &Terminal, json: bool, no_color: bool) -> Result<()> {
@@ -104,6 +113,14 @@ mod tests {
         assert_eq!(
             created_sentence(&snapshot),
             "created snapshot s1 in /data/snapshots/s1: 2 partitions, 9 files, 3.0 MiB"
+        );
+        let one: Snapshot = serde_json::from_str(
+            r#"{"name":"s2","path":"/p","partitions":1,"files":1,"bytes":10}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            created_sentence(&one),
+            "created snapshot s2 in /p: 1 partition, 1 file, 10 B"
         );
     }
 }

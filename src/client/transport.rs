@@ -45,7 +45,15 @@ impl Server {
     /// Checks `url` (plain `http://`, a host) and prepares the connection pool.
     pub fn new(url: &str) -> Result<Server> {
         let base_url = normalise_base_url(url)?;
+        // Proxies from the environment (HTTP_PROXY, ALL_PROXY, NO_PROXY) apply to remote
+        // servers only: a proxy cannot reach this machine's loopback address.
+        let proxy = if is_loopback(&base_url) {
+            None
+        } else {
+            ureq::Proxy::try_from_env()
+        };
         let config = ureq::Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .user_agent(concat!("timberdb-cli/", env!("CARGO_PKG_VERSION")))
@@ -209,6 +217,23 @@ pub fn normalise_base_url(url: &str) -> Result<String> {
     Ok(with_scheme.trim_end_matches('/').to_string())
 }
 
+/// Whether the URL's host is this machine: `localhost`, `127.x.x.x` or `[::1]`.
+pub fn is_loopback(base_url: &str) -> bool {
+    let authority = base_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Percent-encodes `text` for a path segment or a query value: everything but RFC 3986's
 /// unreserved characters, so a partition name or a query is sent exactly as typed.
 pub fn percent_encode(text: &str) -> String {
@@ -248,6 +273,25 @@ mod tests {
         for url in ["https://db:7777", "http://", "ftp://x", "http://a b"] {
             let error = normalise_base_url(url).unwrap_err();
             assert_eq!(error.exit_code(), super::super::error::EXIT_USAGE, "{url}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for url in [
+            "http://127.0.0.1:7777",
+            "http://localhost",
+            "http://[::1]:1/x",
+            "http://127.8.9.1",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1:7777",
+            "http://db.internal",
+            "http://[2001:db8::1]:7",
+        ] {
+            assert!(!is_loopback(url), "{url}");
         }
     }
 

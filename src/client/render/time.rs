@@ -49,7 +49,7 @@ fn local_offset_seconds(unix_seconds: i64) -> i64 {
         if libc::localtime_r(&time, &mut tm).is_null() {
             return 0;
         }
-        i64::from(tm.tm_gmtoff)
+        tm.tm_gmtoff
     }
 }
 
