@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::cli::{client_command, run_on_terminal, run_piped, strip_ansi};
+use common::cli::{client_command, run_on_terminal, run_on_terminal_until, run_piped, strip_ansi};
 use common::Server;
 use serde_json::{json, Value};
 
@@ -118,23 +118,13 @@ fn tail_since_starts_with_the_recent_past() {
 
 #[test]
 #[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
-fn tail_on_a_terminal_is_coloured_and_an_unknown_partition_is_an_error() {
+fn tail_on_a_terminal_is_coloured() {
     let server = Server::start();
     server.create_partition("app");
     let entry = json!({"timestamp": "2026-01-01T00:00:00Z", "source": "web-1", "level": "error", "message": "boom"});
     assert_eq!(server.ingest_ndjson("app", &[entry]).status, 200);
-    // The terminal run ends when the server does: stop it once the line is on screen.
-    let mut command = client_command(&server.addr, &["tail", "--since", "1000d", "--utc"]);
-    let addr = server.addr.clone();
-    let mut server = server;
-    let stopper = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(3));
-        server.terminate();
-        server
-    });
-    command.env("NO_COLOR", "");
-    let run = run_on_terminal(command, 40, 120, "");
-    let _server = stopper.join().unwrap();
+    let command = client_command(&server.addr, &["tail", "--since", "1000d", "--utc"]);
+    let run = run_on_terminal_until(command, 40, 120, "", |screen| screen.contains("boom"));
     assert!(
         run.screen.contains("\x1b[31mERROR\x1b[0m"),
         "{:?}",
@@ -142,16 +132,36 @@ fn tail_on_a_terminal_is_coloured_and_an_unknown_partition_is_an_error() {
     );
     let screen = strip_ansi(&run.screen);
     assert!(
-        screen.contains("2026-01-01 00:00:00.000Z ERROR"),
+        screen.contains("2026-01-01 00:00:00.000Z ERROR app web-1 boom"),
         "{screen}"
     );
+}
+
+#[test]
+#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
+fn tail_says_when_the_server_ends_it_and_refuses_unknown_partitions() {
+    let mut server = Server::start();
+    server.create_partition("app");
+    assert_eq!(
+        server
+            .ingest_ndjson("app", &[json!({"message": "m"})])
+            .status,
+        200
+    );
+    let mut tail = Tail::start(&server, &["--since", "1h"]);
+    assert_eq!(tail.next()["message"], "m");
+    let addr = server.addr.clone();
+    assert!(server.terminate().success());
+    let status = common::eventually(DEADLINE, || tail.child.try_wait().unwrap());
     // Whether the stream ends cleanly or breaks as the server goes, the line names the URL.
-    assert!(screen.contains("timberdb: the "), "{screen}");
+    assert_eq!(status.code(), Some(3));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(tail.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(
-        screen.contains(&format!("TimberDB server at http://{addr}")),
-        "{screen}"
+        stderr.starts_with("timberdb: the ")
+            && stderr.contains(&format!("TimberDB server at http://{addr}")),
+        "{stderr}"
     );
-    assert_eq!(run.status.code(), Some(3));
 
     let server = Server::start();
     let output = run_piped(client_command(&server.addr, &["tail", "-p", "nope"]));

@@ -53,7 +53,19 @@ impl TerminalRun {
 
 /// Runs `command` on a new pseudo-terminal of `rows` x `columns` as its stdin, stdout and
 /// stderr (and controlling terminal), typing `input` first; returns what appeared on it.
-pub fn run_on_terminal(mut command: Command, rows: u16, columns: u16, input: &str) -> TerminalRun {
+pub fn run_on_terminal(command: Command, rows: u16, columns: u16, input: &str) -> TerminalRun {
+    run_on_terminal_until(command, rows, columns, input, |_| false)
+}
+
+/// As [`run_on_terminal`], but kills the command (a `tail`, which never ends by itself) as
+/// soon as `done` holds for the screen so far.
+pub fn run_on_terminal_until(
+    mut command: Command,
+    rows: u16,
+    columns: u16,
+    input: &str,
+    done: impl Fn(&str) -> bool,
+) -> TerminalRun {
     let (master, slave) = open_pty(rows, columns);
     let terminal = || Stdio::from(slave.try_clone().expect("dup the terminal"));
     command
@@ -83,23 +95,35 @@ pub fn run_on_terminal(mut command: Command, rows: u16, columns: u16, input: &st
     }
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut screen = Vec::new();
         let mut buffer = [0u8; 4096];
         // EIO once the last process holding the slave side has gone.
         while let Ok(read) = master.read(&mut buffer) {
-            if read == 0 {
+            if read == 0 || sender.send(buffer[..read].to_vec()).is_err() {
                 break;
             }
-            screen.extend_from_slice(&buffer[..read]);
         }
-        let _ = sender.send(screen);
     });
-    let status = wait_with_deadline(&mut child);
-    let screen = receiver
-        .recv_timeout(CLIENT_DEADLINE)
-        .expect("the terminal closes when the client exits");
+    let start = Instant::now();
+    let mut screen = Vec::new();
+    loop {
+        match receiver.recv_timeout(Duration::from_millis(20)) {
+            Ok(bytes) => screen.extend_from_slice(&bytes),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if done(&String::from_utf8_lossy(&screen)) {
+            let _ = child.kill();
+        }
+        if start.elapsed() > CLIENT_DEADLINE {
+            let _ = child.kill();
+            panic!(
+                "the client did not finish within {CLIENT_DEADLINE:?}; screen:\n{}",
+                String::from_utf8_lossy(&screen)
+            );
+        }
+    }
     TerminalRun {
-        status,
+        status: wait_with_deadline(&mut child),
         screen: String::from_utf8_lossy(&screen).into_owned(),
     }
 }
