@@ -4,6 +4,7 @@
 
 pub mod block;
 pub mod check;
+pub mod client;
 pub mod config;
 pub mod entry;
 pub mod failpoint;

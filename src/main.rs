@@ -1,4 +1,5 @@
-//! The `timberdb` binary: load configuration, then serve, check or restore.
+//! The `timberdb` binary: load configuration, then serve, check or restore; or be a client of a
+//! running server (`query`, `tail`, `partitions`, `snapshot`).
 
 use std::process::ExitCode;
 
@@ -12,7 +13,11 @@ fn main() -> ExitCode {
             return ExitCode::from(error.exit_code() as u8);
         }
     };
-    init_logging(loaded.command.config());
+    let config = match &loaded.command {
+        Command::Client(invocation) => return ExitCode::from(timberdb::client::run(invocation)),
+        Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => config,
+    };
+    init_logging(config);
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Command::Client(_) => unreachable!("client commands returned before logging started"),
     }
 }
 

@@ -20,6 +20,10 @@ Settings are read from built-in defaults, then the TOML file (--config or TIMBER
 then TIMBERDB_* environment variables, then these flags; later sources win.
 Every key, its default, variable and flag: docs/CONFIG.md.";
 
+/// The heading of the server's own options in `--help`, apart from the client subcommands'
+/// options (which ignore them).
+const SERVER_OPTIONS: &str = "Server options";
+
 /// The parsed command line. Every option is `None` unless given.
 #[derive(Debug, Parser)]
 #[command(
@@ -36,27 +40,27 @@ pub struct Cli {
 
     /// Directory for sealed blocks and indexes, created if missing.
     /// Default: ./timberdb-data; env: TIMBERDB_DATA_DIR
-    #[arg(long, value_name = "DIR", global = true, value_parser = value::path)]
+    #[arg(long, value_name = "DIR", global = true, value_parser = value::path, help_heading = SERVER_OPTIONS)]
     pub data_dir: Option<PathBuf>,
 
     /// Directory for write-ahead-log segments.
     /// Default: <data-dir>/wal; env: TIMBERDB_WAL_DIR
-    #[arg(long, value_name = "DIR", global = true, value_parser = value::path)]
+    #[arg(long, value_name = "DIR", global = true, value_parser = value::path, help_heading = SERVER_OPTIONS)]
     pub wal_dir: Option<PathBuf>,
 
     /// Address and port of the HTTP API.
     /// Default: 127.0.0.1:7777; env: TIMBERDB_LISTEN
-    #[arg(long, value_name = "ADDR", global = true, value_parser = value::socket_addr)]
+    #[arg(long, value_name = "ADDR", global = true, value_parser = value::socket_addr, help_heading = SERVER_OPTIONS)]
     pub listen: Option<SocketAddr>,
 
     /// Name of this node in logs and responses.
     /// Default: the hostname, else "timberdb"; env: TIMBERDB_NODE_ID
-    #[arg(long, value_name = "ID", global = true, value_parser = value::node_id)]
+    #[arg(long, value_name = "ID", global = true, value_parser = value::node_id, help_heading = SERVER_OPTIONS)]
     pub node_id: Option<String>,
 
     /// Number of shards (executor threads, one per core); 0 or "auto" = one per CPU.
     /// Default: auto; env: TIMBERDB_SHARDS
-    #[arg(long, value_name = "N", global = true, value_parser = value::shards)]
+    #[arg(long, value_name = "N", global = true, value_parser = value::shards, help_heading = SERVER_OPTIONS)]
     pub shards: Option<usize>,
 
     #[command(subcommand)]
@@ -74,6 +78,10 @@ pub enum Subcommand {
     /// Build a new data directory (--data-dir, which must be empty or absent) from a
     /// snapshot the server took (POST /api/v1/admin/snapshots); the server is not started.
     Restore(RestoreArgs),
+    /// The client commands (query, tail, partitions, snapshot): they talk to a running server
+    /// and do not load its configuration.
+    #[command(flatten)]
+    Client(crate::client::ClientSubcommand),
 }
 
 /// The options of `timberdb restore`.

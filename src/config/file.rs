@@ -90,6 +90,27 @@ pub fn apply(
     Ok(())
 }
 
+/// Only `network.listen_addr` of the file at `path`, or `None` when the file does not set it.
+/// For the client subcommands, which need the server's port and nothing else: the rest of the
+/// file is not checked, so a client works whatever else the file holds.
+pub fn listen_addr(path: &Path, text: &str) -> Result<Option<std::net::SocketAddr>> {
+    let table: Table = text.parse().map_err(|err| syntax_error(path, text, &err))?;
+    let Some(item) = table
+        .get("network")
+        .and_then(|network| network.get("listen_addr"))
+    else {
+        return Ok(None);
+    };
+    string(item, value::socket_addr)
+        .map(Some)
+        .map_err(|expected| ConfigError::Invalid {
+            place: path.display().to_string(),
+            key: "network.listen_addr".to_string(),
+            value: item.to_string(),
+            expected,
+        })
+}
+
 /// Turns a parse error's byte span into a 1-based line and column.
 fn syntax_error(path: &Path, text: &str, err: &toml::de::Error) -> ConfigError {
     let start = err.span().map_or(0, |span| span.start).min(text.len());

@@ -37,6 +37,9 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod client_tests;
+
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -197,23 +200,28 @@ pub enum Command {
     Check(Config),
     /// Build `config`'s data directory from the snapshot directory `from`, and exit.
     Restore { config: Config, from: PathBuf },
+    /// Talk to a running server (`query`, `tail`, `partitions`, `snapshot`). The server's
+    /// configuration is neither loaded nor validated: only its port may be read, to find it.
+    Client(crate::client::Invocation),
 }
 
 impl Command {
-    /// The configuration, whichever the command.
-    pub fn config(&self) -> &Config {
+    /// The server's configuration, for the commands that have one (not the client's).
+    pub fn config(&self) -> Option<&Config> {
         match self {
             Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => {
-                config
+                Some(config)
             }
+            Command::Client(_) => None,
         }
     }
 
-    fn config_mut(&mut self) -> &mut Config {
+    fn config_mut(&mut self) -> Option<&mut Config> {
         match self {
             Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => {
-                config
+                Some(config)
             }
+            Command::Client(_) => None,
         }
     }
 }
@@ -259,12 +267,11 @@ pub struct Loaded {
 /// [`ConfigError::exit_code`]); every other problem is one sentence in the error's Display.
 pub fn load() -> Result<Loaded> {
     let mut loaded = load_from(std::env::args_os(), &|name: &str| std::env::var(name).ok())?;
-    let cwd = std::env::current_dir().map_err(|error| ConfigError::WorkingDirectory { error })?;
-    loaded
-        .command
-        .config_mut()
-        .storage
-        .make_paths_absolute(&cwd);
+    if let Some(config) = loaded.command.config_mut() {
+        let cwd =
+            std::env::current_dir().map_err(|error| ConfigError::WorkingDirectory { error })?;
+        config.storage.make_paths_absolute(&cwd);
+    }
     Ok(loaded)
 }
 
@@ -274,19 +281,26 @@ pub fn load_from(
     args: impl IntoIterator<Item = OsString>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded> {
-    let cli = match cli::parse(args) {
+    let mut cli = match cli::parse(args) {
         Ok(cli) => cli,
         Err(err) if cli::is_help_or_version(&err) => err.exit(),
         Err(err) => return Err(ConfigError::usage(&err)),
+    };
+    let config_path = cli
+        .config
+        .clone()
+        .or_else(|| env::lookup(env, env::CONFIG_VAR).map(PathBuf::from));
+    // Taken out of `cli` (whose flags are applied below) to decide before any layer is read.
+    let subcommand = match cli.command.take() {
+        Some(cli::Subcommand::Client(command)) => {
+            return client_invocation(command, config_path, env);
+        }
+        other => other,
     };
     let mut config = Config::default();
     let mut origins = Origins::default();
     let mut warnings = Vec::new();
 
-    let config_path = cli
-        .config
-        .clone()
-        .or_else(|| env::lookup(env, env::CONFIG_VAR).map(PathBuf::from));
     if let Some(path) = config_path {
         let text = file::read(&path)?;
         file::apply(&mut config, &mut origins, &path, &text, &mut warnings)?;
@@ -295,13 +309,45 @@ pub fn load_from(
     cli::apply(&cli, &mut config, &mut origins);
     validate::resolve(&mut config, &origins)?;
 
-    let command = match cli.command {
+    let command = match subcommand {
         Some(cli::Subcommand::Check) => Command::Check(config),
         Some(cli::Subcommand::Restore(args)) => Command::Restore {
             config,
             from: args.from,
         },
-        Some(cli::Subcommand::Serve) | None => Command::Serve(config),
+        // `serve`, no subcommand (a client subcommand returned above).
+        _ => Command::Serve(config),
     };
     Ok(Loaded { command, warnings })
+}
+
+/// The environment variable naming the server the client subcommands talk to.
+pub const SERVER_URL_VAR: &str = "TIMBERDB_SERVER";
+
+/// A client command with its default server URL: `TIMBERDB_SERVER`, else the loopback
+/// address at the port of `network.listen_addr` in the config file (only that key is read),
+/// else at the default port. Nothing is read when `--server` is given.
+fn client_invocation(
+    command: crate::client::ClientSubcommand,
+    config_path: Option<PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded> {
+    let from_env = env::lookup(env, SERVER_URL_VAR);
+    let default_server_url = match (command.server_flag(), from_env, config_path) {
+        (Some(_), _, _) => String::new(),
+        (None, Some(url), _) => url,
+        (None, None, Some(path)) => {
+            let listen_addr = file::listen_addr(&path, &file::read(&path)?)?;
+            crate::client::local_server_url(listen_addr.unwrap_or(defaults::LISTEN_ADDR_DEFAULT))
+        }
+        (None, None, None) => crate::client::local_server_url(defaults::LISTEN_ADDR_DEFAULT),
+    };
+    let invocation = crate::client::Invocation {
+        command,
+        default_server_url,
+    };
+    Ok(Loaded {
+        command: Command::Client(invocation),
+        warnings: Vec::new(),
+    })
 }

@@ -38,7 +38,7 @@ fn load(args: &[&str], env: &[(&str, &str)]) -> Result<Loaded> {
 
 fn load_config(args: &[&str], env: &[(&str, &str)]) -> Config {
     match load(args, env) {
-        Ok(loaded) => loaded.command.config().clone(),
+        Ok(loaded) => loaded.command.config().expect("a server command").clone(),
         Err(err) => panic!("expected a config, got: {err}"),
     }
 }
@@ -204,7 +204,7 @@ fn seed_readme_sections_load_with_warnings() {
     let file = toml_file(SEED_SECTIONS);
     let path = file.path.to_str().expect("utf-8");
     let loaded = load(&["--config", path], &[]).expect("seed sections load");
-    let config = loaded.command.config();
+    let config = loaded.command.config().expect("a server command");
     let storage = &config.storage;
     assert_eq!(storage.data_dir, Path::new("/var/lib/timberdb/data"));
     assert_eq!(storage.wal_dir, Path::new("/var/lib/timberdb/wal"));
@@ -649,7 +649,7 @@ fn every_environment_variable_is_read_and_named_in_errors() {
             key::Key::DataDir | key::Key::WalDir | key::Key::SnapshotDir
         ) {
             let config = result.expect("any non-empty path is accepted");
-            let storage = &config.command.config().storage;
+            let storage = &config.command.config().expect("a server command").storage;
             let bad = PathBuf::from("\u{7f}bad");
             assert!(
                 [&storage.data_dir, &storage.wal_dir].contains(&&bad)
@@ -729,7 +729,10 @@ fn summary_is_toml_that_loads_back_to_the_same_config() {
     let reread = toml_file(&summary);
     let reloaded = load(&["--config", reread.path.to_str().expect("utf-8")], &[]).expect("reload");
     assert!(reloaded.warnings.is_empty(), "{:?}", reloaded.warnings);
-    assert_eq!(reloaded.command.config(), &original);
+    assert_eq!(
+        reloaded.command.config().expect("a server command"),
+        &original
+    );
     let defaults = load_config(&[], &[]).to_toml_summary();
     assert!(
         defaults.contains("# storage.retention_days not set"),
@@ -749,7 +752,12 @@ fn docs_example_config_loads_without_warnings() {
     let loaded = load(&["--config", file.path.to_str().expect("utf-8")], &[]).expect("loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(
-        loaded.command.config().storage.compression,
+        loaded
+            .command
+            .config()
+            .expect("a server command")
+            .storage
+            .compression,
         Compression::Zstd
     );
 }
@@ -796,7 +804,7 @@ fn protocol_sections_are_read_from_a_file_and_survive_the_summary() {
     let file = toml_file(PROTOCOLS_FILE);
     let loaded = load(&["--config", file.path.to_str().expect("utf-8")], &[]).expect("loads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    let config = loaded.command.config().clone();
+    let config = loaded.command.config().expect("a server command").clone();
     assert_eq!(config.elasticsearch.path_prefix, "/es");
     assert_eq!(config.elasticsearch.version, "7.17.3");
     assert_eq!(config.elasticsearch.mapping.message, "log");
@@ -834,7 +842,7 @@ fn protocol_sections_are_read_from_a_file_and_survive_the_summary() {
     let reloaded = load(&["--config", reread.path.to_str().expect("utf-8")], &[]).expect("reload");
     assert!(reloaded.warnings.is_empty(), "{:?}", reloaded.warnings);
     // Only the data directory differs: relative paths follow the file.
-    let reloaded = reloaded.command.config();
+    let reloaded = reloaded.command.config().expect("a server command");
     assert_eq!(reloaded.elasticsearch, config.elasticsearch);
     assert_eq!(reloaded.jsonline, config.jsonline);
     assert_eq!(reloaded.loki, config.loki);

@@ -3,6 +3,7 @@
 //! polite client would not: chunked bodies, wrong lengths, bad JSON).
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod crash;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,236 @@
+//! The client subcommands' command line: `timberdb query|tail|partitions|snapshot ...`.
+//!
+//! These are flattened into the server's own `timberdb` command line
+//! ([`crate::config`]), so `timberdb --help` lists them beside `serve` and `check`, but
+//! nothing here touches the server's configuration: a client needs only the server's URL.
+//! Unlike the server's flags, these carry clap defaults (`--limit 100`): they are not layered
+//! over a file and the environment.
+
+use clap::{Args, Subcommand};
+
+/// Entries a query prints when `--limit` is not given.
+pub const QUERY_LIMIT_DEFAULT: usize = 100;
+
+/// A command that talks to a running server over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ClientSubcommand {
+    /// Search entries and print them (a client of a running server).
+    #[command(after_help = QUERY_AFTER_HELP)]
+    Query(QueryArgs),
+    /// Print new entries as they arrive, until interrupted (a client of a running server).
+    Tail(TailArgs),
+    /// List, create and delete partitions (a client of a running server).
+    Partitions(PartitionsArgs),
+    /// Create, list and delete snapshots of the data (a client of a running server).
+    /// Without an action: create one.
+    Snapshot(SnapshotArgs),
+}
+
+const QUERY_AFTER_HELP: &str = "\
+QUERY is the query language of docs/API.md: search terms (level:error \"connection reset\"
+-healthcheck source:web-*) or SELECT ... WHERE ...
+On a terminal entries are printed aligned and coloured, through a pager when they are longer
+than the screen; piped, one JSON object per entry (NDJSON). Exit status: 0 success, 1 the
+server refused the request or answered unexpectedly, 2 bad command line, 3 the server cannot
+be reached. Details: docs/CLI.md.";
+
+/// Where the server is. Every client subcommand takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct ServerArg {
+    /// Base URL of the TimberDB server, e.g. http://10.0.0.5:7777.
+    /// Default: $TIMBERDB_SERVER, else http://127.0.0.1:<port of network.listen_addr in --config>,
+    /// else http://127.0.0.1:7777
+    #[arg(long, value_name = "URL", global = true)]
+    pub server: Option<String>,
+}
+
+/// How entries are shown on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct DisplayArgs {
+    /// Show times in UTC (default: local time, from TZ or /etc/localtime).
+    #[arg(long)]
+    pub utc: bool,
+    /// No ANSI colours (also when NO_COLOR is set to anything but "").
+    #[arg(long)]
+    pub no_color: bool,
+}
+
+/// `timberdb query`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct QueryArgs {
+    /// What to search for, in the query language (default: every entry).
+    #[arg(value_name = "QUERY")]
+    pub query: Option<String>,
+    /// Only entries at or after this time: a duration back from now (30s, 15m, 1h, 2d, 1h30m)
+    /// or a timestamp (RFC 3339 or a number since the epoch).
+    #[arg(long, value_name = "WHEN", value_parser = super::timespec::parse_bound)]
+    pub since: Option<super::timespec::TimeBound>,
+    /// Only entries before this time (same forms as --since).
+    #[arg(long, value_name = "WHEN", value_parser = super::timespec::parse_bound)]
+    pub until: Option<super::timespec::TimeBound>,
+    /// Search this partition (name or id); repeat for several. Default: all.
+    #[arg(long = "partition", short = 'p', value_name = "NAME")]
+    pub partitions: Vec<String>,
+    /// Entries to print at most.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = QUERY_LIMIT_DEFAULT)]
+    pub limit: usize,
+    /// Oldest first (default: newest first).
+    #[arg(long)]
+    pub asc: bool,
+    /// Print only the number of matching entries (counted exactly by the server).
+    #[arg(long, conflicts_with = "ndjson")]
+    pub count: bool,
+    /// Print how the query ran (time, blocks scanned and skipped, entries scanned) on stderr.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the server's whole JSON answer (one line per page of answers).
+    #[arg(long, conflicts_with = "ndjson")]
+    pub json: bool,
+    /// Print one JSON object per entry, also on a terminal (the default when piped).
+    #[arg(long)]
+    pub ndjson: bool,
+    /// Print straight to the terminal, never through a pager.
+    #[arg(long)]
+    pub no_pager: bool,
+    #[command(flatten)]
+    pub display: DisplayArgs,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// `timberdb tail`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TailArgs {
+    /// Which new entries to print, in the query language's search form (default: all).
+    #[arg(value_name = "QUERY")]
+    pub query: Option<String>,
+    /// Follow this partition (name or id); repeat for several. Default: all.
+    #[arg(long = "partition", short = 'p', value_name = "NAME")]
+    pub partitions: Vec<String>,
+    /// First print the entries of this recent past (e.g. 5m), then follow.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+    /// Print one JSON object per entry, also on a terminal (the default when piped).
+    #[arg(long)]
+    pub ndjson: bool,
+    #[command(flatten)]
+    pub display: DisplayArgs,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// `timberdb partitions`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct PartitionsArgs {
+    #[command(subcommand)]
+    pub action: PartitionsAction,
+    /// No ANSI colours (also when NO_COLOR is set to anything but "").
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// What to do with partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum PartitionsAction {
+    /// List partitions: a table on a terminal, the server's JSON when piped.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print the server's JSON answer, also on a terminal.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a partition.
+    Create {
+        /// The new partition's name (1-128 of A-Z a-z 0-9 _ - .).
+        name: String,
+        /// Keep entries this many days.
+        #[arg(long, value_name = "N")]
+        retention_days: Option<u32>,
+        /// A tag of the partition, KEY=VALUE; repeat for several.
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+    },
+    /// Delete a partition and all its entries.
+    #[command(visible_alias = "delete")]
+    Rm {
+        /// The partition's name or id.
+        name: String,
+        /// Do not ask for confirmation (required when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `timberdb snapshot`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub action: Option<SnapshotAction>,
+    /// No ANSI colours (also when NO_COLOR is set to anything but "").
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// What to do with snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum SnapshotAction {
+    /// Take a consistent snapshot of every partition (the default action).
+    Create {
+        /// Its name (default: chosen by the server from the time).
+        name: Option<String>,
+    },
+    /// List snapshots: a table on a terminal, the server's JSON when piped.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print the server's JSON answer, also on a terminal.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a snapshot.
+    #[command(visible_alias = "delete")]
+    Rm {
+        /// The snapshot's name.
+        name: String,
+    },
+}
+
+impl ClientSubcommand {
+    /// The `--server` flag, whichever the subcommand.
+    pub fn server_flag(&self) -> Option<&str> {
+        let server = match self {
+            ClientSubcommand::Query(args) => &args.server,
+            ClientSubcommand::Tail(args) => &args.server,
+            ClientSubcommand::Partitions(args) => &args.server,
+            ClientSubcommand::Snapshot(args) => &args.server,
+        };
+        server.server.as_deref()
+    }
+}
+
+/// `KEY=VALUE` of `--tag`; the key must not be empty (the server checks the rest).
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_is_split_at_its_first_equals_sign() {
+        assert_eq!(
+            parse_tag("env=a=b"),
+            Ok(("env".to_string(), "a=b".to_string()))
+        );
+        assert_eq!(parse_tag("env="), Ok(("env".to_string(), String::new())));
+        assert!(parse_tag("=x").is_err());
+        assert!(parse_tag("novalue").is_err());
+    }
+}
