@@ -107,7 +107,11 @@ fn page_by_cursor(server: &Server, query: &Value, limits: &[u64]) -> Vec<String>
             let timestamp = entry["timestamp_ns"].as_i64().unwrap();
             if let Some(last) = last_timestamp {
                 assert!(
-                    if descending { timestamp <= last } else { timestamp >= last },
+                    if descending {
+                        timestamp <= last
+                    } else {
+                        timestamp >= last
+                    },
                     "out of order at page {page}"
                 );
             }
@@ -137,7 +141,10 @@ fn assert_each_once_in_order(paged: &[String], expected: &[String]) {
     let unique: HashSet<&String> = paged.iter().collect();
     assert_eq!(unique.len(), paged.len(), "an entry came twice");
     assert_eq!(paged.len(), expected.len(), "entries missed or extra");
-    assert_eq!(paged, expected, "paged order differs from the one-page order");
+    assert_eq!(
+        paged, expected,
+        "paged order differs from the one-page order"
+    );
 }
 
 #[test]
@@ -209,7 +216,10 @@ fn next_is_null_on_the_last_page_and_limit_zero_counts_past_the_cursor() {
 fn get_form_and_ndjson_carry_the_cursor() {
     let server = loaded_server();
     let path = "/api/v1/query?q=level%3Aerror&partitions=a&order=asc&limit=9";
-    let expected = all_at_once(&server, &json!({"q": "level:error", "partitions": ["a"], "order": "asc"}));
+    let expected = all_at_once(
+        &server,
+        &json!({"q": "level:error", "partitions": ["a"], "order": "asc"}),
+    );
     let mut paged = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -232,7 +242,10 @@ fn get_form_and_ndjson_carry_the_cursor() {
     let query = json!({"q": "level:error", "partitions": ["a"], "order": "asc", "limit": 30});
     let (status, _, lines) = ndjson_query(&server, &query);
     assert_eq!(status, 200);
-    let next = lines.last().unwrap()["metadata"]["next"].as_str().unwrap().to_string();
+    let next = lines.last().unwrap()["metadata"]["next"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut streamed: Vec<String> = lines[..lines.len() - 1].iter().map(key).collect();
     let mut rest = query.clone();
     rest["cursor"] = json!(next);
@@ -248,7 +261,12 @@ fn entries_ingested_between_pages_appear_on_later_pages() {
     let server = loaded_server();
     let query = json!({"partitions": ["a"], "order": "asc", "limit": 150});
     let first = server.query(&query);
-    let mut seen: Vec<String> = first["entries"].as_array().unwrap().iter().map(key).collect();
+    let mut seen: Vec<String> = first["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(key)
+        .collect();
     let mut cursor = first["next"].as_str().unwrap().to_string();
     // Later than everything stored, and some at the shared timestamp's
     // later neighbour: all sort after the cursor (at BASE_NS).
@@ -270,7 +288,10 @@ fn entries_ingested_between_pages_appear_on_later_pages() {
             None => break,
         }
     }
-    assert_each_once_in_order(&seen, &all_at_once(&server, &json!({"partitions": ["a"], "order": "asc"})));
+    assert_each_once_in_order(
+        &seen,
+        &all_at_once(&server, &json!({"partitions": ["a"], "order": "asc"})),
+    );
     assert_eq!(seen.len() as i64, ENTRIES + 30);
 }
 
@@ -299,12 +320,21 @@ fn refused_cursors() {
     // Another query: partitions, filter, q or order changed.
     refused(with(&|b| b["partitions"] = json!(["b"])), "different query");
     refused(with(&|b| b["partitions"] = json!([])), "different query");
-    refused(with(&|b| b["filter"]["level"] = json!("info")), "different query");
+    refused(
+        with(&|b| b["filter"]["level"] = json!("info")),
+        "different query",
+    );
     refused(with(&|b| b["q"] = json!("timeout")), "different query");
     refused(with(&|b| b["order"] = json!("asc")), "different query");
     // Malformed: garbage, cut, damaged.
-    refused(with(&|b| b["cursor"] = json!("garbage")), "not one this server issued");
-    refused(with(&|b| b["cursor"] = json!(&cursor[..40])), "not one this server issued");
+    refused(
+        with(&|b| b["cursor"] = json!("garbage")),
+        "not one this server issued",
+    );
+    refused(
+        with(&|b| b["cursor"] = json!(&cursor[..40])),
+        "not one this server issued",
+    );
     let mut damaged = cursor.clone().into_bytes();
     damaged[30] = if damaged[30] == b'0' { b'1' } else { b'0' };
     let damaged = String::from_utf8(damaged).unwrap();

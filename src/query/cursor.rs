@@ -203,7 +203,7 @@ fn hex_decode<const N: usize>(text: &str) -> Option<[u8; N]> {
     }
     let mut bytes = [0u8; N];
     for (index, pair) in text.chunks_exact(2).enumerate() {
-        bytes[index] = digit(pair[0])? << 4 | digit(pair[1])?;
+        bytes[index] = (digit(pair[0])? << 4) | digit(pair[1])?;
     }
     Some(bytes)
 }
@@ -233,7 +233,9 @@ mod tests {
             };
             let text = cursor.encode();
             assert_eq!(text.len(), 82);
-            assert!(text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+            assert!(text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
             assert_eq!(Cursor::decode(&text), Ok(cursor));
         }
     }
@@ -262,7 +264,13 @@ mod tests {
                 got: 80
             })
         );
-        assert_eq!(Cursor::decode(""), Err(CursorError::Length { expected: 82, got: 0 }));
+        assert_eq!(
+            Cursor::decode(""),
+            Err(CursorError::Length {
+                expected: 82,
+                got: 0
+            })
+        );
         assert_eq!(
             Cursor::decode(&text.to_uppercase()),
             Err(CursorError::NotHex),
@@ -293,7 +301,12 @@ mod tests {
         );
     }
 
-    fn identity<'a>(keys: Option<Vec<u64>>, filter: &'a [u8], q: Option<&'a str>, desc: bool) -> u64 {
+    fn identity<'a>(
+        keys: Option<Vec<u64>>,
+        filter: &'a [u8],
+        q: Option<&'a str>,
+        desc: bool,
+    ) -> u64 {
         QueryIdentity {
             partition_keys: keys,
             filter_json: filter,
@@ -307,10 +320,16 @@ mod tests {
     fn fingerprint_depends_on_partitions_filter_q_and_order_only() {
         let keys = || Some(vec![1, 2]);
         let base = identity(keys(), b"{}", Some("error"), true);
-        assert_eq!(base, identity(Some(vec![2, 1, 2]), b"{}", Some("error"), true));
+        assert_eq!(
+            base,
+            identity(Some(vec![2, 1, 2]), b"{}", Some("error"), true)
+        );
         assert_ne!(base, identity(Some(vec![1]), b"{}", Some("error"), true));
         assert_ne!(base, identity(None, b"{}", Some("error"), true));
-        assert_ne!(base, identity(keys(), b"{\"source\":\"a\"}", Some("error"), true));
+        assert_ne!(
+            base,
+            identity(keys(), b"{\"source\":\"a\"}", Some("error"), true)
+        );
         assert_ne!(base, identity(keys(), b"{}", Some("errors"), true));
         assert_ne!(base, identity(keys(), b"{}", None, true));
         assert_ne!(base, identity(keys(), b"{}", Some("error"), false));

@@ -278,18 +278,17 @@ mod tests {
                         .iter()
                         .map(|blocks| shard_batches(descending, limit, blocks))
                         .collect();
-                    let page: Vec<SortKey> =
-                        merge_all(descending, batches).into_iter().take(limit).collect();
+                    let page: Vec<SortKey> = merge_all(descending, batches)
+                        .into_iter()
+                        .take(limit)
+                        .collect();
                     paged.extend(&page);
                     match page.last() {
                         Some(last) if page.len() == limit => after = *last,
                         _ => break,
                     }
                 }
-                assert_eq!(
-                    paged, everything,
-                    "descending {descending}, limit {limit}"
-                );
+                assert_eq!(paged, everything, "descending {descending}, limit {limit}");
             }
         }
     }

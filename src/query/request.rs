@@ -124,8 +124,9 @@ impl QueryPlan {
     /// its entries there may sort before the cursor: such a span cannot be
     /// counted from its directory unread.
     pub fn spans_cursor_boundary(&self, min_timestamp_ns: i64, max_timestamp_ns: i64) -> bool {
-        self.after
-            .is_some_and(|(timestamp_ns, ..)| (min_timestamp_ns..=max_timestamp_ns).contains(&timestamp_ns))
+        self.after.is_some_and(|(timestamp_ns, ..)| {
+            (min_timestamp_ns..=max_timestamp_ns).contains(&timestamp_ns)
+        })
     }
 }
 
@@ -257,7 +258,8 @@ fn accepted_cursor(
             "send either a cursor or an offset, not both: the cursor already says where the page starts".into(),
         ));
     }
-    let cursor = Cursor::decode(text).map_err(|error| PlanError::InvalidCursor(error.to_string()))?;
+    let cursor =
+        Cursor::decode(text).map_err(|error| PlanError::InvalidCursor(error.to_string()))?;
     if cursor.fingerprint != fingerprint {
         return Err(PlanError::InvalidCursor(
             "this cursor came from a different query: its partitions, filter, q or order differ from this request's. Send the cursor with the query that returned it (only limit may change), or start again without one".into(),
