@@ -304,6 +304,12 @@ mod tests {
         assert_eq!(body.limit, Some(5));
         assert_eq!(body.partitions, vec!["a", "b"]);
         assert_eq!(body.order.as_deref(), Some("asc"));
+        let body = body_from_url("q=x&cursor=00ab&limit=2").unwrap();
+        assert_eq!(
+            body.cursor.as_deref(),
+            Some("00ab"),
+            "the GET form's cursor"
+        );
         assert!(body_from_url("limit=5").unwrap_err().contains("needs a q"));
         assert!(body_from_url("q=x&limit=ten")
             .unwrap_err()
