@@ -7,7 +7,6 @@
 //! or may not be stored (a refused request may have been partly written);
 //! they are counted, not failed.
 
-use std::collections::HashSet;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -179,50 +178,37 @@ fn visibility(
     }
 }
 
-/// Pages through the run's entries in timestamp order. Each page starts
-/// at the last page's last timestamp (inclusive), skipping the entries
-/// already seen at that timestamp, so no entry is missed or read twice.
+/// Pages through the run's entries in timestamp order by cursor: each
+/// page continues strictly after the last one (the server's order is total,
+/// so entries sharing a timestamp are neither missed nor read twice), and
+/// costs the same however deep it is.
 fn read_back(
     client: &mut Client,
     partition: &str,
     run_id: &str,
     mut each: impl FnMut(&Value),
 ) -> anyhow::Result<()> {
-    let mut cursor: Option<i64> = None;
-    let mut seen_at_cursor: HashSet<String> = HashSet::new();
+    let mut cursor: Option<String> = None;
     loop {
         let mut body = run_filter(partition, run_id);
         body["order"] = json!("asc");
         body["limit"] = json!(PAGE_ENTRIES);
-        if let Some(start) = cursor {
-            body["filter"]["time_range"] = json!({ "start": start });
+        if let Some(cursor) = &cursor {
+            body["cursor"] = json!(cursor);
         }
         let answer = timberdb::query(client, &body)?;
+        if answer["timed_out"].as_bool() == Some(true) {
+            // A timed-out page may leave out entries before its last one.
+            bail!("a read-back query timed out; its page may be incomplete");
+        }
         let entries = answer["entries"]
             .as_array()
             .context("query answer without entries")?;
-        let mut new_entries = 0;
-        for entry in entries {
-            let id = entry["id"].as_str().context("entry without id")?;
-            let ts = entry["timestamp_ns"]
-                .as_i64()
-                .context("entry without timestamp_ns")?;
-            if cursor == Some(ts) && seen_at_cursor.contains(id) {
-                continue;
-            }
-            if cursor != Some(ts) {
-                cursor = Some(ts);
-                seen_at_cursor.clear();
-            }
-            seen_at_cursor.insert(id.to_string());
-            new_entries += 1;
-            each(entry);
-        }
-        if (entries.len() as u64) < PAGE_ENTRIES {
-            return Ok(());
-        }
-        if new_entries == 0 {
-            bail!("more than {PAGE_ENTRIES} entries share timestamp {cursor:?}; cannot page past them");
+        entries.iter().for_each(&mut each);
+        match &answer["next"] {
+            Value::Null => return Ok(()),
+            Value::String(next) => cursor = Some(next.clone()),
+            other => bail!("query answer with a `next` that is not a cursor: {other}"),
         }
     }
 }

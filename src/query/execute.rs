@@ -63,7 +63,11 @@ pub struct FoundEntry {
 }
 
 /// Result order: timestamp, then partition, slice and sequence, so equal
-/// timestamps still have one stable order across shards.
+/// timestamps still have one stable order across shards. The order is total
+/// (no two entries share a key), which is what lets a cursor hold a key and
+/// the next page continue strictly after it. Every path orders by it: the
+/// shard's collector, the front end's merge, and the cursor test
+/// (`QueryPlan::is_past_cursor`), always through `order`.
 pub type SortKey = (i64, u64, u32, u64);
 
 impl FoundEntry {
@@ -224,6 +228,11 @@ impl Scan<'_> {
                 seq: first_seq + index as u64,
             };
             let key = (batch.timestamp_ns(index), meta.key, slice, id.seq);
+            if !self.plan.is_past_cursor(key) {
+                // At the cursor's timestamp: this page's predecessor
+                // returned it already (the time range let it through).
+                continue;
+            }
             self.collector
                 .offer(key, || materialise(batch, index, id, meta));
         }
@@ -244,6 +253,9 @@ impl Scan<'_> {
         let predicate = &self.plan.predicate;
         if !predicate.is_time_and_level_only()
             || !predicate.covers(min_timestamp_ns, max_timestamp_ns)
+            || self
+                .plan
+                .spans_cursor_boundary(min_timestamp_ns, max_timestamp_ns)
         {
             return false;
         }
@@ -741,7 +753,7 @@ fn any_kept(
             slice,
             first_seq + row as u64,
         );
-        scan.collector.would_keep(key)
+        scan.plan.is_past_cursor(key) && scan.collector.would_keep(key)
     })
 }
 

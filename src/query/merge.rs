@@ -244,6 +244,55 @@ mod tests {
         }
     }
 
+    /// Paging by cursor as the server does: each page's shards see only the
+    /// keys past the cursor (and the time range narrowed to the cursor's
+    /// timestamp), collect `limit`, merge; the next cursor is the page's
+    /// last key. The pages together must be the whole order, each key once.
+    #[test]
+    fn cursor_pages_through_ties_exactly_in_both_orders() {
+        use crate::query::cursor::{is_after, start_key};
+        let shards = shards_with_ties();
+        for descending in [true, false] {
+            let everything = brute_force(descending, &shards, 0, usize::MAX);
+            for limit in [1, 4, 7, 64] {
+                let mut paged: Vec<SortKey> = Vec::new();
+                let mut after = start_key(descending);
+                loop {
+                    let past: Vec<Vec<Vec<SortKey>>> = shards
+                        .iter()
+                        .map(|blocks| {
+                            blocks
+                                .iter()
+                                .map(|block| {
+                                    block
+                                        .iter()
+                                        .copied()
+                                        .filter(|key| is_after(after, *key, descending))
+                                        .collect::<Vec<_>>()
+                                })
+                                .filter(|block| !block.is_empty())
+                                .collect()
+                        })
+                        .collect();
+                    let batches = past
+                        .iter()
+                        .map(|blocks| shard_batches(descending, limit, blocks))
+                        .collect();
+                    let page: Vec<SortKey> = merge_all(descending, batches)
+                        .into_iter()
+                        .take(limit)
+                        .collect();
+                    paged.extend(&page);
+                    match page.last() {
+                        Some(last) if page.len() == limit => after = *last,
+                        _ => break,
+                    }
+                }
+                assert_eq!(paged, everything, "descending {descending}, limit {limit}");
+            }
+        }
+    }
+
     #[test]
     fn an_equal_timestamp_waits_for_the_other_shard() {
         let mut merger: Merger<SortKey> = Merger::new(2, true);

@@ -7,9 +7,11 @@
 //! `response` renders the JSON body or NDJSON lines. `filter` is
 //! the predicate; `view` lets it read owned and archived batches alike.
 //! `lang` parses the `q` query language; `expr` evaluates its filters.
+//! `cursor` encodes where a page ended, so the next continues after it.
 
 pub mod aggregate;
 pub mod collector;
+pub mod cursor;
 pub mod execute;
 pub mod expr;
 pub mod filter;

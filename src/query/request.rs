@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::aggregate::AggregationPlan;
+use super::cursor::{is_after, Cursor, QueryIdentity};
+use super::execute::SortKey;
 use super::expr::{
     is_time_and_level_only, level_mask as required_levels, time_bounds, CompiledExpr,
 };
@@ -25,7 +27,9 @@ use crate::config::QueryConfig;
 use crate::entry::Level;
 use crate::storage::catalog::{Catalog, PartitionMeta};
 
-#[derive(Deserialize, Default, Debug)]
+// Serialize: the merged filter, as canonical JSON, is part of a cursor's
+// query fingerprint.
+#[derive(Deserialize, Serialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct FilterBody {
     #[serde(default)]
@@ -39,7 +43,7 @@ pub struct FilterBody {
     pub time_range: Option<TimeRangeBody>,
 }
 
-#[derive(Deserialize, Default, Debug)]
+#[derive(Deserialize, Serialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct TimeRangeBody {
     pub start: Option<Value>,
@@ -59,6 +63,9 @@ pub struct QueryBody {
     pub order: Option<String>,
     pub sort_desc: Option<bool>,
     pub timeout_seconds: Option<f64>,
+    /// The previous page's `next`: continue strictly after its last entry
+    /// (see `cursor`). Not with `offset`, nor with an aggregating `q`.
+    pub cursor: Option<String>,
     /// `"json"` (the default) or `"ndjson"` (streamed, one entry per line);
     /// read by the HTTP handler, which also honours `Accept`.
     pub format: Option<String>,
@@ -86,6 +93,12 @@ pub struct QueryPlan {
     pub aggregation: Option<AggregationPlan>,
     /// What a block's summary must show for the block to be read.
     pub block_test: BlockTest,
+    /// The request's cursor position: only entries strictly after this key
+    /// in the query's order match (the time range is narrowed to it too).
+    pub after: Option<SortKey>,
+    /// The query's identity for cursors (`cursor::QueryIdentity`): what a
+    /// `next` cursor carries and a sent cursor must match.
+    pub fingerprint: u64,
 }
 
 impl QueryPlan {
@@ -99,6 +112,22 @@ impl QueryPlan {
         }
         self.offset.saturating_add(self.limit)
     }
+
+    /// Whether an entry with `key` comes strictly after the request's
+    /// cursor in the query's order (always, without a cursor).
+    pub fn is_past_cursor(&self, key: SortKey) -> bool {
+        self.after
+            .is_none_or(|after| is_after(after, key, self.descending))
+    }
+
+    /// Whether a span `[min, max]` holds the cursor's timestamp, so some of
+    /// its entries there may sort before the cursor: such a span cannot be
+    /// counted from its directory unread.
+    pub fn spans_cursor_boundary(&self, min_timestamp_ns: i64, max_timestamp_ns: i64) -> bool {
+        self.after.is_some_and(|(timestamp_ns, ..)| {
+            (min_timestamp_ns..=max_timestamp_ns).contains(&timestamp_ns)
+        })
+    }
 }
 
 /// A request the client must fix: status 400 or 404.
@@ -106,14 +135,18 @@ impl QueryPlan {
 pub enum PlanError {
     BadRequest(String),
     UnknownPartition(String),
+    /// A cursor that is malformed, from another query, or sent where no
+    /// cursor applies (with `offset`, or with an aggregation).
+    InvalidCursor(String),
 }
 
 pub fn compile(
-    body: QueryBody,
+    mut body: QueryBody,
     catalog: &Catalog,
     limits: &QueryConfig,
 ) -> Result<QueryPlan, PlanError> {
-    let statement = match body.q.as_deref() {
+    let q_text = body.q.take();
+    let statement = match q_text.as_deref() {
         Some(q) => Some(parse_q(q)?),
         None => None,
     };
@@ -147,7 +180,8 @@ pub fn compile(
             limits.max_results
         )));
     }
-    let offset = q_offset.or(body.offset).unwrap_or(0);
+    let offset_given = q_offset.or(body.offset);
+    let offset = offset_given.unwrap_or(0);
     if offset.saturating_add(limit) > limits.max_results as u64 {
         return Err(PlanError::BadRequest(format!(
             "offset + limit must not exceed max_results ({}); page with a time range instead",
@@ -165,7 +199,16 @@ pub fn compile(
         body.message_contains,
         body.time_range,
     );
+    let filter_json = serde_json::to_vec(&filter).expect("a filter body serialises");
     let mut predicate = compile_filter(filter)?;
+    let fingerprint = QueryIdentity {
+        partition_keys: (!names.is_empty())
+            .then(|| partitions.iter().map(|meta| meta.key).collect()),
+        filter_json: &filter_json,
+        q: q_text.as_deref(),
+        descending,
+    }
+    .fingerprint();
     let aggregation = match &statement {
         Some(s) if s.is_aggregate() => Some(
             AggregationPlan::compile(s)
@@ -176,6 +219,14 @@ pub fn compile(
     if let Some(expr) = statement.and_then(|s| s.filter) {
         add_q_filter(&mut predicate, &expr)?;
     }
+    let after = match body.cursor.as_deref() {
+        Some(text) => {
+            let cursor = accepted_cursor(text, fingerprint, offset_given, aggregation.is_some())?;
+            narrow_to_cursor(&mut predicate, cursor.after, descending);
+            Some(cursor.after)
+        }
+        None => None,
+    };
     Ok(QueryPlan {
         partitions,
         block_test: BlockTest::of(&predicate),
@@ -185,7 +236,51 @@ pub fn compile(
         offset: offset as usize,
         deadline: Instant::now() + timeout,
         aggregation,
+        after,
+        fingerprint,
     })
+}
+
+/// Decodes a request's cursor and checks that it applies to this query.
+fn accepted_cursor(
+    text: &str,
+    fingerprint: u64,
+    offset: Option<u64>,
+    aggregating: bool,
+) -> Result<Cursor, PlanError> {
+    if aggregating {
+        return Err(PlanError::InvalidCursor(
+            "a cursor pages through entries, and this q aggregates (it returns groups); drop the cursor and page groups with LIMIT and OFFSET".into(),
+        ));
+    }
+    if offset.is_some() {
+        return Err(PlanError::InvalidCursor(
+            "send either a cursor or an offset, not both: the cursor already says where the page starts".into(),
+        ));
+    }
+    let cursor =
+        Cursor::decode(text).map_err(|error| PlanError::InvalidCursor(error.to_string()))?;
+    if cursor.fingerprint != fingerprint {
+        return Err(PlanError::InvalidCursor(
+            "this cursor came from a different query: its partitions, filter, q or order differ from this request's. Send the cursor with the query that returned it (only limit may change), or start again without one".into(),
+        ));
+    }
+    Ok(cursor)
+}
+
+/// Narrows the time range to the cursor's side of its timestamp, so blocks
+/// and granules wholly before the cursor are pruned by time unread; the
+/// boundary timestamp stays in, and `QueryPlan::is_past_cursor` decides
+/// there.
+fn narrow_to_cursor(predicate: &mut Predicate, after: SortKey, descending: bool) {
+    let (timestamp_ns, ..) = after;
+    if descending {
+        // The end is exclusive: end = t + 1 keeps t. `i64::MAX` (no end)
+        // already keeps it.
+        predicate.time_end_ns = predicate.time_end_ns.min(timestamp_ns.saturating_add(1));
+    } else {
+        predicate.time_start_ns = predicate.time_start_ns.max(timestamp_ns);
+    }
 }
 
 /// Parses `q`.

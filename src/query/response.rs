@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::aggregate::{AggregationPlan, Groups};
+use super::cursor::{start_key, Cursor};
 use super::execute::{FoundEntry, PruneCounts};
 use super::request::QueryPlan;
 use super::stream::QuerySummary;
@@ -66,6 +67,8 @@ struct MetadataJson {
     partitions_searched: usize,
     truncated: bool,
     timed_out: bool,
+    /// The cursor of the next page (`null`: no more entries match).
+    next: Option<String>,
     stats: StatsJson,
 }
 
@@ -162,8 +165,35 @@ fn metadata_json(
         partitions_searched: plan.partitions.len(),
         truncated,
         timed_out: summary.timed_out,
+        next: next_cursor(plan, returned_count, summary).map(|cursor| cursor.encode()),
         stats: stats_json(summary),
     }
+}
+
+/// The cursor after this page, or `None` when the answer is complete: the
+/// page came out short of its limit without timing out, or the counts
+/// (exact) show nothing past it. A page that timed out may have missed
+/// entries before its last one (`timed_out` says so); its cursor still
+/// continues after what it returned, or from where it started when it
+/// returned nothing. A limit of 0 asks only for counts and pages nothing.
+fn next_cursor(plan: &QueryPlan, returned_count: usize, summary: &QuerySummary) -> Option<Cursor> {
+    if plan.limit == 0 || plan.aggregation.is_some() {
+        return None;
+    }
+    let page_full = returned_count >= plan.limit;
+    let shown = (plan.offset + returned_count) as u64;
+    let nothing_past = summary.total_count_exact && summary.total_count <= shown;
+    if !summary.timed_out && (!page_full || nothing_past) {
+        return None;
+    }
+    let after = summary
+        .last_key
+        .or(plan.after)
+        .unwrap_or_else(|| start_key(plan.descending));
+    Some(Cursor {
+        after,
+        fingerprint: plan.fingerprint,
+    })
 }
 
 /// An entry query's JSON body: `entries_json` is the rendered entries,

@@ -13,10 +13,11 @@
 //! channel before its next block and stops reading. The summary channel
 //! stays open, so a completed page still reports every shard's stats.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::aggregate::Groups;
-use super::execute::{FoundEntry, ScanStats};
+use super::execute::{order, FoundEntry, ScanStats, SortKey};
 use super::merge::{Merger, Next};
 use super::request::QueryPlan;
 
@@ -65,6 +66,9 @@ pub struct QuerySummary {
     pub timed_out: bool,
     pub shards: usize,
     pub groups: Option<Groups>,
+    /// The sort key of the last entry handed out (what a `next` cursor
+    /// holds); `None` when the page is empty.
+    pub last_key: Option<SortKey>,
 }
 
 impl QuerySummary {
@@ -97,6 +101,9 @@ pub struct ResultStream {
     /// False for counts and aggregations: their shards must read everything,
     /// so the stream is never cut short for a complete page.
     entries_wanted: bool,
+    /// The key of the last entry handed out.
+    last_key: Option<SortKey>,
+    descending: bool,
 }
 
 impl ResultStream {
@@ -115,6 +122,8 @@ impl ResultStream {
             skip_count: plan.offset,
             remaining_count: if entries_wanted { plan.limit } else { 0 },
             entries_wanted,
+            last_key: None,
+            descending: plan.descending,
         }
     }
 
@@ -142,6 +151,15 @@ impl ResultStream {
                 }
                 Next::Entry(entry) => {
                     self.remaining_count -= 1;
+                    // A cursor is only exact if the order is: strictly
+                    // increasing, no entry twice.
+                    assert!(
+                        self.last_key.is_none_or(|last| {
+                            order(last, entry.sort_key(), self.descending) == Ordering::Less
+                        }),
+                        "the merge handed out entries out of order"
+                    );
+                    self.last_key = Some(entry.sort_key());
                     return Ok(Some(entry));
                 }
                 Next::Exhausted => return Ok(None),
@@ -175,6 +193,7 @@ impl ResultStream {
         let mut all = QuerySummary {
             total_count_exact: true,
             shards: self.summaries.len(),
+            last_key: self.last_key,
             ..QuerySummary::default()
         };
         for (shard, receiver) in self.summaries.iter().enumerate() {

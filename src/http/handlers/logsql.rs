@@ -76,7 +76,7 @@ async fn start(
     let plan = {
         let catalog = ctx.catalog.borrow();
         compile(body, &catalog, &ctx.config.query).map_err(|error| match error {
-            PlanError::BadRequest(message) => bad(message),
+            PlanError::BadRequest(message) | PlanError::InvalidCursor(message) => bad(message),
             PlanError::UnknownPartition(name) => (
                 StatusCode::NOT_FOUND,
                 format!("partition {name:?} does not exist"),

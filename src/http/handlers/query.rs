@@ -62,8 +62,8 @@ pub async fn execute(
 }
 
 /// `GET /api/v1/query?q=...`: the query language for curl users. The URL
-/// parameters are `q`, `limit`, `offset`, `order`, `partitions` (names or
-/// ids, comma-separated), `timeout_seconds` and `format`.
+/// parameters are `q`, `limit`, `offset`, `cursor`, `order`, `partitions`
+/// (names or ids, comma-separated), `timeout_seconds` and `format`.
 pub async fn execute_get(
     ctx: &Rc<ShardContext>,
     request: &Request<Incoming>,
@@ -121,6 +121,7 @@ fn body_from_url(query: &str) -> Result<QueryBody, String> {
             "limit" => body.limit = Some(number(&value)?),
             "offset" => body.offset = Some(number(&value)?),
             "order" => body.order = Some(value),
+            "cursor" => body.cursor = Some(value),
             "partitions" | "partition" => {
                 body.partitions.extend(value.split(',').filter(|p| !p.is_empty()).map(str::to_string));
             }
@@ -133,7 +134,7 @@ fn body_from_url(query: &str) -> Result<QueryBody, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown URL parameter {other:?}; use q, limit, offset, order, partitions, timeout_seconds or format"
+                    "unknown URL parameter {other:?}; use q, limit, offset, cursor, order, partitions, timeout_seconds or format"
                 ))
             }
         }
@@ -182,6 +183,7 @@ async fn run(
         compile(body, &catalog, &ctx.config.query).map_err(|error| match error {
             PlanError::BadRequest(message) => ApiError::bad_request("invalid_query", message),
             PlanError::UnknownPartition(name) => ApiError::partition_not_found(&name),
+            PlanError::InvalidCursor(message) => ApiError::bad_request("invalid_cursor", message),
         })?
     };
     let slot = QuerySlot::take(ctx)?;
@@ -302,6 +304,12 @@ mod tests {
         assert_eq!(body.limit, Some(5));
         assert_eq!(body.partitions, vec!["a", "b"]);
         assert_eq!(body.order.as_deref(), Some("asc"));
+        let body = body_from_url("q=x&cursor=00ab&limit=2").unwrap();
+        assert_eq!(
+            body.cursor.as_deref(),
+            Some("00ab"),
+            "the GET form's cursor"
+        );
         assert!(body_from_url("limit=5").unwrap_err().contains("needs a q"));
         assert!(body_from_url("q=x&limit=ten")
             .unwrap_err()

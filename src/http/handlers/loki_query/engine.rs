@@ -34,7 +34,9 @@ fn plan_of(ctx: &ShardContext, statement: &Statement) -> Result<Arc<QueryPlan>, 
     compile(body, &catalog, &ctx.config.query)
         .map(Arc::new)
         .map_err(|error| match error {
-            PlanError::BadRequest(message) => LokiError::bad(message),
+            PlanError::BadRequest(message) | PlanError::InvalidCursor(message) => {
+                LokiError::bad(message)
+            }
             PlanError::UnknownPartition(name) => {
                 LokiError::internal(format!("partition {name} vanished during the query"))
             }
