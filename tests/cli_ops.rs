@@ -1,7 +1,6 @@
-//! The client subcommands whose server endpoints arrive from other branches of issue 12:
+//! The client subcommands that need the other parts of issue 12:
 //! `tail` (GET /api/v1/tail), `snapshot` (/api/v1/admin/snapshots) and cursor paging of
-//! `query` (`next` / `cursor`). Written against those contracts; ignored until the branches
-//! are merged, then enabled.
+//! `query` (`next` / `cursor`).
 
 mod common;
 
@@ -63,7 +62,6 @@ impl Drop for Tail {
 }
 
 #[test]
-#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
 fn tail_prints_matching_new_entries_as_they_arrive() {
     let server = Server::start();
     server.create_partition("app");
@@ -106,7 +104,6 @@ fn tail_prints_matching_new_entries_as_they_arrive() {
 }
 
 #[test]
-#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
 fn tail_since_starts_with_the_recent_past() {
     let server = Server::start();
     server.create_partition("app");
@@ -117,7 +114,6 @@ fn tail_since_starts_with_the_recent_past() {
 }
 
 #[test]
-#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
 fn tail_on_a_terminal_is_coloured() {
     let server = Server::start();
     server.create_partition("app");
@@ -138,7 +134,6 @@ fn tail_on_a_terminal_is_coloured() {
 }
 
 #[test]
-#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
 fn tail_says_when_the_server_ends_it_and_refuses_unknown_partitions() {
     let mut server = Server::start();
     server.create_partition("app");
@@ -174,7 +169,6 @@ fn tail_says_when_the_server_ends_it_and_refuses_unknown_partitions() {
 }
 
 #[test]
-#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
 fn snapshots_are_created_listed_and_removed() {
     let server = Server::start();
     server.create_partition("app");
@@ -255,7 +249,6 @@ fn snapshots_are_created_listed_and_removed() {
 }
 
 #[test]
-#[ignore = "needs the tail/snapshot endpoints; enabled at merge"]
 fn query_pages_with_cursors_past_one_page() {
     let server = Server::start();
     server.create_partition("app");
