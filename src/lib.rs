@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod logql;
 pub mod protocol;
 pub mod query;
+pub mod scrub;
 pub mod shard;
 pub mod storage;
 pub mod text;

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Scrub(config, args) => ExitCode::from(timberdb::scrub::run_command(&config, args)),
         Command::Check(config) => {
             let report = timberdb::check::run_checks(&config);
             report.print(&mut std::io::stdout());

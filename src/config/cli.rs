@@ -71,6 +71,22 @@ pub enum Subcommand {
     /// Check this machine for TimberDB (kernel, io_uring, memlock, directories) and exit;
     /// exit status 1 if any check fails.
     Check,
+    /// Read every file of a stopped node's data and WAL directories and report damage;
+    /// exit status 0 when clean, 1 when damage was found, 2 on usage errors or when the
+    /// directory is in use.
+    Scrub(ScrubArgs),
+}
+
+/// Options of `timberdb scrub`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::Args)]
+pub struct ScrubArgs {
+    /// Remove every damaged block from the database (a new manifest generation without
+    /// them) and record each in shard-<n>/quarantine.jsonl; the entries they held are lost.
+    #[arg(long)]
+    pub quarantine: bool,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `args` (program name first) without exiting the process.

@@ -41,6 +41,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use cli::ScrubArgs;
 pub use error::{ConfigError, Result};
 use key::Origins;
 pub use protocols::{
@@ -186,19 +187,21 @@ pub enum Command {
     Serve(Config),
     /// Check the environment (kernel, io_uring, memlock, directories) and exit.
     Check(Config),
+    /// Scrub a stopped node's directories (`timberdb scrub`) and exit.
+    Scrub(Config, ScrubArgs),
 }
 
 impl Command {
     /// The configuration, whichever the command.
     pub fn config(&self) -> &Config {
         match self {
-            Command::Serve(config) | Command::Check(config) => config,
+            Command::Serve(config) | Command::Check(config) | Command::Scrub(config, _) => config,
         }
     }
 
     fn config_mut(&mut self) -> &mut Config {
         match self {
-            Command::Serve(config) | Command::Check(config) => config,
+            Command::Serve(config) | Command::Check(config) | Command::Scrub(config, _) => config,
         }
     }
 }
@@ -271,6 +274,7 @@ pub fn load_from(
 
     let command = match cli.command {
         Some(cli::Subcommand::Check) => Command::Check(config),
+        Some(cli::Subcommand::Scrub(args)) => Command::Scrub(config, args),
         Some(cli::Subcommand::Serve) | None => Command::Serve(config),
     };
     Ok(Loaded { command, warnings })

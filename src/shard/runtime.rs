@@ -24,6 +24,7 @@ use super::worker::{StoreJob, StoreWorker, STORE_QUEUE_MAX};
 use crate::config::Config;
 use crate::storage::catalog::Catalog;
 use crate::storage::layout::{check_shard_count, ShardPaths};
+use crate::storage::lock::DirectoryLock;
 use crate::wal::WalWriter;
 
 /// Memory glommio registers with io_uring per executor for DMA buffers
@@ -59,6 +60,10 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         wal_dir = %storage.wal_dir.display(),
         "using these directories"
     );
+    // Held until the process exits: no second server or writing tool may
+    // use these directories meanwhile (`storage::lock`).
+    let _lock = DirectoryLock::acquire(&storage.data_dir, &storage.wal_dir, "the server")
+        .map_err(|error| error.to_string())?;
     check_shard_count(&config.storage.data_dir, shard_count).map_err(|error| error.to_string())?;
     let catalog = Catalog::load(&config.storage.data_dir).map_err(|error| error.to_string())?;
     let config = Arc::new(config);
