@@ -44,6 +44,20 @@ pub fn check_filter_frame(frame: &Frame, stored: &[u8]) -> Result<()> {
 /// timestamps lie in the granule's range; every filter frame passes its crc
 /// and parses. The first failure is returned, offsets block-relative.
 pub fn verify_block(header: &BlockHeader, directory: &DirectoryRef, bytes: &[u8]) -> Result<()> {
+    verify_envelope(header, directory, bytes)?;
+    let mut granule = DecodedGranule::new(directory.clone(), 0);
+    for index in 0..directory.get().granules.len() {
+        verify_granule(directory, index, bytes, &mut granule)?;
+    }
+    verify_filters(directory, bytes)
+}
+
+/// The header and directory on disk (the first step of `verify_block`).
+pub fn verify_envelope(
+    header: &BlockHeader,
+    directory: &DirectoryRef,
+    bytes: &[u8],
+) -> Result<()> {
     let on_disk = BlockHeader::decode(bytes)?;
     if on_disk != *header {
         return Err(BlockError::HeaderImplausible {
@@ -59,16 +73,28 @@ pub fn verify_block(header: &BlockHeader, directory: &DirectoryRef, bytes: &[u8]
             detail: "the directory on disk is not the one the manifest published".into(),
         });
     }
-    let archived = directory.get();
-    let mut granule = DecodedGranule::new(directory.clone(), 0);
-    for index in 0..archived.granules.len() {
-        granule.reset(directory.clone(), index);
-        for (column, frame, _) in granule.missing(&ColumnSet::all()) {
-            granule.install(column, frame_bytes(&frame, bytes)?)?;
-        }
-        check_timestamps(&granule, index)?;
+    Ok(())
+}
+
+/// Every column frame of granule `index`, decoded into `granule` (a
+/// buffer reused across calls). One step of `verify_block`, small enough
+/// for a shard to run between two polls of its reactor.
+pub fn verify_granule(
+    directory: &DirectoryRef,
+    index: usize,
+    bytes: &[u8],
+    granule: &mut DecodedGranule,
+) -> Result<()> {
+    granule.reset(directory.clone(), index);
+    for (column, frame, _) in granule.missing(&ColumnSet::all()) {
+        granule.install(column, frame_bytes(&frame, bytes)?)?;
     }
-    for frame in archived.filters.iter() {
+    check_timestamps(granule, index)
+}
+
+/// Every filter frame (the last step of `verify_block`).
+pub fn verify_filters(directory: &DirectoryRef, bytes: &[u8]) -> Result<()> {
+    for frame in directory.get().filters.iter() {
         let frame = frame.native();
         check_filter_frame(&frame, frame_bytes(&frame, bytes)?)?;
     }

@@ -34,6 +34,7 @@ pub const VARIABLES: [(&str, Key); 18] = [
     ("TIMBERDB_BLOCK_ROTATION", Key::BlockRotation),
     ("TIMBERDB_RETENTION_DAYS", Key::RetentionDays),
     ("TIMBERDB_INDEX_CACHE_SIZE", Key::IndexCacheSize),
+    ("TIMBERDB_SCRUB_RATE", Key::ScrubRate),
 ];
 
 /// The value of `name`, treating an empty value as unset.
@@ -101,6 +102,12 @@ pub fn apply(
         &mut storage.index_cache_bytes,
         "TIMBERDB_INDEX_CACHE_SIZE",
         Key::IndexCacheSize,
+        value::size_bytes,
+    )?;
+    layer.set(
+        &mut storage.scrub_rate_bytes_per_s,
+        "TIMBERDB_SCRUB_RATE",
+        Key::ScrubRate,
         value::size_bytes,
     )?;
     apply_server_keys(&mut layer, config)

@@ -37,6 +37,7 @@ pub enum Key {
     WalMaxSize,
     WriteBufferSize,
     IndexCacheSize,
+    ScrubRate,
     LogLevel,
     LogFormat,
 }
@@ -69,6 +70,7 @@ impl Key {
             Key::WalMaxSize => "storage.wal_max_size",
             Key::WriteBufferSize => "storage.write_buffer_size",
             Key::IndexCacheSize => "storage.index_cache_size",
+            Key::ScrubRate => "storage.scrub_rate",
             Key::LogLevel => "logging.level",
             Key::LogFormat => "logging.format",
         }

@@ -103,6 +103,9 @@ pub struct StorageConfig {
     /// shards); past it the least recently used are dropped and read again when a query
     /// needs them. TOML key `index_cache_size`.
     pub index_cache_bytes: u64,
+    /// Bytes per second each shard's online scrub reads, unless a request names another
+    /// rate. TOML key `scrub_rate`.
+    pub scrub_rate_bytes_per_s: u64,
 }
 
 /// When to seal the active block. Seed form: `block_rotation = { type = "size", value = N }`.

@@ -113,6 +113,10 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             "storage.index_cache_size",
             storage.index_cache_bytes.to_string(),
         ),
+        (
+            "storage.scrub_rate",
+            storage.scrub_rate_bytes_per_s.to_string(),
+        ),
     ];
     if let Some(days) = storage.retention_days {
         lines.push(("storage.retention_days", days.to_string()));

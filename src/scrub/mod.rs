@@ -14,6 +14,7 @@
 //! would meet.
 
 pub mod offline;
+pub mod online;
 pub mod quarantine;
 pub mod report;
 pub mod wal;

@@ -306,6 +306,7 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         shutting_down: Cell::new(false),
         catalog_write: glommio::sync::Semaphore::new(1),
         catalog_pending: RefCell::default(),
+        scrub: Default::default(),
     });
     let worker = StoreWorker::new(
         store.clone(),

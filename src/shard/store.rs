@@ -233,6 +233,24 @@ impl ShardStore {
         slice.blocks.insert(block);
     }
 
+    /// Whether `block` is still one of its slice's published blocks.
+    pub fn is_published(&self, block: &Rc<BlockRef>) -> bool {
+        let slices = self.slices.borrow();
+        slices
+            .get(&block.header.partition_key)
+            .is_some_and(|slice| slice.blocks.iter().any(|other| Rc::ptr_eq(other, block)))
+    }
+
+    /// Takes a quarantined block out of its slice's query structures, once
+    /// the record removing it is durable. It does not go to `removed`: its
+    /// span is left as it is (recovery punches it at the next start).
+    pub fn quarantine_block(&self, block: &Rc<BlockRef>) {
+        if let Some(slice) = self.slices.borrow_mut().get_mut(&block.header.partition_key) {
+            slice.blocks.remove(&block.header);
+        }
+        self.filters.forget(block.key());
+    }
+
     /// Forgets a deleted partition's slice; its blocks wait in `removed`.
     pub fn forget_slice(&self, partition_key: u64) {
         let removed = self.slices.borrow_mut().remove(&partition_key);

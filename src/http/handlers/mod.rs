@@ -11,3 +11,4 @@ pub mod otlp;
 pub mod partitions;
 pub mod query;
 pub mod query_ndjson;
+pub mod scrub;
