@@ -231,7 +231,10 @@ fn a_flipped_manifest_record_followed_by_valid_ones_is_named_and_not_quarantined
     assert_eq!(finding["file"], path.display().to_string());
     assert_eq!(finding["offset"], pages[2], "{finding:#}");
     assert!(
-        finding["meaning"].as_str().unwrap().contains("refuses to start"),
+        finding["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("refuses to start"),
         "{finding:#}"
     );
     assert_eq!(report["quarantined"], json!([]), "{report:#}");
@@ -274,11 +277,17 @@ fn a_flipped_wal_record_followed_by_valid_records_is_damage_a_torn_tail_is_not()
     assert_eq!(finding["file"], segment.display().to_string());
     assert_eq!(finding["offset"], writes[2], "{finding:#}");
     assert!(
-        finding["detail"].as_str().unwrap().contains("followed by 3 valid records"),
+        finding["detail"]
+            .as_str()
+            .unwrap()
+            .contains("followed by 3 valid records"),
         "{finding:#}"
     );
     assert!(
-        finding["meaning"].as_str().unwrap().contains("not recovered"),
+        finding["meaning"]
+            .as_str()
+            .unwrap()
+            .contains("not recovered"),
         "{finding:#}"
     );
 
@@ -316,7 +325,10 @@ fn quarantine_removes_the_damaged_block_and_the_server_serves_every_other_entry(
     let journal = std::fs::read_to_string(shard_dir.join("quarantine.jsonl")).unwrap();
     let line: Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
     assert_eq!(line["offset"], block_offset, "{journal}");
-    assert!(line["reason"].as_str().unwrap().contains("checksum"), "{journal}");
+    assert!(
+        line["reason"].as_str().unwrap().contains("checksum"),
+        "{journal}"
+    );
     let copy = shard_dir.join(line["copy"].as_str().unwrap());
     let kept = std::fs::read(&copy).unwrap();
     assert_eq!(kept.len() as u64, header.span_bytes());
@@ -334,7 +346,9 @@ fn quarantine_removes_the_damaged_block_and_the_server_serves_every_other_entry(
 
     let server = start(&data_dir, "count:50");
     let all = server.query(&json!({"partitions": [PARTITION], "limit": 1000, "order": "asc"}));
-    let expected: Vec<i64> = (0..ENTRY_COUNT).filter(|i| !(100..150).contains(i)).collect();
+    let expected: Vec<i64> = (0..ENTRY_COUNT)
+        .filter(|i| !(100..150).contains(i))
+        .collect();
     assert_eq!(numbers(&all), expected);
 }
 
@@ -347,7 +361,10 @@ fn scrub_refuses_while_a_server_holds_the_lock_and_a_second_server_is_refused_to
     let (output, _) = scrub(&data_dir, &[]);
     assert_exit(&output, 2);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("locked by process {pid}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("locked by process {pid}")),
+        "{stderr}"
+    );
     assert!(stderr.contains("/api/v1/admin/scrub"), "{stderr}");
 
     let second = std::process::Command::new(env!("CARGO_BIN_EXE_timberdb"))
@@ -358,7 +375,10 @@ fn scrub_refuses_while_a_server_holds_the_lock_and_a_second_server_is_refused_to
         .unwrap();
     assert!(!second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert!(stderr.contains(&format!("locked by process {pid}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("locked by process {pid}")),
+        "{stderr}"
+    );
 
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_timberdb"))
         .args(["check", "--data-dir"])
@@ -367,7 +387,7 @@ fn scrub_refuses_while_a_server_holds_the_lock_and_a_second_server_is_refused_to
         .unwrap();
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert!(
-        stdout.contains(&format!("[warn] data_dir lock: in use")) && stdout.contains(&pid.to_string()),
+        stdout.contains("[warn] data_dir lock: in use") && stdout.contains(&pid.to_string()),
         "{stdout}"
     );
 
@@ -381,5 +401,8 @@ fn scrub_refuses_while_a_server_holds_the_lock_and_a_second_server_is_refused_to
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&check.stdout);
-    assert!(stdout.contains("[ ok ] data_dir lock: .lock is not held"), "{stdout}");
+    assert!(
+        stdout.contains("[ ok ] data_dir lock: .lock is not held"),
+        "{stdout}"
+    );
 }

@@ -42,7 +42,11 @@ fn numbers(result: &Value) -> Vec<i64> {
 
 /// Flips one byte of a file a running server has open, in place.
 fn flip_byte_in_place(path: &Path, offset: u64) {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, offset).unwrap();
     byte[0] ^= 0x08;
@@ -93,7 +97,10 @@ fn a_byte_flipped_under_a_running_server_is_found_and_quarantined_on_request() {
     let clean = scrub_to_the_end(&server, &json!({}));
     assert_eq!(clean["blocks_checked"], 4, "{clean:#}");
     assert_eq!(clean["damage"], json!([]), "{clean:#}");
-    assert!(clean["manifest_records_checked"].as_u64().unwrap() >= 5, "{clean:#}");
+    assert!(
+        clean["manifest_records_checked"].as_u64().unwrap() >= 5,
+        "{clean:#}"
+    );
 
     // Damage block 2's message frame under the server.
     let segment = first_segment(&data_dir, 0);
@@ -123,8 +130,10 @@ fn a_byte_flipped_under_a_running_server_is_found_and_quarantined_on_request() {
     assert_eq!(damage[0]["entries"], 50);
     assert_eq!(found["quarantined"], json!([]), "not asked to quarantine");
     // Queries go on: the other blocks answer, the damaged one still 500s.
-    let before = server.query(&json!({"partitions": [PARTITION], "limit": 1000, "order": "asc",
-        "filter": {"time_range": {"start": BASE_NS, "end": BASE_NS + 100 * SECOND_NS}}}));
+    let before = server.query(
+        &json!({"partitions": [PARTITION], "limit": 1000, "order": "asc",
+        "filter": {"time_range": {"start": BASE_NS, "end": BASE_NS + 100 * SECOND_NS}}}),
+    );
     assert_eq!(numbers(&before), (0..100).collect::<Vec<_>>());
 
     let quarantined = scrub_to_the_end(&server, &json!({"quarantine": true}));
@@ -140,8 +149,17 @@ fn a_byte_flipped_under_a_running_server_is_found_and_quarantined_on_request() {
     let all = server.query(&json!({"partitions": [PARTITION], "limit": 1000, "order": "asc"}));
     assert_eq!(numbers(&all), expected);
     assert_eq!(metric(&server, "timberdb_scrub_runs_total{shard=\"0\"}"), 3);
-    assert_eq!(metric(&server, "timberdb_scrub_damaged_blocks_total{shard=\"0\"}"), 2);
-    assert_eq!(metric(&server, "timberdb_scrub_quarantined_blocks_total{shard=\"0\"}"), 1);
+    assert_eq!(
+        metric(&server, "timberdb_scrub_damaged_blocks_total{shard=\"0\"}"),
+        2
+    );
+    assert_eq!(
+        metric(
+            &server,
+            "timberdb_scrub_quarantined_blocks_total{shard=\"0\"}"
+        ),
+        1
+    );
     assert!(metric(&server, "timberdb_scrub_blocks_checked_total{shard=\"0\"}") >= 12);
 
     // The removal is durable; the next scrub is clean.
@@ -179,7 +197,9 @@ fn bad_bodies_are_400_and_a_second_scrub_while_one_runs_is_409() {
         assert_eq!(server.ingest_ndjson(PARTITION, &lines).status, 200);
     }
     eventually(Duration::from_secs(30), || {
-        let partition = server.get(&format!("/api/v1/partitions/{PARTITION}")).json();
+        let partition = server
+            .get(&format!("/api/v1/partitions/{PARTITION}"))
+            .json();
         (partition["blocks"].as_u64().unwrap_or(0) >= 4).then_some(())
     });
 
@@ -208,7 +228,12 @@ fn bad_bodies_are_400_and_a_second_scrub_while_one_runs_is_409() {
     assert_eq!(status["state"], "running", "{status:#}");
     assert_eq!(status["shards"].as_array().unwrap().len(), 2);
     // Ingest and queries go on meanwhile.
-    assert_eq!(server.ingest_ndjson(PARTITION, &[entry(5000, "late")]).status, 200);
+    assert_eq!(
+        server
+            .ingest_ndjson(PARTITION, &[entry(5000, "late")])
+            .status,
+        200
+    );
     let counted = server.query(&json!({"partitions": [PARTITION], "limit": 0}));
     assert_eq!(counted["total_count"], 2001, "{counted}");
     assert_eq!(metric(&server, "timberdb_scrub_running{shard=\"0\"}"), 1);

@@ -53,11 +53,7 @@ pub fn verify_block(header: &BlockHeader, directory: &DirectoryRef, bytes: &[u8]
 }
 
 /// The header and directory on disk (the first step of `verify_block`).
-pub fn verify_envelope(
-    header: &BlockHeader,
-    directory: &DirectoryRef,
-    bytes: &[u8],
-) -> Result<()> {
+pub fn verify_envelope(header: &BlockHeader, directory: &DirectoryRef, bytes: &[u8]) -> Result<()> {
     let on_disk = BlockHeader::decode(bytes)?;
     if on_disk != *header {
         return Err(BlockError::HeaderImplausible {

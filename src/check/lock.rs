@@ -14,17 +14,25 @@ pub(super) fn check_lock(label: &str, dir: &Path) -> CheckResult {
     match holder(dir) {
         Ok(LockState::Free) => CheckResult::ok(name, format!("{LOCK_FILE_NAME} is not held")),
         Ok(LockState::Held { pid }) => {
-            let by = pid.map_or("another process".to_string(), |pid| format!("process {pid}"));
+            let by = pid.map_or("another process".to_string(), |pid| {
+                format!("process {pid}")
+            });
             CheckResult::warn(
                 name,
-                format!("in use: {} is locked by {by}", dir.join(LOCK_FILE_NAME).display()),
+                format!(
+                    "in use: {} is locked by {by}",
+                    dir.join(LOCK_FILE_NAME).display()
+                ),
                 "fine while that server runs; another server or an offline tool (timberdb \
                  scrub) on this directory is refused until it stops",
             )
         }
         Err(error) => CheckResult::warn(
             name,
-            format!("cannot read {}: {error}", dir.join(LOCK_FILE_NAME).display()),
+            format!(
+                "cannot read {}: {error}",
+                dir.join(LOCK_FILE_NAME).display()
+            ),
             "make the file readable by the user running TimberDB",
         ),
     }

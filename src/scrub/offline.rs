@@ -17,7 +17,9 @@ use crate::block::{verify_block, DirectoryRef};
 use crate::storage::catalog::Catalog;
 use crate::storage::layout::{Layout, ShardPaths, LAYOUT_FILE_NAME};
 use crate::storage::lock::DirectoryLock;
-use crate::storage::manifest::{list_generations, manifest_file_name, scan_generation, ManifestState};
+use crate::storage::manifest::{
+    list_generations, manifest_file_name, scan_generation, ManifestState,
+};
 use crate::storage::segment::{segment_file_name, segment_id};
 
 /// What scrub learnt about one shard's manifest.
@@ -42,8 +44,10 @@ pub fn scrub(data_dir: &Path, wal_dir: &Path, quarantine: bool) -> Result<ScrubR
         ));
     }
     let lock_wal_dir = if wal_dir.is_dir() { wal_dir } else { data_dir };
-    let _lock = DirectoryLock::acquire(data_dir, lock_wal_dir, "timberdb scrub")
-        .map_err(|error| format!("{error}; to scrub a running server use POST /api/v1/admin/scrub"))?;
+    let _lock =
+        DirectoryLock::acquire(data_dir, lock_wal_dir, "timberdb scrub").map_err(|error| {
+            format!("{error}; to scrub a running server use POST /api/v1/admin/scrub")
+        })?;
     let mut report = ScrubReport {
         data_dir: data_dir.display().to_string(),
         wal_dir: wal_dir.display().to_string(),
@@ -54,7 +58,13 @@ pub fn scrub(data_dir: &Path, wal_dir: &Path, quarantine: bool) -> Result<ScrubR
     for shard in 0..shard_count {
         let paths = ShardPaths::new(data_dir, wal_dir, shard);
         let manifest = scrub_manifest(&mut report, &paths.shard_dir, shard)?;
-        let damaged = scrub_blocks(&mut report, &paths.shard_dir, shard, &manifest.state, catalog.as_ref());
+        let damaged = scrub_blocks(
+            &mut report,
+            &paths.shard_dir,
+            shard,
+            &manifest.state,
+            catalog.as_ref(),
+        );
         scrub_wal(&mut report, &paths.wal_dir, shard, &manifest.state);
         if quarantine && !damaged.is_empty() {
             quarantine_shard(&mut report, &paths.shard_dir, shard, &manifest, &damaged);
@@ -73,7 +83,8 @@ fn scrub_layout(report: &mut ScrubReport, data_dir: &Path) -> u32 {
         .map_err(|error| error.to_string())
         .and_then(|bytes| {
             report.bytes_checked += bytes.len() as u64;
-            serde_json::from_slice::<Layout>(&bytes).map_err(|error| format!("not valid JSON: {error}"))
+            serde_json::from_slice::<Layout>(&bytes)
+                .map_err(|error| format!("not valid JSON: {error}"))
         });
     match parsed {
         Ok(layout) => layout.shard_count,
@@ -109,7 +120,11 @@ fn scrub_catalog(report: &mut ScrubReport, data_dir: &Path) -> Option<Catalog> {
 
 /// Reads every manifest generation of the shard; returns the state
 /// start-up would use.
-fn scrub_manifest(report: &mut ScrubReport, shard_dir: &Path, shard: u32) -> Result<ShardManifest, String> {
+fn scrub_manifest(
+    report: &mut ScrubReport,
+    shard_dir: &Path,
+    shard: u32,
+) -> Result<ShardManifest, String> {
     let generations = if shard_dir.is_dir() {
         list_generations(shard_dir).map_err(|error| error.to_string())?
     } else {
@@ -118,7 +133,8 @@ fn scrub_manifest(report: &mut ScrubReport, shard_dir: &Path, shard: u32) -> Res
     let mut chosen: Option<ShardManifest> = None;
     for (index, &generation) in generations.iter().enumerate() {
         let path = shard_dir.join(manifest_file_name(generation));
-        let bytes = std::fs::read(&path).map_err(|error| format!("read {}: {error}", path.display()))?;
+        let bytes =
+            std::fs::read(&path).map_err(|error| format!("read {}: {error}", path.display()))?;
         report.files_checked += 1;
         report.bytes_checked += bytes.len() as u64;
         let scan = scan_generation(&bytes, generation, shard);
@@ -199,7 +215,11 @@ fn scrub_blocks(
         let path = shard_dir.join(segment_file_name(*segment));
         let file = std::fs::File::open(&path);
         report.files_checked += 1;
-        let file_bytes = file.as_ref().ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+        let file_bytes = file
+            .as_ref()
+            .ok()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
         let mut previous_end = 0;
         for &offset in offsets {
             let entry = &state.blocks[&(*segment, offset)];
@@ -283,13 +303,16 @@ fn check_sequences(
     catalog: &Catalog,
     damaged: &mut Vec<Finding>,
 ) {
-    let mut by_partition: BTreeMap<u64, Vec<(u64, u64, (u32, u64))>> = BTreeMap::new();
+    // Per partition: (first seq, last seq, block key).
+    type Ranges = Vec<(u64, u64, (u32, u64))>;
+    let mut by_partition: BTreeMap<u64, Ranges> = BTreeMap::new();
     for (key, entry) in &state.blocks {
         let header = &entry.header;
-        by_partition
-            .entry(header.partition_key)
-            .or_default()
-            .push((header.first_seq, header.last_seq(), *key));
+        by_partition.entry(header.partition_key).or_default().push((
+            header.first_seq,
+            header.last_seq(),
+            *key,
+        ));
     }
     for (partition_key, mut ranges) in by_partition {
         ranges.sort_unstable();
@@ -326,7 +349,11 @@ fn check_sequences(
     }
 }
 
-fn note_unused_segments(report: &mut ScrubReport, shard_dir: &Path, used: &BTreeMap<u32, Vec<u64>>) {
+fn note_unused_segments(
+    report: &mut ScrubReport,
+    shard_dir: &Path,
+    used: &BTreeMap<u32, Vec<u64>>,
+) {
     let Ok(entries) = std::fs::read_dir(shard_dir) else {
         return;
     };
@@ -357,7 +384,8 @@ fn scrub_wal(report: &mut ScrubReport, wal_dir: &Path, shard: u32, state: &Manif
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) => {
-                let mut finding = Finding::new(FileKind::Wal, &path, 0, format!("cannot be read: {error}"));
+                let mut finding =
+                    Finding::new(FileKind::Wal, &path, 0, format!("cannot be read: {error}"));
                 finding.shard = Some(shard);
                 finding.meaning = "the server cannot replay this segment".into();
                 report.damage.push(finding);
@@ -387,10 +415,16 @@ fn quarantine_shard(
         ));
         return;
     }
-    match quarantine::quarantine_offline(shard_dir, shard, &manifest.state, manifest.newest_generation, damaged) {
+    match quarantine::quarantine_offline(
+        shard_dir,
+        shard,
+        &manifest.state,
+        manifest.newest_generation,
+        damaged,
+    ) {
         Ok(lines) => report.quarantined.extend(lines),
-        Err(error) => report
-            .notes
-            .push(format!("shard {shard}: quarantine failed, nothing was removed: {error}")),
+        Err(error) => report.notes.push(format!(
+            "shard {shard}: quarantine failed, nothing was removed: {error}"
+        )),
     }
 }

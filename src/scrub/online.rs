@@ -185,7 +185,10 @@ struct Pace {
 
 impl Pace {
     fn new(rate_bytes_per_s: u64) -> Pace {
-        assert!(rate_bytes_per_s > 0, "a scrub rate is validated to be positive");
+        assert!(
+            rate_bytes_per_s > 0,
+            "a scrub rate is validated to be positive"
+        );
         Pace {
             started: Instant::now(),
             bytes: 0,
@@ -240,7 +243,12 @@ async fn read_whole(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(read?.to_vec())
 }
 
-async fn scrub_block(ctx: &Rc<ShardContext>, block: &Rc<BlockRef>, options: ScrubOptions, pace: &mut Pace) {
+async fn scrub_block(
+    ctx: &Rc<ShardContext>,
+    block: &Rc<BlockRef>,
+    options: ScrubOptions,
+    pace: &mut Pace,
+) {
     let span = block.header.span_bytes();
     let read = block.segment.read(block.offset, span as usize).await;
     pace.after(span).await;
@@ -261,7 +269,14 @@ async fn scrub_block(ctx: &Rc<ShardContext>, block: &Rc<BlockRef>, options: Scru
     let Err(error) = result else { return };
     let finding = {
         let catalog = ctx.catalog.borrow();
-        Finding::block(block.segment.path(), ctx.shard_id, block.key(), &block.header, &catalog, error)
+        Finding::block(
+            block.segment.path(),
+            ctx.shard_id,
+            block.key(),
+            &block.header,
+            &catalog,
+            error,
+        )
     };
     tracing::error!(file = %finding.file, offset = finding.offset, detail = %finding.detail, "scrub found a damaged block");
     ctx.scrub.count(|t| t.damaged_blocks += 1);
@@ -287,11 +302,16 @@ async fn verify_yielding(block: &BlockRef, bytes: &[u8]) -> Result<(), BlockErro
     verify_filters(directory, bytes)
 }
 
-async fn quarantine(ctx: &Rc<ShardContext>, block: &Rc<BlockRef>, finding: Finding, bytes: Vec<u8>) {
+async fn quarantine(
+    ctx: &Rc<ShardContext>,
+    block: &Rc<BlockRef>,
+    finding: Finding,
+    bytes: Vec<u8>,
+) {
     let (reply, answer) = flume::bounded(1);
     let job = StoreJob::Quarantine {
         block: block.clone(),
-        finding,
+        finding: Box::new(finding),
         bytes,
         reply,
     };
@@ -310,7 +330,11 @@ async fn quarantine(ctx: &Rc<ShardContext>, block: &Rc<BlockRef>, finding: Findi
 
 /// The store worker's half of a quarantine: copy and line off the reactor,
 /// then the line's durable `RemoveBlock` record is appended by the caller.
-pub async fn write_record(shard_dir: std::path::PathBuf, finding: Finding, bytes: Vec<u8>) -> Result<QuarantineLine, String> {
+pub async fn write_record(
+    shard_dir: std::path::PathBuf,
+    finding: Finding,
+    bytes: Vec<u8>,
+) -> Result<QuarantineLine, String> {
     glommio::executor()
         .spawn_blocking(move || {
             let (segment, offset) = finding.block_key().expect("a block finding");
@@ -345,14 +369,49 @@ fn record_error(ctx: &ShardContext, error: String) {
 
 /// The `timberdb_scrub_*` series, one per shard.
 pub fn render_metrics(totals: &[ScrubTotals], out: &mut String) {
-    type Series = (&'static str, &'static str, &'static str, fn(&ScrubTotals) -> u64);
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&ScrubTotals) -> u64,
+    );
     let series: [Series; 6] = [
-        ("timberdb_scrub_runs_total", "counter", "Scrub runs started on the shard.", |t| t.runs),
-        ("timberdb_scrub_running", "gauge", "1 while a scrub runs on the shard.", |t| t.running as u64),
-        ("timberdb_scrub_blocks_checked_total", "counter", "Published blocks a scrub read and verified.", |t| t.blocks_checked),
-        ("timberdb_scrub_bytes_checked_total", "counter", "Block bytes a scrub read and verified.", |t| t.bytes_checked),
-        ("timberdb_scrub_damaged_blocks_total", "counter", "Damaged blocks a scrub found (alert on any increase).", |t| t.damaged_blocks),
-        ("timberdb_scrub_quarantined_blocks_total", "counter", "Damaged blocks a scrub removed from the database.", |t| t.quarantined_blocks),
+        (
+            "timberdb_scrub_runs_total",
+            "counter",
+            "Scrub runs started on the shard.",
+            |t| t.runs,
+        ),
+        (
+            "timberdb_scrub_running",
+            "gauge",
+            "1 while a scrub runs on the shard.",
+            |t| t.running as u64,
+        ),
+        (
+            "timberdb_scrub_blocks_checked_total",
+            "counter",
+            "Published blocks a scrub read and verified.",
+            |t| t.blocks_checked,
+        ),
+        (
+            "timberdb_scrub_bytes_checked_total",
+            "counter",
+            "Block bytes a scrub read and verified.",
+            |t| t.bytes_checked,
+        ),
+        (
+            "timberdb_scrub_damaged_blocks_total",
+            "counter",
+            "Damaged blocks a scrub found (alert on any increase).",
+            |t| t.damaged_blocks,
+        ),
+        (
+            "timberdb_scrub_quarantined_blocks_total",
+            "counter",
+            "Damaged blocks a scrub removed from the database.",
+            |t| t.quarantined_blocks,
+        ),
     ];
     for (name, kind, help, read) in series {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));

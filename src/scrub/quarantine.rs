@@ -50,7 +50,12 @@ pub fn copy_name(segment: u32, offset: u64) -> String {
 
 /// Writes `bytes` as the copy of a quarantined block and returns its
 /// relative name. Blocking I/O.
-pub fn write_copy(shard_dir: &Path, segment: u32, offset: u64, bytes: &[u8]) -> std::io::Result<String> {
+pub fn write_copy(
+    shard_dir: &Path,
+    segment: u32,
+    offset: u64,
+    bytes: &[u8],
+) -> std::io::Result<String> {
     let name = copy_name(segment, offset);
     std::fs::create_dir_all(shard_dir.join(QUARANTINE_DIR_NAME))?;
     let path = shard_dir.join(&name);
@@ -65,7 +70,10 @@ pub fn write_copy(shard_dir: &Path, segment: u32, offset: u64, bytes: &[u8]) -> 
 pub fn append_lines(shard_dir: &Path, lines: &[QuarantineLine]) -> std::io::Result<()> {
     let path = shard_dir.join(QUARANTINE_FILE_NAME);
     let created = !path.exists();
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
     let mut text = String::new();
     for line in lines {
         text.push_str(&serde_json::to_string(line).expect("a quarantine line serialises"));
@@ -95,15 +103,25 @@ pub fn quarantine_offline(
         let Some((segment, offset)) = finding.block_key() else {
             continue;
         };
-        if lines.iter().any(|line: &QuarantineLine| (line.segment, line.offset) == (segment, offset)) {
+        if lines
+            .iter()
+            .any(|line: &QuarantineLine| (line.segment, line.offset) == (segment, offset))
+        {
             continue; // one block, two findings (a bad frame and a bad range)
         }
         let copy = copy_block(shard_dir, state, (segment, offset));
         lines.extend(line_for(finding, copy));
     }
-    append_lines(shard_dir, &lines)
-        .map_err(|error| format!("cannot write {}: {error}", shard_dir.join(QUARANTINE_FILE_NAME).display()))?;
-    let removed: Vec<(u32, u64)> = lines.iter().map(|line| (line.segment, line.offset)).collect();
+    append_lines(shard_dir, &lines).map_err(|error| {
+        format!(
+            "cannot write {}: {error}",
+            shard_dir.join(QUARANTINE_FILE_NAME).display()
+        )
+    })?;
+    let removed: Vec<(u32, u64)> = lines
+        .iter()
+        .map(|line| (line.segment, line.offset))
+        .collect();
     let edits = checkpoint_without(state, &removed);
     let dir = shard_dir.to_path_buf();
     let generation = newest_generation + 1;
@@ -124,7 +142,11 @@ pub fn quarantine_offline(
 
 /// A copy of the block's bytes, best effort (an unreadable block is
 /// quarantined without one).
-fn copy_block(shard_dir: &Path, state: &ManifestState, (segment, offset): (u32, u64)) -> Option<String> {
+fn copy_block(
+    shard_dir: &Path,
+    state: &ManifestState,
+    (segment, offset): (u32, u64),
+) -> Option<String> {
     use std::os::unix::fs::FileExt;
     let span = state.blocks.get(&(segment, offset))?.header.span_bytes();
     let path: PathBuf = shard_dir.join(segment_file_name(segment));

@@ -144,7 +144,13 @@ impl Finding {
     }
 
     fn write_text(&self, out: &mut String) {
-        let _ = write!(out, "DAMAGE {} {} at offset {}", kind_name(self.kind), self.file, self.offset);
+        let _ = write!(
+            out,
+            "DAMAGE {} {} at offset {}",
+            kind_name(self.kind),
+            self.file,
+            self.offset
+        );
         if let Some(block_offset) = self.block_offset {
             let _ = write!(out, " (block at offset {block_offset})");
         }

@@ -72,7 +72,14 @@ pub fn scan_segment(
         },
         Some(hidden) => WalScan {
             records: records + hidden.records,
-            damage: Some(damage_finding(path, end.offset, shard, &end.reason, &hidden, sealed)),
+            damage: Some(damage_finding(
+                path,
+                end.offset,
+                shard,
+                &end.reason,
+                &hidden,
+                sealed,
+            )),
             note: None,
         },
     }
@@ -100,10 +107,11 @@ fn valid_records_after(bytes: &[u8], offset: u64, generation: u64) -> Option<Hid
             hidden.records += 1;
             if let Ok(batch) = decode_payload(record.payload) {
                 let last = batch.first_seq + batch.batch.len() as u64 - 1;
-                let range = hidden
-                    .by_partition
-                    .entry(batch.partition_key)
-                    .or_insert((batch.first_seq, last, 0));
+                let range = hidden.by_partition.entry(batch.partition_key).or_insert((
+                    batch.first_seq,
+                    last,
+                    0,
+                ));
                 range.0 = range.0.min(batch.first_seq);
                 range.1 = range.1.max(last);
                 range.2 += batch.batch.len() as u64;

@@ -10,8 +10,8 @@ use super::context::{ShardContext, ShardCounters};
 use super::partitions::{self, AdminError, CreateRequest, SliceStats};
 use super::worker::StoreJob;
 use crate::query::stream::CHUNKS_IN_FLIGHT_MAX;
-use crate::scrub::online::{self as scrub, NodeRun, ScrubOptions, ScrubTotals, ShardRun};
 use crate::query::{run_on_shard, QueryPlan, ShardChunk, ShardReceivers, ShardSummary};
+use crate::scrub::online::{self as scrub, NodeRun, ScrubOptions, ScrubTotals, ShardRun};
 use crate::storage::catalog::PartitionMeta;
 
 /// Requests queued per shard mailbox; a full mailbox makes senders wait.

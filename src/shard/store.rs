@@ -245,7 +245,11 @@ impl ShardStore {
     /// the record removing it is durable. It does not go to `removed`: its
     /// span is left as it is (recovery punches it at the next start).
     pub fn quarantine_block(&self, block: &Rc<BlockRef>) {
-        if let Some(slice) = self.slices.borrow_mut().get_mut(&block.header.partition_key) {
+        if let Some(slice) = self
+            .slices
+            .borrow_mut()
+            .get_mut(&block.header.partition_key)
+        {
             slice.blocks.remove(&block.header);
         }
         self.filters.forget(block.key());

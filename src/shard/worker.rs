@@ -54,7 +54,7 @@ pub enum StoreJob {
     /// the query structures. `bytes` is the block as scrub read it.
     Quarantine {
         block: Rc<BlockRef>,
-        finding: crate::scrub::Finding,
+        finding: Box<crate::scrub::Finding>,
         bytes: Vec<u8>,
         reply: flume::Sender<std::result::Result<crate::scrub::QuarantineLine, String>>,
     },
@@ -141,7 +141,7 @@ impl StoreWorker {
                     bytes,
                     reply,
                 } => {
-                    let _ = reply.send(self.quarantine(&block, finding, bytes).await);
+                    let _ = reply.send(self.quarantine(&block, *finding, bytes).await);
                 }
             }
         }
@@ -334,7 +334,9 @@ impl StoreWorker {
         finding: crate::scrub::Finding,
         bytes: Vec<u8>,
     ) -> std::result::Result<crate::scrub::QuarantineLine, String> {
-        self.store.check_writable().map_err(|error| error.to_string())?;
+        self.store
+            .check_writable()
+            .map_err(|error| error.to_string())?;
         if !self.store.is_published(block) {
             return Err("the block left the database meanwhile (compacted or deleted)".into());
         }
@@ -350,7 +352,14 @@ impl StoreWorker {
             return Err(error.to_string());
         }
         self.store.quarantine_block(block);
-        tracing::warn!(segment, offset, partition_key = line.partition_key, first_seq = line.first_seq, last_seq = line.last_seq, "quarantined a damaged block: its entries are no longer served");
+        tracing::warn!(
+            segment,
+            offset,
+            partition_key = line.partition_key,
+            first_seq = line.first_seq,
+            last_seq = line.last_seq,
+            "quarantined a damaged block: its entries are no longer served"
+        );
         Ok(line)
     }
 

@@ -153,7 +153,10 @@ mod tests {
         let refused = DirectoryLock::acquire(dir.path(), dir.path(), "scrub")
             .unwrap_err()
             .to_string();
-        assert!(refused.contains(&format!("locked by process {pid}")), "{refused}");
+        assert!(
+            refused.contains(&format!("locked by process {pid}")),
+            "{refused}"
+        );
         assert!(refused.contains("scrub cannot use"), "{refused}");
         drop(first);
         assert_eq!(holder(dir.path()).unwrap(), LockState::Free);
@@ -165,7 +168,10 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let wal = tempfile::tempdir().unwrap();
         let _held = DirectoryLock::acquire(data.path(), wal.path(), "the server").unwrap();
-        assert!(matches!(holder(wal.path()).unwrap(), LockState::Held { .. }));
+        assert!(matches!(
+            holder(wal.path()).unwrap(),
+            LockState::Held { .. }
+        ));
         let other = tempfile::tempdir().unwrap();
         assert!(DirectoryLock::acquire(other.path(), wal.path(), "the server").is_err());
     }

@@ -27,7 +27,10 @@ struct StartBody {
     quarantine: bool,
 }
 
-pub async fn start(ctx: &ShardContext, request: Request<Incoming>) -> Result<HttpResponse, ApiError> {
+pub async fn start(
+    ctx: &ShardContext,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
     let limit = BodyLimit {
         bytes: SCRUB_BODY_BYTES_MAX,
         name: "the scrub request limit",
