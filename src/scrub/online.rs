@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::report::{FileKind, Finding, QuarantineLine};
-use crate::block::{verify_envelope, verify_filters, verify_granule, BlockError, DecodedGranule};
+use crate::block::{
+    verify_envelope, verify_filters, verify_granule, BlockError, BlockHeader, DecodedGranule,
+};
 use crate::shard::mailbox::{call_all, PeerRequest};
 use crate::shard::slice::BlockRef;
 use crate::shard::worker::StoreJob;
@@ -158,18 +160,20 @@ pub async fn run_shard(ctx: &Rc<ShardContext>, id: String, options: ScrubOptions
     });
     let mut pace = Pace::new(options.rate_bytes_per_s);
     scrub_manifest(ctx, &mut pace).await;
-    let blocks: Vec<Rc<BlockRef>> = ctx
+    // Headers, not `Rc`s: holding every block for the whole run would keep
+    // compaction from giving back the space of the blocks it replaces.
+    let headers: Vec<BlockHeader> = ctx
         .store
         .slices
         .borrow()
         .values()
-        .flat_map(|slice| slice.blocks.iter().cloned())
+        .flat_map(|slice| slice.blocks.iter().map(|block| block.header))
         .collect();
-    for block in blocks {
-        if !ctx.store.is_published(&block) {
-            continue; // compacted away or deleted since the list was taken
+    for header in headers {
+        // None: compacted away or deleted since the list was taken.
+        if let Some(block) = ctx.store.published(&header) {
+            scrub_block(ctx, &block, options, &mut pace).await;
         }
-        scrub_block(ctx, &block, options, &mut pace).await;
     }
     ctx.scrub.shard.borrow_mut().state = RunState::Finished;
     ctx.scrub.count(|t| t.running = false);

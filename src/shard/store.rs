@@ -235,10 +235,15 @@ impl ShardStore {
 
     /// Whether `block` is still one of its slice's published blocks.
     pub fn is_published(&self, block: &Rc<BlockRef>) -> bool {
+        self.published(&block.header)
+            .is_some_and(|published| Rc::ptr_eq(&published, block))
+    }
+
+    /// The published block `header` describes, if it is still published.
+    pub fn published(&self, header: &crate::block::BlockHeader) -> Option<Rc<BlockRef>> {
         let slices = self.slices.borrow();
-        slices
-            .get(&block.header.partition_key)
-            .is_some_and(|slice| slice.blocks.iter().any(|other| Rc::ptr_eq(other, block)))
+        let slice = slices.get(&header.partition_key)?;
+        slice.blocks.get(header).cloned()
     }
 
     /// Takes a quarantined block out of its slice's query structures, once
