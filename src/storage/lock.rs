@@ -4,8 +4,10 @@
 //! segment files and destroy each other's data; a server and an offline
 //! tool that writes (`timberdb scrub --quarantine`) would do the same. So
 //! the server, and every tool that writes, holds an exclusive `flock` on
-//! `<data_dir>/.lock` (and on `<wal_dir>/.lock` when the WAL lives
-//! elsewhere) for as long as it runs. The lock belongs to the open file:
+//! `<data_dir>/.lock` and on `<wal_dir>/.lock` (any WAL directory but the
+//! data directory itself, the default `<data_dir>/wal` included: two data
+//! directories configured with one WAL directory are refused too) for as
+//! long as it runs. The lock belongs to the open file:
 //! the kernel releases it when the process exits, however it exits, so a
 //! crash never leaves a stale lock behind. The holder writes its pid into
 //! the file so that a refusal can name it; the pid is information only
