@@ -105,9 +105,9 @@ impl Finding {
         finding.block_offset = Some(block_offset);
         finding.describe_block(header, shard, catalog);
         finding.meaning = format!(
-            "queries that read this block fail with 500 and compaction of its slice stops; \
-             `--quarantine` (or POST /api/v1/admin/scrub with quarantine) removes it, losing \
-             its {} entries",
+            "queries that read this block fail with 500, and a compaction that reads it stops \
+             the shard's writes; `--quarantine` (or POST /api/v1/admin/scrub with quarantine) \
+             removes it, losing its {} entries",
             header.entry_count
         );
         finding

@@ -96,13 +96,21 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         }
     }
     wait_until_ready(&events, shard_count)?;
+    // Installed before the line below announces the server: a script or test
+    // that sends SIGTERM as soon as it reads the line gets a graceful stop,
+    // not the default action (an immediate kill).
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     println!(
         "timberdb listening on http://{listen_addr} with {shard_count} shards, data in {}, WAL in {}",
         config.storage.data_dir.display(),
         config.storage.wal_dir.display()
     );
     tracing::info!(%listen_addr, shard_count, "serving");
-    wait_for_exit(handles, &senders)
+    wait_for_exit(handles, &senders, signals)
 }
 
 /// Creates `dir` if missing and returns its canonical form (absolute, symlinks resolved), the
@@ -124,11 +132,9 @@ enum Exit {
 fn wait_for_exit(
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     mailboxes: &[flume::Sender<PeerRequest>],
+    mut signals: signal_hook::iterator::Signals,
 ) -> Result<(), String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
     let (exit_tx, exit_rx) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     let signal_tx = exit_tx.clone();
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
