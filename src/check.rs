@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 
 mod layout;
+mod lock;
 
 /// Oldest kernel whose io_uring has everything glommio uses (messages say "5.8").
 pub const KERNEL_VERSION_MIN: (u32, u32) = (5, 8);
@@ -155,9 +156,13 @@ pub fn run_checks(config: &Config) -> CheckReport {
         .is_some_and(|access| access.status != CheckStatus::Fail);
     if data_dir_usable {
         report.push(layout::check_layout(&storage.data_dir, config.shard_count));
+        report.push(lock::check_lock("data_dir", &storage.data_dir));
     }
     if storage.wal_dir != storage.data_dir {
         check_directory(&mut report, "wal_dir", &storage.wal_dir, data_device);
+        if storage.wal_dir.is_dir() {
+            report.push(lock::check_lock("wal_dir", &storage.wal_dir));
+        }
     }
     report
 }

@@ -15,6 +15,7 @@ pub mod logql;
 pub mod protocol;
 pub mod query;
 pub mod restore;
+pub mod scrub;
 pub mod shard;
 pub mod storage;
 pub mod text;

@@ -15,7 +15,10 @@ fn main() -> ExitCode {
     };
     let config = match &loaded.command {
         Command::Client(invocation) => return ExitCode::from(timberdb::client::run(invocation)),
-        Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => config,
+        Command::Serve(config)
+        | Command::Check(config)
+        | Command::Restore { config, .. }
+        | Command::Scrub(config, _) => config,
     };
     init_logging(config);
     for warning in &loaded.warnings {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Scrub(config, args) => ExitCode::from(timberdb::scrub::run_command(&config, args)),
         Command::Check(config) => {
             let report = timberdb::check::run_checks(&config);
             report.print(&mut std::io::stdout());

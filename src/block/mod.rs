@@ -39,6 +39,7 @@ mod header;
 #[cfg(test)]
 mod tests;
 pub mod v2;
+mod verify;
 
 pub use codec::{
     compress, decompress_into, decompress_to_vec, Codec, GZIP_LEVEL_DEFAULT, ZSTD_LEVEL_DEFAULT,
@@ -51,6 +52,9 @@ pub use directory::{
 pub use encoder::{encode_block, EncodeScratch, EncodedBlock};
 pub use granule::{wanted_frames, ColumnSet, DecodedGranule, Strings, TagNeed};
 pub use header::{BlockHeader, BLOCK_FORMAT_VERSION, BLOCK_MAGIC};
+pub use verify::{
+    check_filter_frame, verify_block, verify_envelope, verify_filters, verify_granule,
+};
 
 /// Blocks start and end on this boundary (the O_DIRECT page).
 pub const BLOCK_ALIGN_BYTES: usize = 4096;

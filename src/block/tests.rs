@@ -392,3 +392,55 @@ proptest! {
         prop_assert_eq!(decode_all(&bytes).unwrap(), expected);
     }
 }
+
+/// `verify_block` (scrub's check of a whole block) passes an intact block
+/// and names the region of every single flipped byte a checksum covers:
+/// the header, each column frame, each filter frame, the directory.
+#[test]
+fn verify_block_passes_an_intact_block_and_names_every_flipped_region() {
+    let batch = varied_batch(3000);
+    let (bytes, encoded) = encode(&batch, Codec::Lz4);
+    let directory = DirectoryRef::new(&encoded.header, encoded.directory.clone()).unwrap();
+    verify_block(&encoded.header, &directory, &bytes).expect("an intact block verifies");
+
+    let archived = directory.get();
+    let mut targets = vec![(36usize, ChecksumRegion::Header)];
+    for column in archived.columns.iter() {
+        for frame in column.frames.iter() {
+            let frame = frame.native();
+            if frame.stored_bytes > 0 {
+                let region = ChecksumRegion::Frame(FrameKind::of_archived(&column.name));
+                targets.push((
+                    frame.offset as usize + frame.stored_bytes as usize / 2,
+                    region,
+                ));
+            }
+        }
+    }
+    for frame in archived.filters.iter() {
+        let frame = frame.native();
+        if frame.stored_bytes > 0 {
+            let region = ChecksumRegion::Frame(FrameKind::Filter);
+            targets.push((
+                frame.offset as usize + frame.stored_bytes as usize / 2,
+                region,
+            ));
+        }
+    }
+    let directory_at = encoded.header.directory_start() as usize;
+    targets.push((directory_at + 4, ChecksumRegion::Directory));
+    assert!(targets.len() > 10, "{} regions", targets.len());
+    for (at, expected) in targets {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x10;
+        match verify_block(&encoded.header, &directory, &damaged) {
+            Err(BlockError::ChecksumMismatch { region, .. }) => {
+                assert_eq!(region, expected, "byte {at}")
+            }
+            other => panic!("byte {at} ({expected}): {other:?}"),
+        }
+    }
+    // Cut short: the last frame or the directory is missing.
+    let short = &bytes[..directory_at];
+    assert!(verify_block(&encoded.header, &directory, short).is_err());
+}

@@ -78,6 +78,10 @@ pub enum Subcommand {
     /// Build a new data directory (--data-dir, which must be empty or absent) from a
     /// snapshot the server took (POST /api/v1/admin/snapshots); the server is not started.
     Restore(RestoreArgs),
+    /// Read every file of a stopped node's data and WAL directories and report damage;
+    /// exit status 0 when clean, 1 when damage was found, 2 on usage errors or when the
+    /// directory is in use.
+    Scrub(ScrubArgs),
     /// The client commands (query, tail, partitions, snapshot): they talk to a running server
     /// and do not load its configuration.
     #[command(flatten)]
@@ -90,6 +94,18 @@ pub struct RestoreArgs {
     /// The snapshot directory to restore from (e.g. <data-dir>/snapshots/<name>).
     #[arg(long, value_name = "SNAPSHOT_DIR", value_parser = value::path)]
     pub from: PathBuf,
+}
+
+/// Options of `timberdb scrub`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::Args)]
+pub struct ScrubArgs {
+    /// Remove every damaged block from the database (a new manifest generation without
+    /// them) and record each in shard-<n>/quarantine.jsonl; the entries they held are lost.
+    #[arg(long)]
+    pub quarantine: bool,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses `args` (program name first) without exiting the process.

@@ -121,6 +121,13 @@ pub const INDEX_CACHE_BYTES_DEFAULT: u64 = 128 * MIB;
 /// At least 1 MiB (a few blocks' filters); at most 1 TiB.
 pub const INDEX_CACHE_BYTES_RANGE: RangeInclusive<u64> = MIB..=TIB;
 
+/// Bytes per second one shard's online scrub reads (`POST /api/v1/admin/scrub` without a
+/// rate): 64 MiB/s re-reads 1 TiB per shard in under five hours and leaves an NVMe drive's
+/// bandwidth to ingest and queries.
+pub const SCRUB_RATE_BYTES_PER_S_DEFAULT: u64 = 64 * MIB;
+/// At least 64 KiB/s (one small block a second); at most 64 GiB/s (no limit in practice).
+pub const SCRUB_RATE_BYTES_PER_S_RANGE: RangeInclusive<u64> = 64 * KIB..=64 * GIB;
+
 /// 256 MiB of not-yet-sealed blocks per shard before ingest answers 503.
 pub const ACTIVE_BLOCK_MEMORY_MAX_BYTES_DEFAULT: u64 = 256 * MIB;
 /// Per shard; multiply by the shard count for the node's ingest memory.
@@ -239,6 +246,7 @@ impl Default for StorageConfig {
             wal_size_max_bytes: WAL_SIZE_MAX_BYTES_DEFAULT,
             active_block_memory_max_bytes: ACTIVE_BLOCK_MEMORY_MAX_BYTES_DEFAULT,
             index_cache_bytes: INDEX_CACHE_BYTES_DEFAULT,
+            scrub_rate_bytes_per_s: SCRUB_RATE_BYTES_PER_S_DEFAULT,
         }
     }
 }

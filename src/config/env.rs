@@ -15,7 +15,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 21] = [
+pub const VARIABLES: [(&str, Key); 22] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_SNAPSHOT_DIR", Key::SnapshotDir),
@@ -40,6 +40,7 @@ pub const VARIABLES: [(&str, Key); 21] = [
         Key::RetentionCheckInterval,
     ),
     ("TIMBERDB_INDEX_CACHE_SIZE", Key::IndexCacheSize),
+    ("TIMBERDB_SCRUB_RATE", Key::ScrubRate),
 ];
 
 /// The value of `name`, treating an empty value as unset.
@@ -125,6 +126,12 @@ pub fn apply(
         &mut storage.index_cache_bytes,
         "TIMBERDB_INDEX_CACHE_SIZE",
         Key::IndexCacheSize,
+        value::size_bytes,
+    )?;
+    layer.set(
+        &mut storage.scrub_rate_bytes_per_s,
+        "TIMBERDB_SCRUB_RATE",
+        Key::ScrubRate,
         value::size_bytes,
     )?;
     apply_server_keys(&mut layer, config)

@@ -345,6 +345,9 @@ impl FileLayer<'_> {
             "index_cache_size" => {
                 storage.index_cache_bytes = self.take(Key::IndexCacheSize, full, item, size)?;
             }
+            "scrub_rate" => {
+                storage.scrub_rate_bytes_per_s = self.take(Key::ScrubRate, full, item, size)?;
+            }
             _ => self.unknown(full, item),
         }
         Ok(())

@@ -39,6 +39,7 @@ pub enum Key {
     WalMaxSize,
     WriteBufferSize,
     IndexCacheSize,
+    ScrubRate,
     LogLevel,
     LogFormat,
 }
@@ -73,6 +74,7 @@ impl Key {
             Key::WalMaxSize => "storage.wal_max_size",
             Key::WriteBufferSize => "storage.write_buffer_size",
             Key::IndexCacheSize => "storage.index_cache_size",
+            Key::ScrubRate => "storage.scrub_rate",
             Key::LogLevel => "logging.level",
             Key::LogFormat => "logging.format",
         }

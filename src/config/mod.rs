@@ -44,6 +44,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use cli::ScrubArgs;
 pub use error::{ConfigError, Result};
 use key::Origins;
 pub use protocols::{
@@ -114,6 +115,9 @@ pub struct StorageConfig {
     /// shards); past it the least recently used are dropped and read again when a query
     /// needs them. TOML key `index_cache_size`.
     pub index_cache_bytes: u64,
+    /// Bytes per second each shard's online scrub reads, unless a request names another
+    /// rate. TOML key `scrub_rate`.
+    pub scrub_rate_bytes_per_s: u64,
 }
 
 /// When to seal the active block. Seed form: `block_rotation = { type = "size", value = N }`.
@@ -203,6 +207,8 @@ pub enum Command {
     /// Talk to a running server (`query`, `tail`, `partitions`, `snapshot`). The server's
     /// configuration is neither loaded nor validated: only its port may be read, to find it.
     Client(crate::client::Invocation),
+    /// Scrub a stopped node's directories (`timberdb scrub`) and exit.
+    Scrub(Config, ScrubArgs),
 }
 
 impl Command {
@@ -213,6 +219,7 @@ impl Command {
                 Some(config)
             }
             Command::Client(_) => None,
+            Command::Scrub(config, _) => Some(config),
         }
     }
 
@@ -222,6 +229,7 @@ impl Command {
                 Some(config)
             }
             Command::Client(_) => None,
+            Command::Scrub(config, _) => Some(config),
         }
     }
 }
@@ -315,6 +323,7 @@ pub fn load_from(
             config,
             from: args.from,
         },
+        Some(cli::Subcommand::Scrub(args)) => Command::Scrub(config, args),
         // `serve`, no subcommand (a client subcommand returned above).
         _ => Command::Serve(config),
     };

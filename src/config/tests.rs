@@ -982,3 +982,34 @@ fn retention_check_interval_and_storage_budget_from_file_and_environment() {
     let message = env_error(&[("TIMBERDB_MAX_STORAGE_SIZE", "12")]);
     assert!(message.contains("TIMBERDB_MAX_STORAGE_SIZE"), "{message}");
 }
+
+#[test]
+fn scrub_rate_from_file_or_environment_within_its_range_and_the_scrub_command() {
+    let config = load_config(&[], &[]);
+    assert_eq!(config.storage.scrub_rate_bytes_per_s, 64 * MIB);
+    let file = toml_file("[storage]\nscrub_rate = \"16MiB\"\n");
+    let path = file.path.to_str().unwrap();
+    let config = load_config(&["--config", path], &[]);
+    assert_eq!(config.storage.scrub_rate_bytes_per_s, 16 * MIB);
+    let config = load_config(&["--config", path], &[("TIMBERDB_SCRUB_RATE", "1048576")]);
+    assert_eq!(config.storage.scrub_rate_bytes_per_s, MIB);
+    let error = env_error(&[("TIMBERDB_SCRUB_RATE", "1")]);
+    assert!(error.contains("TIMBERDB_SCRUB_RATE"), "{error}");
+    let (error, _) = file_error("[storage]\nscrub_rate = 0\n");
+    assert!(error.contains("storage.scrub_rate"), "{error}");
+
+    let loaded = load(
+        &["scrub", "--data-dir", "/d", "--quarantine", "--json"],
+        &[],
+    )
+    .unwrap();
+    let Command::Scrub(config, args) = loaded.command else {
+        panic!("scrub: {:?}", loaded.command);
+    };
+    assert_eq!(config.storage.data_dir, PathBuf::from("/d"));
+    assert!(args.quarantine && args.json);
+    let loaded = load(&["scrub"], &[]).unwrap();
+    assert!(matches!(loaded.command, Command::Scrub(_, args) if !args.quarantine && !args.json));
+    let usage = load(&["scrub", "--bogus"], &[]).unwrap_err();
+    assert_eq!(usage.exit_code(), 2, "{usage}");
+}

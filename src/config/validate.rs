@@ -151,6 +151,12 @@ fn validate_storage(config: &Config, origins: &Origins) -> Result<()> {
         storage.index_cache_bytes,
         &d::INDEX_CACHE_BYTES_RANGE,
     )?;
+    within(
+        origins,
+        Key::ScrubRate,
+        storage.scrub_rate_bytes_per_s,
+        &d::SCRUB_RATE_BYTES_PER_S_RANGE,
+    )?;
     let memory = storage.active_block_memory_max_bytes;
     within(
         origins,

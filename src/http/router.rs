@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
     elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions, query,
-    snapshots,
+    scrub, snapshots,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
@@ -35,6 +35,8 @@ enum Route<'a> {
     LogsqlQuery,
     Snapshots,
     Snapshot(&'a str),
+    /// Online scrub: start one, or see the current or last run.
+    AdminScrub,
 }
 
 impl Route<'_> {
@@ -48,7 +50,7 @@ impl Route<'_> {
             | Route::OtlpLogs
             | Route::LokiPush
             | Route::JsonLine => "POST",
-            Route::Query => "GET, POST",
+            Route::Query | Route::AdminScrub => "GET, POST",
             Route::Partition(_) => "GET, PATCH, DELETE",
             Route::Loki(Loki::BuildInfo) => "GET",
             Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
@@ -83,6 +85,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["select", "logsql", "query"] => Route::LogsqlQuery,
         ["api", "v1", "admin", "snapshots"] => Route::Snapshots,
         ["api", "v1", "admin", "snapshots", name] => Route::Snapshot(name),
+        ["api", "v1", "admin", "scrub"] => Route::AdminScrub,
         _ => return None,
     };
     Some(route)
@@ -154,6 +157,8 @@ async fn route(
         (&Method::GET, Route::Snapshots) => snapshots::list(ctx).await,
         (&Method::GET, Route::Snapshot(name)) => snapshots::get(ctx, name).await,
         (&Method::DELETE, Route::Snapshot(name)) => snapshots::delete(ctx, name).await,
+        (&Method::POST, Route::AdminScrub) => scrub::start(ctx, request).await,
+        (&Method::GET, Route::AdminScrub) => scrub::status(ctx).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -52,6 +52,8 @@ pub struct ShardContext {
     /// They are not found by name or id until they are durable: an entry
     /// acknowledged into one could otherwise be lost with it in a crash.
     pub catalog_pending: RefCell<std::collections::HashSet<u64>>,
+    /// Online scrub: this shard's run and totals (and, on shard 0, the node's run).
+    pub scrub: crate::scrub::online::ScrubState,
 }
 
 impl ShardContext {

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use crate::block::{BlockError, ChecksumRegion, FrameKind};
+use crate::block::{check_filter_frame, BlockError};
 use crate::index::GranuleFilter;
 use crate::storage::Result;
 
@@ -178,22 +178,7 @@ async fn read_section(block: &BlockRef) -> Result<FilterSection> {
                 expected_bytes: from + length,
             }));
         };
-        let crc = crc32fast::hash(stored);
-        if crc != frame.crc32 {
-            return Err(corrupt(BlockError::ChecksumMismatch {
-                region: ChecksumRegion::Frame(FrameKind::Filter),
-                offset: frame.offset as u64,
-                got: crc,
-                expected: frame.crc32,
-            }));
-        }
-        GranuleFilter::parse(frame.encoding, stored).map_err(|detail| {
-            corrupt(BlockError::FrameMalformed {
-                kind: FrameKind::Filter,
-                offset: frame.offset as u64,
-                detail,
-            })
-        })?;
+        check_filter_frame(frame, stored).map_err(corrupt)?;
         located.push((from, length, frame.encoding));
     }
     Ok(FilterSection {

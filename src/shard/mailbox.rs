@@ -12,6 +12,7 @@ use super::snapshot;
 use super::worker::StoreJob;
 use crate::query::stream::CHUNKS_IN_FLIGHT_MAX;
 use crate::query::{run_on_shard, QueryPlan, ShardChunk, ShardReceivers, ShardSummary};
+use crate::scrub::online::{self as scrub, NodeRun, ScrubOptions, ScrubTotals, ShardRun};
 use crate::storage::catalog::PartitionMeta;
 
 /// Requests queued per shard mailbox; a full mailbox makes senders wait.
@@ -74,6 +75,21 @@ pub enum PeerRequest {
         dir: std::path::PathBuf,
         reply: Reply<Result<snapshot::ShardSnapshot, String>>,
     },
+    /// To shard 0: start an online scrub run (`Err`: the run already running).
+    ScrubStart {
+        options: ScrubOptions,
+        reply: Reply<Result<NodeRun, NodeRun>>,
+    },
+    /// From shard 0 to all: scrub this shard; answered when done.
+    ScrubShard {
+        id: String,
+        options: ScrubOptions,
+        reply: Reply<()>,
+    },
+    /// To shard 0: the node's current or last run; to every shard: its part.
+    ScrubStatus {
+        reply: Reply<(Option<NodeRun>, ShardRun)>,
+    },
 }
 
 /// What `/ready` and `/metrics` need from each shard.
@@ -88,6 +104,8 @@ pub struct ShardHealth {
     pub directory_bytes: usize,
     /// The granule filter cache: budget, bytes held, hits and misses.
     pub filter_cache: crate::shard::filters::FilterCacheStats,
+    /// Online scrub totals since start.
+    pub scrub: ScrubTotals,
 }
 
 pub async fn run_mailbox(ctx: Rc<ShardContext>, inbox: flume::Receiver<PeerRequest>) {
@@ -141,6 +159,17 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         PeerRequest::SnapshotShard { dir, reply } => {
             let _ = reply.send(snapshot::snapshot_shard(&ctx, dir).await);
         }
+        PeerRequest::ScrubStart { options, reply } => {
+            let _ = reply.send(scrub::start(&ctx, options));
+        }
+        PeerRequest::ScrubShard { id, options, reply } => {
+            scrub::run_shard(&ctx, id, options).await;
+            let _ = reply.send(());
+        }
+        PeerRequest::ScrubStatus { reply } => {
+            let node = ctx.scrub.node.borrow().clone();
+            let _ = reply.send((node, ctx.scrub.shard.borrow().clone()));
+        }
         PeerRequest::Counters { reply } => {
             let health = ShardHealth {
                 writes_stopped: ctx.store.writes_stopped.borrow().clone(),
@@ -149,6 +178,7 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
                 commit_queue_len: ctx.commit_tx.len(),
                 directory_bytes: ctx.store.directory_bytes(),
                 filter_cache: ctx.store.filters.stats(),
+                scrub: ctx.scrub.totals.get(),
             };
             let _ = reply.send((ctx.counters.get(), health));
         }

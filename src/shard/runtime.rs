@@ -25,6 +25,7 @@ use super::worker::{StoreJob, StoreWorker, STORE_QUEUE_MAX};
 use crate::config::Config;
 use crate::storage::catalog::Catalog;
 use crate::storage::layout::{check_shard_count, ShardPaths};
+use crate::storage::lock::DirectoryLock;
 use crate::wal::WalWriter;
 
 /// Memory glommio registers with io_uring per executor for DMA buffers
@@ -60,6 +61,10 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         wal_dir = %storage.wal_dir.display(),
         "using these directories"
     );
+    // Held until the process exits: no second server or writing tool may
+    // use these directories meanwhile (`storage::lock`).
+    let _lock = DirectoryLock::acquire(&storage.data_dir, &storage.wal_dir, "the server")
+        .map_err(|error| error.to_string())?;
     check_shard_count(&config.storage.data_dir, shard_count).map_err(|error| error.to_string())?;
     remove_incomplete_snapshots(&config.storage.snapshot_root());
     let catalog = Catalog::load(&config.storage.data_dir).map_err(|error| error.to_string())?;
@@ -93,13 +98,21 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         }
     }
     wait_until_ready(&events, shard_count)?;
+    // Installed before the line below announces the server: a script or test
+    // that sends SIGTERM as soon as it reads the line gets a graceful stop,
+    // not the default action (an immediate kill).
+    let signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     println!(
         "timberdb listening on http://{listen_addr} with {shard_count} shards, data in {}, WAL in {}",
         config.storage.data_dir.display(),
         config.storage.wal_dir.display()
     );
     tracing::info!(%listen_addr, shard_count, "serving");
-    wait_for_exit(handles, &senders)
+    wait_for_exit(handles, &senders, signals)
 }
 
 /// Removes snapshots a crash or failure left unfinished (no
@@ -137,11 +150,9 @@ enum Exit {
 fn wait_for_exit(
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     mailboxes: &[flume::Sender<PeerRequest>],
+    mut signals: signal_hook::iterator::Signals,
 ) -> Result<(), String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
     let (exit_tx, exit_rx) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|error| format!("cannot install signal handlers: {error}"))?;
     let signal_tx = exit_tx.clone();
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
@@ -319,6 +330,7 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         shutting_down: Cell::new(false),
         catalog_write: glommio::sync::Semaphore::new(1),
         catalog_pending: RefCell::default(),
+        scrub: Default::default(),
     });
     let worker = StoreWorker::new(
         store.clone(),

@@ -69,6 +69,12 @@ impl TimeMap {
             .remove(&(header.max_timestamp_ns, header.first_seq))
     }
 
+    /// The block `header` describes, if it is here.
+    pub fn get(&self, header: &BlockHeader) -> Option<&Rc<BlockRef>> {
+        self.by_max_time
+            .get(&(header.max_timestamp_ns, header.first_seq))
+    }
+
     pub fn len(&self) -> usize {
         self.by_max_time.len()
     }

@@ -241,6 +241,33 @@ impl ShardStore {
         slice.blocks.insert(block);
     }
 
+    /// Whether `block` is still one of its slice's published blocks.
+    pub fn is_published(&self, block: &Rc<BlockRef>) -> bool {
+        self.published(&block.header)
+            .is_some_and(|published| Rc::ptr_eq(&published, block))
+    }
+
+    /// The published block `header` describes, if it is still published.
+    pub fn published(&self, header: &crate::block::BlockHeader) -> Option<Rc<BlockRef>> {
+        let slices = self.slices.borrow();
+        let slice = slices.get(&header.partition_key)?;
+        slice.blocks.get(header).cloned()
+    }
+
+    /// Takes a quarantined block out of its slice's query structures, once
+    /// the record removing it is durable. It does not go to `removed`: its
+    /// span is left as it is (recovery punches it at the next start).
+    pub fn quarantine_block(&self, block: &Rc<BlockRef>) {
+        if let Some(slice) = self
+            .slices
+            .borrow_mut()
+            .get_mut(&block.header.partition_key)
+        {
+            slice.blocks.remove(&block.header);
+        }
+        self.filters.forget(block.key());
+    }
+
     /// Forgets a deleted partition's slice; its blocks wait in `removed`.
     pub fn forget_slice(&self, partition_key: u64) {
         let removed = self.slices.borrow_mut().remove(&partition_key);

@@ -55,6 +55,15 @@ pub enum StoreJob {
         job: super::snapshot::ShardSnapshotJob,
         expected: Vec<(u64, u64)>,
     },
+    /// Take a damaged block out of the database (online scrub): a copy
+    /// and a `quarantine.jsonl` line, a `RemoveBlock` record, then out of
+    /// the query structures. `bytes` is the block as scrub read it.
+    Quarantine {
+        block: Rc<BlockRef>,
+        finding: Box<crate::scrub::Finding>,
+        bytes: Vec<u8>,
+        reply: flume::Sender<std::result::Result<crate::scrub::QuarantineLine, String>>,
+    },
 }
 
 /// The segment blocks are appended to, and where the next one goes.
@@ -145,6 +154,14 @@ impl StoreWorker {
                     let result =
                         super::snapshot::write_shard(&self.store, &job.dir, &expected).await;
                     let _ = job.reply.send(result);
+                }
+                StoreJob::Quarantine {
+                    block,
+                    finding,
+                    bytes,
+                    reply,
+                } => {
+                    let _ = reply.send(self.quarantine(&block, *finding, bytes).await);
                 }
             }
         }
@@ -332,6 +349,45 @@ impl StoreWorker {
         self.store.punch_removed().await;
         super::retention::delete_unused_segments(&self.store).await;
         Ok(())
+    }
+
+    /// Removes a damaged block: the record first (copy and line), then the
+    /// `RemoveBlock` edit (the commit point), then the query structures.
+    /// Its bytes are not punched now; recovery punches the gap at the next
+    /// start (the copy keeps them).
+    async fn quarantine(
+        &mut self,
+        block: &Rc<BlockRef>,
+        finding: crate::scrub::Finding,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<crate::scrub::QuarantineLine, String> {
+        self.store
+            .check_writable()
+            .map_err(|error| error.to_string())?;
+        if !self.store.is_published(block) {
+            return Err("the block left the database meanwhile (compacted or deleted)".into());
+        }
+        let shard_dir = self.store.paths.shard_dir.clone();
+        let line = crate::scrub::online::write_record(shard_dir, finding, bytes).await?;
+        let (segment, offset) = block.key();
+        if let Err(error) = self
+            .manifest
+            .append(vec![Edit::RemoveBlock { segment, offset }])
+            .await
+        {
+            self.store.stop_writes(&error);
+            return Err(error.to_string());
+        }
+        self.store.quarantine_block(block);
+        tracing::warn!(
+            segment,
+            offset,
+            partition_key = line.partition_key,
+            first_seq = line.first_seq,
+            last_seq = line.last_seq,
+            "quarantined a damaged block: its entries are no longer served"
+        );
+        Ok(line)
     }
 
     async fn maintain(&mut self) {

@@ -243,13 +243,65 @@ fn read_log(
     shard_id: u32,
 ) -> std::result::Result<Option<ManifestState>, Damage> {
     let mut checkpoint_complete = false;
-    read_records(bytes, generation, shard_id, &mut checkpoint_complete).map_err(
-        |(offset, detail)| Damage {
-            offset,
-            detail,
-            checkpoint_complete,
-        },
+    let mut state = ManifestState::default();
+    read_records(
+        bytes,
+        generation,
+        shard_id,
+        &mut checkpoint_complete,
+        &mut state,
     )
+    .map(|()| checkpoint_complete.then_some(state))
+    .map_err(|(offset, detail)| Damage {
+        offset,
+        detail,
+        checkpoint_complete,
+    })
+}
+
+/// What reading one manifest file found, for scrub: the state its records
+/// state up to where reading stopped, whether its checkpoint was complete,
+/// the damage `load` would refuse (offset, detail), and where a torn tail
+/// (tolerated by `load`) starts.
+#[derive(Debug)]
+pub struct GenerationScan {
+    pub state: ManifestState,
+    pub checkpoint_complete: bool,
+    pub damage: Option<(u64, String)>,
+    pub torn_tail_offset: Option<u64>,
+    /// Valid records read.
+    pub record_count: u64,
+}
+
+/// Reads one manifest file the way `load` does, but reports instead of
+/// refusing: scrub wants every finding, and the state up to the damage.
+pub fn scan_generation(bytes: &[u8], generation: u64, shard_id: u32) -> GenerationScan {
+    let mut checkpoint_complete = false;
+    let mut state = ManifestState::default();
+    let damage = read_records(
+        bytes,
+        generation,
+        shard_id,
+        &mut checkpoint_complete,
+        &mut state,
+    )
+    .err();
+    let mut reader = RecordReader::new(bytes, 0, generation);
+    let record_count = reader.by_ref().count() as u64;
+    let end = reader.end();
+    let torn_tail_offset = (damage.is_none() && !end.is_clean()).then_some(end.offset);
+    GenerationScan {
+        state,
+        checkpoint_complete,
+        damage,
+        torn_tail_offset,
+        record_count,
+    }
+}
+
+/// The generations of the manifest files in `dir`, newest first.
+pub fn list_generations(dir: &Path) -> Result<Vec<u64>> {
+    generations(dir)
 }
 
 fn read_records(
@@ -257,8 +309,8 @@ fn read_records(
     generation: u64,
     shard_id: u32,
     checkpoint_complete: &mut bool,
-) -> std::result::Result<Option<ManifestState>, (u64, String)> {
-    let mut state = ManifestState::default();
+    state: &mut ManifestState,
+) -> std::result::Result<(), (u64, String)> {
     let mut reader = RecordReader::new(bytes, 0, generation);
     for record in reader.by_ref() {
         let record_offset = record.offset;
@@ -308,7 +360,7 @@ fn read_records(
             ),
         ));
     }
-    Ok(checkpoint_complete.then_some(state))
+    Ok(())
 }
 
 /// Edits that only a change record holds (a checkpoint only adds blocks and

@@ -12,6 +12,7 @@ pub mod convert;
 pub mod dma_probe;
 pub mod error;
 pub mod layout;
+pub mod lock;
 pub mod manifest;
 pub mod segment;
 pub mod snapshot;

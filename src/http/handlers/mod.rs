@@ -13,4 +13,5 @@ pub mod partitions;
 pub mod query;
 pub mod query_ndjson;
 pub mod retention_metrics;
+pub mod scrub;
 pub mod snapshots;

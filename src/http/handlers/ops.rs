@@ -162,6 +162,8 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             out.push_str(&format!("{name}{{shard=\"{shard}\"}} {}\n", read(health)));
         }
     }
+    let scrub: Vec<_> = shards.iter().map(|(_, health)| health.scrub).collect();
+    crate::scrub::online::render_metrics(&scrub, &mut out);
     let syslog: Vec<_> = shards.iter().map(|(counters, _)| counters.syslog).collect();
     crate::protocol::syslog::metrics::render(&syslog, &mut out);
     out.push_str("# HELP timberdb_writes_stopped 1 when a shard refuses writes after an I/O failure.\n# TYPE timberdb_writes_stopped gauge\n");
