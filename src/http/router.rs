@@ -11,7 +11,7 @@ use hyper::{Method, Request};
 use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
-    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partitions, query,
+    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partitions, query, tail,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
@@ -32,6 +32,8 @@ enum Route<'a> {
     JsonLine,
     Loki(Loki<'a>),
     LogsqlQuery,
+    /// A live tail of matching entries.
+    Tail,
 }
 
 impl Route<'_> {
@@ -45,7 +47,7 @@ impl Route<'_> {
             | Route::OtlpLogs
             | Route::LokiPush
             | Route::JsonLine => "POST",
-            Route::Query => "GET, POST",
+            Route::Query | Route::Tail => "GET, POST",
             Route::Partition(_) => "GET, DELETE",
             Route::Loki(Loki::BuildInfo) => "GET",
             Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
@@ -76,6 +78,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["loki", "api", "v1", "series"] => Route::Loki(Loki::Series),
         ["loki", "api", "v1", "status", "buildinfo"] => Route::Loki(Loki::BuildInfo),
         ["select", "logsql", "query"] => Route::LogsqlQuery,
+        ["api", "v1", "tail"] => Route::Tail,
         _ => return None,
     };
     Some(route)
@@ -139,6 +142,8 @@ async fn route(
             loki_query::handle(ctx, request, *endpoint).await
         }
         (&Method::GET | &Method::POST, Route::LogsqlQuery) => logsql::query(ctx, request).await,
+        (&Method::GET, Route::Tail) => tail::tail_get(ctx, &request).await,
+        (&Method::POST, Route::Tail) => tail::tail_post(ctx, request).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod runtime;
 pub mod slice;
 pub mod store;
+pub mod tail;
 pub mod worker;
 
 pub use context::ShardContext;

@@ -49,6 +49,8 @@ pub struct ShardStore {
     /// Request batches the commit loop has finished with, for the ingest
     /// handler to parse the next request into (see `entry::BatchPool`).
     pub batch_pool: BatchPool,
+    /// Live tail subscribers, fed by the commit loop (see `shard::tail`).
+    pub tails: super::tail::TailRegistry,
 }
 
 impl ShardStore {
@@ -70,6 +72,7 @@ impl ShardStore {
             writes_stopped: RefCell::new(None),
             disk_full: Cell::new(false),
             batch_pool: BatchPool::default(),
+            tails: super::tail::TailRegistry::default(),
         }
     }
 

@@ -11,3 +11,5 @@ pub mod otlp;
 pub mod partitions;
 pub mod query;
 pub mod query_ndjson;
+pub mod tail;
+pub mod tail_stream;

@@ -1,0 +1,286 @@
+//! Live tail, shard side: "which tails want the entries that just became
+//! durable?"
+//!
+//! Each shard keeps a registry of tail subscribers. A subscriber is one
+//! `GET /api/v1/tail` stream as seen by this shard: the stream's compiled
+//! query plan (the query engine's own predicate, evaluated column at a time
+//! by `query::scan::select`: there is no second matcher), which partitions
+//! it follows, and the sending end of the stream's channel. Every shard of a
+//! stream sends into the same channel; the HTTP handler on the connection's
+//! shard reads it.
+//!
+//! The commit loop calls `publish` for every batch it has just made
+//! durable and visible (after the WAL's fdatasync and `store.apply`), so a
+//! tail sees exactly what a query could see, never an entry a crash could
+//! take back. With no subscriber that costs one emptiness check.
+//!
+//! Memory is bounded per stream, never per shard alone: the rendered lines
+//! waiting for the HTTP handler count against `TAIL_BUFFER_BYTES_MAX`
+//! (shared by the stream's shards through `TailShared::queued_bytes`), and
+//! the channel holds at most `TAIL_MESSAGES_MAX` messages. Past either,
+//! matches are not rendered into the channel but counted in
+//! `TailShared::dropped`, and the handler reports them as `{"dropped": N}`
+//! once its client has caught up. A publish never waits: a slow client
+//! cannot slow ingest down.
+//!
+//! A subscriber leaves when its stream ends (the handler sends
+//! `TailUnsubscribe` to every shard), when a send finds the channel closed,
+//! or at shutdown (`close_all` drops every sender, which ends every stream
+//! cleanly).
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::entry::{ColumnBatch, EntryId};
+use crate::query::execute::materialise;
+use crate::query::response::write_entry;
+use crate::query::scan::select;
+use crate::query::QueryPlan;
+use crate::storage::catalog::Catalog;
+
+/// Bytes of rendered entries that may wait for one tail stream's client,
+/// summed over every shard: 256 KiB. Matches past it are dropped and
+/// counted. With `TAIL_STREAMS_PER_SHARD_MAX` this bounds tail memory.
+pub const TAIL_BUFFER_BYTES_MAX: usize = 256 * 1024;
+/// Messages in one tail stream's channel (each one shard's matches of one
+/// batch), whatever their size: bounds the channel's own bookkeeping when
+/// many small batches match.
+pub const TAIL_MESSAGES_MAX: usize = 1024;
+
+/// What the shards of one tail stream share with its HTTP handler.
+#[derive(Debug, Default)]
+pub struct TailShared {
+    /// Bytes sent into the channel and not yet taken out by the handler.
+    pub queued_bytes: AtomicUsize,
+    /// Matching entries not sent because the buffer was full, since the
+    /// handler last reported them.
+    pub dropped: AtomicU64,
+}
+
+/// One batch's matches for a stream: entry JSON objects, one per line.
+#[derive(Debug)]
+pub struct TailMessage {
+    pub lines: Bytes,
+    pub entry_count: usize,
+}
+
+/// A stream's registration on one shard.
+pub struct TailSubscription {
+    /// Unique in the process; names the stream in `TailUnsubscribe`.
+    pub id: u64,
+    /// Its predicate is the filter; its partitions the ones followed.
+    pub plan: Arc<QueryPlan>,
+    /// No partition was named: follow every partition, also those created
+    /// after the stream started.
+    pub all_partitions: bool,
+    pub sender: flume::Sender<TailMessage>,
+    pub shared: Arc<TailShared>,
+}
+
+impl TailSubscription {
+    fn follows(&self, partition_key: u64) -> bool {
+        self.all_partitions
+            || self
+                .plan
+                .partitions
+                .iter()
+                .any(|meta| meta.key == partition_key)
+    }
+}
+
+/// Where a stream's live part starts on a shard: per partition, the first
+/// sequence number it has not seen yet (entries below it were visible when
+/// the stream subscribed, and belong to the look-back, not the live part).
+pub type TailWatermarks = Vec<(u64, u64)>;
+
+/// Per-shard counts for `/metrics`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TailStats {
+    pub subscribers: usize,
+    pub entries_sent: u64,
+    pub entries_dropped: u64,
+}
+
+/// One shard's tail subscribers.
+#[derive(Default)]
+pub struct TailRegistry {
+    subscribers: RefCell<Vec<TailSubscription>>,
+    entries_sent: Cell<u64>,
+    entries_dropped: Cell<u64>,
+    /// Scratch for the case-insensitive message search.
+    scratch: RefCell<Vec<u8>>,
+}
+
+impl TailRegistry {
+    pub fn subscribe(&self, subscription: TailSubscription) {
+        self.subscribers.borrow_mut().push(subscription);
+    }
+
+    pub fn unsubscribe(&self, id: u64) {
+        self.subscribers.borrow_mut().retain(|sub| sub.id != id);
+    }
+
+    /// Drops every subscriber (shutdown): their streams end cleanly once
+    /// every shard has done so.
+    pub fn close_all(&self) {
+        self.subscribers.borrow_mut().clear();
+    }
+
+    pub fn stats(&self) -> TailStats {
+        TailStats {
+            subscribers: self.subscribers.borrow().len(),
+            entries_sent: self.entries_sent.get(),
+            entries_dropped: self.entries_dropped.get(),
+        }
+    }
+
+    /// Sends the entries of `batch` (sequence numbers from `first_seq`, on
+    /// slice `slice`) that each subscriber wants. Called by the commit loop
+    /// once the batch is durable and applied; never waits.
+    pub fn publish(
+        &self,
+        catalog: &RefCell<Catalog>,
+        partition_key: u64,
+        slice: u32,
+        first_seq: u64,
+        batch: &ColumnBatch,
+    ) {
+        if self.subscribers.borrow().is_empty() {
+            return;
+        }
+        let Some(meta) = catalog.borrow().by_key(partition_key).cloned() else {
+            return;
+        };
+        let mut scratch = self.scratch.borrow_mut();
+        let mut closed = Vec::new();
+        for subscriber in self.subscribers.borrow().iter() {
+            if !subscriber.follows(partition_key) {
+                continue;
+            }
+            let rows = select(&subscriber.plan.predicate, batch, &mut scratch);
+            if rows.is_empty() {
+                continue;
+            }
+            let delivery = deliver(subscriber, &rows, |lines| {
+                for &row in &rows {
+                    let index = row as usize;
+                    let id = EntryId {
+                        slice,
+                        seq: first_seq + index as u64,
+                    };
+                    write_entry(lines, &materialise(batch, index, id, &meta));
+                    lines.push(b'\n');
+                }
+            });
+            match delivery {
+                Delivery::Sent => self.count(&self.entries_sent, rows.len()),
+                Delivery::Dropped => self.count(&self.entries_dropped, rows.len()),
+                Delivery::Closed => closed.push(subscriber.id),
+            }
+        }
+        if !closed.is_empty() {
+            self.subscribers
+                .borrow_mut()
+                .retain(|sub| !closed.contains(&sub.id));
+        }
+    }
+
+    fn count(&self, counter: &Cell<u64>, entry_count: usize) {
+        counter.set(counter.get() + entry_count as u64);
+    }
+}
+
+enum Delivery {
+    Sent,
+    Dropped,
+    Closed,
+}
+
+/// Renders `rows` with `render` and sends them, unless the stream's buffer
+/// is already full: then they are only counted as dropped (and not
+/// rendered, so a stuck client costs a count, not a rendering).
+fn deliver(
+    subscriber: &TailSubscription,
+    rows: &[u32],
+    render: impl FnOnce(&mut Vec<u8>),
+) -> Delivery {
+    let shared = &subscriber.shared;
+    if subscriber.sender.is_disconnected() {
+        return Delivery::Closed;
+    }
+    if shared.queued_bytes.load(Ordering::Acquire) >= TAIL_BUFFER_BYTES_MAX
+        || subscriber.sender.is_full()
+    {
+        shared
+            .dropped
+            .fetch_add(rows.len() as u64, Ordering::AcqRel);
+        return Delivery::Dropped;
+    }
+    let mut lines = Vec::new();
+    render(&mut lines);
+    let byte_count = lines.len();
+    // Counted before the send, so the handler never subtracts more than
+    // was added. A batch larger than the whole budget still goes through
+    // into an empty buffer, else one big request would never reach a tail.
+    let queued = shared.queued_bytes.fetch_add(byte_count, Ordering::AcqRel);
+    if queued > 0 && queued + byte_count > TAIL_BUFFER_BYTES_MAX {
+        shared.queued_bytes.fetch_sub(byte_count, Ordering::AcqRel);
+        shared
+            .dropped
+            .fetch_add(rows.len() as u64, Ordering::AcqRel);
+        return Delivery::Dropped;
+    }
+    let message = TailMessage {
+        lines: Bytes::from(lines),
+        entry_count: rows.len(),
+    };
+    match subscriber.sender.try_send(message) {
+        Ok(()) => Delivery::Sent,
+        Err(error) => {
+            shared.queued_bytes.fetch_sub(byte_count, Ordering::AcqRel);
+            match error {
+                flume::TrySendError::Disconnected(_) => Delivery::Closed,
+                flume::TrySendError::Full(_) => {
+                    shared
+                        .dropped
+                        .fetch_add(rows.len() as u64, Ordering::AcqRel);
+                    Delivery::Dropped
+                }
+            }
+        }
+    }
+}
+
+/// The tail series of `/metrics`, one sample per shard.
+pub fn render_metrics(shards: &[TailStats], out: &mut String) {
+    type Series = (&'static str, &'static str, &'static str, fn(&TailStats) -> u64);
+    let series: [Series; 3] = [
+        (
+            "timberdb_tail_subscribers",
+            "gauge",
+            "Live tail streams registered on the shard (each open tail registers on every shard).",
+            |s| s.subscribers as u64,
+        ),
+        (
+            "timberdb_tail_entries_sent_total",
+            "counter",
+            "Entries the shard sent to live tails.",
+            |s| s.entries_sent,
+        ),
+        (
+            "timberdb_tail_entries_dropped_total",
+            "counter",
+            "Matching entries the shard dropped because a tail's client was too slow.",
+            |s| s.entries_dropped,
+        ),
+    ];
+    for (name, kind, help, read) in series {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (shard, stats) in shards.iter().enumerate() {
+            out.push_str(&format!("{name}{{shard=\"{shard}\"}} {}\n", read(stats)));
+        }
+    }
+}
