@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{connect_with_small_window, eventually, read_head, header, Server};
+use common::{connect_with_small_window, eventually, header, read_head, Server};
 use serde_json::{json, Value};
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -132,7 +132,10 @@ fn new_entries_reach_a_running_tail_and_the_filter_holds() {
     server.create_partition("app");
     let mut tail = Tail::open(&server, "/api/v1/tail?q=level%3Aerror", None);
     assert_eq!(tail.status, 200);
-    assert_eq!(header(&tail.headers, "content-type"), "application/x-ndjson");
+    assert_eq!(
+        header(&tail.headers, "content-type"),
+        "application/x-ndjson"
+    );
     wait_for_subscribers(&server, 2);
     ingest(&server, "app", &[line("not for the tail", "info")]);
     ingest(&server, "app", &[line("disk on fire", "error")]);
@@ -201,7 +204,11 @@ fn sse_frames_each_entry_as_a_data_event() {
             let json_text = data.strip_prefix("data: ").expect("a data field");
             let entry: Value = serde_json::from_str(json_text).unwrap();
             assert_eq!(entry["message"], expected);
-            assert_eq!(tail.next_line().unwrap(), "", "an event ends with a blank line");
+            assert_eq!(
+                tail.next_line().unwrap(),
+                "",
+                "an event ends with a blank line"
+            );
         }
     }
 }
@@ -212,7 +219,9 @@ fn since_replays_the_window_then_continues_live_without_repeats() {
     server.create_partition("app");
     let old = json!({"message": "too old", "timestamp": "2001-01-01T00:00:00Z"});
     ingest(&server, "app", &[old]);
-    let before: Vec<Value> = (0..50).map(|i| line(&format!("before {i}"), "info")).collect();
+    let before: Vec<Value> = (0..50)
+        .map(|i| line(&format!("before {i}"), "info"))
+        .collect();
     ingest(&server, "app", &before);
     // Ingest keeps running while the tail starts, so entries land on both
     // sides of the seam between look-back and live.
@@ -241,7 +250,10 @@ fn since_replays_the_window_then_continues_live_without_repeats() {
         assert!(seen_ids.insert(id.clone()), "{id} was sent twice");
         messages.push(entry["message"].as_str().unwrap().to_string());
     }
-    assert!(!messages.iter().any(|m| m == "too old"), "outside the window");
+    assert!(
+        !messages.iter().any(|m| m == "too old"),
+        "outside the window"
+    );
     // Every entry exactly once: 50 before, all written during, the last.
     assert_eq!(messages.len(), 50 + during_count + 1);
     // The look-back comes oldest first, ahead of the live part.
@@ -283,7 +295,10 @@ fn a_client_that_stops_reading_gets_dropped_counts_and_memory_stays_bounded() {
     let mut dropped = 0u64;
     let started = Instant::now();
     while delivered + dropped < matching {
-        assert!(started.elapsed() < DEADLINE, "{delivered} + {dropped} of {matching}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{delivered} + {dropped} of {matching}"
+        );
         let value = tail.next_json().unwrap();
         match value.get("dropped") {
             Some(count) => dropped += count.as_u64().unwrap(),
@@ -296,7 +311,10 @@ fn a_client_that_stops_reading_gets_dropped_counts_and_memory_stays_bounded() {
     // Every match was either sent or counted as dropped, exactly.
     assert_eq!(delivered + dropped, matching);
     assert!(dropped > 0, "a stalled client must have dropped entries");
-    assert_eq!(metric_sum(&server, "timberdb_tail_entries_dropped_total"), dropped);
+    assert_eq!(
+        metric_sum(&server, "timberdb_tail_entries_dropped_total"),
+        dropped
+    );
     // The active blocks hold the ingested data whatever the tail does;
     // what must not happen is the tail's backlog growing with it.
     assert!(

@@ -34,10 +34,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::entry::{ColumnBatch, EntryId};
+use crate::entry::{ColumnBatch, EntryId, Level};
 use crate::query::execute::materialise;
+use crate::query::filter::Predicate;
 use crate::query::response::write_entry;
-use crate::query::scan::select;
+use crate::query::scan::{select, select_from};
 use crate::query::QueryPlan;
 use crate::storage::catalog::Catalog;
 
@@ -156,11 +157,22 @@ impl TailRegistry {
         };
         let mut scratch = self.scratch.borrow_mut();
         let mut closed = Vec::new();
+        let mut by_level = None;
         for subscriber in self.subscribers.borrow().iter() {
             if !subscriber.follows(partition_key) {
                 continue;
             }
-            let rows = select(&subscriber.plan.predicate, batch, &mut scratch);
+            let predicate = &subscriber.plan.predicate;
+            let rows = match predicate.level_mask {
+                // Most tails name levels: their candidates come from one
+                // pass over the level column shared by all of them.
+                Some(mask) => {
+                    let by_level = by_level.get_or_insert_with(|| rows_by_level(batch));
+                    let candidates = rows_of_levels(predicate, batch, by_level, mask);
+                    select_from(predicate, batch, candidates, &mut scratch)
+                }
+                None => select(predicate, batch, &mut scratch),
+            };
             if rows.is_empty() {
                 continue;
             }
@@ -191,6 +203,35 @@ impl TailRegistry {
     fn count(&self, counter: &Cell<u64>, entry_count: usize) {
         counter.set(counter.get() + entry_count as u64);
     }
+}
+
+/// The rows of each level (indexed by `Level::as_byte`), in order.
+fn rows_by_level(batch: &ColumnBatch) -> [Vec<u32>; 8] {
+    let mut by_level: [Vec<u32>; 8] = Default::default();
+    for (row, byte) in batch.levels.iter().enumerate() {
+        let level = Level::from_byte(*byte).as_byte() as usize;
+        by_level[level & 7].push(row as u32);
+    }
+    by_level
+}
+
+/// The rows of the levels in `mask` inside the predicate's time range,
+/// ascending: what `select` would start from.
+fn rows_of_levels(
+    predicate: &Predicate,
+    batch: &ColumnBatch,
+    by_level: &[Vec<u32>; 8],
+    mask: u8,
+) -> Vec<u32> {
+    let mut rows: Vec<u32> = (0..8)
+        .filter(|level| mask & (1 << level) != 0)
+        .flat_map(|level| by_level[level].iter().copied())
+        .filter(|&row| predicate.in_time(batch.timestamps_ns[row as usize]))
+        .collect();
+    if mask.count_ones() > 1 {
+        rows.sort_unstable();
+    }
+    rows
 }
 
 enum Delivery {
@@ -256,7 +297,12 @@ fn deliver(
 
 /// The tail series of `/metrics`, one sample per shard.
 pub fn render_metrics(shards: &[TailStats], out: &mut String) {
-    type Series = (&'static str, &'static str, &'static str, fn(&TailStats) -> u64);
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&TailStats) -> u64,
+    );
     let series: [Series; 3] = [
         (
             "timberdb_tail_subscribers",
@@ -282,5 +328,103 @@ pub fn render_metrics(shards: &[TailStats], out: &mut String) {
         for (shard, stats) in shards.iter().enumerate() {
             out.push_str(&format!("{name}{{shard=\"{shard}\"}} {}\n", read(stats)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::EntryRef;
+    use crate::query::filter::Needle;
+
+    fn batch() -> ColumnBatch {
+        let mut batch = ColumnBatch::default();
+        let levels = [Level::Info, Level::Error, Level::Warn, Level::Unset];
+        for row in 0..200i64 {
+            let message = format!("request {row} timeout={}", row % 3 == 0);
+            batch.push(
+                &EntryRef {
+                    timestamp_ns: 1000 - row * 3,
+                    level: levels[row as usize % levels.len()],
+                    source: "svc",
+                    message: &message,
+                    fields_json: "",
+                },
+                &[],
+            );
+        }
+        batch
+    }
+
+    /// The shared level pass selects exactly what `select` does.
+    #[test]
+    fn level_candidates_select_what_select_does() {
+        let batch = batch();
+        let by_level = rows_by_level(&batch);
+        let mut scratch = Vec::new();
+        let error = 1 << Level::Error.as_byte();
+        let warn = 1 << Level::Warn.as_byte();
+        let unset = 1 << Level::Unset.as_byte();
+        for mask in [error, error | warn, warn | unset, 0xff] {
+            for (start, end) in [(i64::MIN, i64::MAX), (500, 800)] {
+                let predicate = Predicate {
+                    level_mask: Some(mask),
+                    time_start_ns: start,
+                    time_end_ns: end,
+                    message_contains: Some(Needle::new("TIMEOUT=TRUE")),
+                    ..Default::default()
+                };
+                let candidates = rows_of_levels(&predicate, &batch, &by_level, mask);
+                let shared = select_from(&predicate, &batch, candidates, &mut scratch);
+                let direct = select(&predicate, &batch, &mut scratch);
+                assert_eq!(shared, direct, "mask {mask:#x} range {start}..{end}");
+                assert!(!direct.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_drops_and_counts_instead_of_growing() {
+        let (sender, receiver) = flume::bounded(TAIL_MESSAGES_MAX);
+        let shared = Arc::new(TailShared::default());
+        let registry_plan = Arc::new(crate::query::QueryPlan {
+            partitions: Vec::new(),
+            predicate: Predicate::default(),
+            descending: false,
+            limit: 0,
+            offset: 0,
+            deadline: std::time::Instant::now(),
+            aggregation: None,
+            block_test: crate::query::prune::BlockTest::of(&Predicate::default()),
+        });
+        let subscription = TailSubscription {
+            id: 1,
+            plan: registry_plan,
+            all_partitions: true,
+            sender,
+            shared: shared.clone(),
+        };
+        let rows: Vec<u32> = (0..10).collect();
+        let big = vec![b'x'; TAIL_BUFFER_BYTES_MAX / 2];
+        let mut sent = 0;
+        let mut dropped = 0;
+        for _ in 0..4 {
+            match deliver(&subscription, &rows, |out| out.extend_from_slice(&big)) {
+                Delivery::Sent => sent += 1,
+                Delivery::Dropped => dropped += 1,
+                Delivery::Closed => unreachable!(),
+            }
+        }
+        assert_eq!((sent, dropped), (2, 2));
+        assert_eq!(shared.dropped.load(Ordering::Acquire), 20);
+        assert_eq!(
+            shared.queued_bytes.load(Ordering::Acquire),
+            TAIL_BUFFER_BYTES_MAX
+        );
+        drop(receiver);
+        assert!(matches!(
+            deliver(&subscription, &rows, |_| {}),
+            Delivery::Closed
+        ));
     }
 }

@@ -196,15 +196,18 @@ fn since_ns(since: &str, now_ns: i64) -> Result<i64, ApiError> {
 }
 
 fn compile_tail(ctx: &ShardContext, query: &Map<String, Value>) -> Result<QueryPlan, ApiError> {
-    let body: QueryBody = serde_json::from_value(Value::Object(query.clone())).map_err(|error| {
-        ApiError::bad_request("invalid_query", format!("the tail query is not valid: {error}"))
-    })?;
-    let plan = compile(body, &ctx.catalog.borrow(), &ctx.config.query).map_err(|error| {
-        match error {
+    let body: QueryBody =
+        serde_json::from_value(Value::Object(query.clone())).map_err(|error| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("the tail query is not valid: {error}"),
+            )
+        })?;
+    let plan =
+        compile(body, &ctx.catalog.borrow(), &ctx.config.query).map_err(|error| match error {
             PlanError::BadRequest(message) => ApiError::bad_request("invalid_query", message),
             PlanError::UnknownPartition(name) => ApiError::partition_not_found(&name),
-        }
-    })?;
+        })?;
     if plan.aggregation.is_some() {
         return Err(ApiError::bad_request(
             "invalid_query",
@@ -248,7 +251,11 @@ async fn start(
             let now_ns = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64);
-            Some(lookback_plan(ctx, &request.query, since_ns(since, now_ns)?)?)
+            Some(lookback_plan(
+                ctx,
+                &request.query,
+                since_ns(since, now_ns)?,
+            )?)
         }
         None => None,
     };
@@ -261,7 +268,10 @@ async fn start(
     }
     let guard = StreamGuard::take()?;
     // The look-back is a query: it takes a query slot while it runs.
-    let slot = lookback.as_ref().map(|_| QuerySlot::take(ctx)).transpose()?;
+    let slot = lookback
+        .as_ref()
+        .map(|_| QuerySlot::take(ctx))
+        .transpose()?;
     let id = NEXT_TAIL_ID.fetch_add(1, Ordering::Relaxed);
     let shared = Arc::new(TailShared::default());
     let (sender, receiver) = flume::bounded(TAIL_MESSAGES_MAX);
@@ -342,7 +352,8 @@ mod tests {
 
     #[test]
     fn url_parameters() {
-        let parsed = request_from_url("q=level%3Aerror&partitions=a,b&since=5m&format=sse").unwrap();
+        let parsed =
+            request_from_url("q=level%3Aerror&partitions=a,b&since=5m&format=sse").unwrap();
         assert_eq!(parsed.query["q"], "level:error");
         assert_eq!(parsed.query["partitions"], serde_json::json!(["a", "b"]));
         assert_eq!(parsed.since.as_deref(), Some("5m"));
@@ -381,10 +392,7 @@ mod tests {
         assert_eq!(format_of(Some("SSE"), false).unwrap(), TailFormat::Sse);
         assert!(format_of(Some("json"), false).is_err());
         assert_eq!(since_ns("5m", 1_000_000_000_000).unwrap(), 700_000_000_000);
-        assert_eq!(
-            since_ns("1970-01-01T00:00:01Z", 0).unwrap(),
-            1_000_000_000
-        );
+        assert_eq!(since_ns("1970-01-01T00:00:01Z", 0).unwrap(), 1_000_000_000);
         assert!(since_ns("yesterday", 0).is_err());
     }
 }

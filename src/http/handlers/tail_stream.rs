@@ -238,7 +238,9 @@ async fn send_lookback(ctx: &ShardContext, writer: &mut Writer, lookback: Lookba
         write_entry(&mut buffer, &entry);
         buffer.push(b'\n');
         if buffer.len() >= BODY_CHUNK_BYTES
-            && !writer.entries(Bytes::from(std::mem::take(&mut buffer))).await
+            && !writer
+                .entries(Bytes::from(std::mem::take(&mut buffer)))
+                .await
         {
             return false;
         }
