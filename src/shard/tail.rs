@@ -158,6 +158,7 @@ impl TailRegistry {
         let mut scratch = self.scratch.borrow_mut();
         let mut closed = Vec::new();
         let mut by_level = None;
+        let mut rendered = RenderedLines::new(batch.len());
         for subscriber in self.subscribers.borrow().iter() {
             if !subscriber.follows(partition_key) {
                 continue;
@@ -178,13 +179,15 @@ impl TailRegistry {
             }
             let delivery = deliver(subscriber, &rows, |lines| {
                 for &row in &rows {
-                    let index = row as usize;
-                    let id = EntryId {
-                        slice,
-                        seq: first_seq + index as u64,
-                    };
-                    write_entry(lines, &materialise(batch, index, id, &meta));
-                    lines.push(b'\n');
+                    lines.extend_from_slice(rendered.line(row as usize, |out| {
+                        let index = row as usize;
+                        let id = EntryId {
+                            slice,
+                            seq: first_seq + index as u64,
+                        };
+                        write_entry(out, &materialise(batch, index, id, &meta));
+                        out.push(b'\n');
+                    }));
                 }
             });
             match delivery {
@@ -202,6 +205,43 @@ impl TailRegistry {
 
     fn count(&self, counter: &Cell<u64>, entry_count: usize) {
         counter.set(counter.get() + entry_count as u64);
+    }
+}
+
+/// Each entry of a batch rendered at most once, however many tails want it:
+/// rendering (building the entry, serialising it) costs far more than
+/// copying its line.
+struct RenderedLines {
+    row_count: usize,
+    bytes: Vec<u8>,
+    /// Per row: where its line lies in `bytes` (start == end: not yet
+    /// rendered; a line is never empty). Allocated on the first match.
+    spans: Vec<(usize, usize)>,
+}
+
+impl RenderedLines {
+    fn new(row_count: usize) -> RenderedLines {
+        RenderedLines {
+            row_count,
+            bytes: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Row `row`'s line, rendered by `render` the first time it is asked for.
+    fn line(&mut self, row: usize, render: impl FnOnce(&mut Vec<u8>)) -> &[u8] {
+        if self.spans.is_empty() {
+            self.spans.resize(self.row_count, (0, 0));
+        }
+        let (start, end) = self.spans[row];
+        if start == end {
+            let start = self.bytes.len();
+            render(&mut self.bytes);
+            assert!(self.bytes.len() > start, "a rendered line is never empty");
+            self.spans[row] = (start, self.bytes.len());
+        }
+        let (start, end) = self.spans[row];
+        &self.bytes[start..end]
     }
 }
 
