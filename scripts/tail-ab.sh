@@ -7,7 +7,7 @@
 #
 # Each run: a fresh data directory, the release `timberdb --shards 1` on core
 # 0 with the default configuration; on core 1 the tail clients
-# (scripts/tail-clients.py: TAILS tails cycling through eight filters) and
+# (scripts/tail-clients.py: TAILS tails, filters per MIX) and
 # then loadgen: LINES lines of the generator corpus, closed loop, 8
 # connections, batches of 1000, 64 request bodies encoded once and sent in
 # turn (--reuse-bodies: line generation would otherwise compete with the
@@ -15,12 +15,14 @@
 # graceful stop.
 #
 # Usage: scripts/tail-ab.sh
-# Environment: ROUNDS (3), TAILS (100), LINES (2000000), PORT (7893),
+# Environment: ROUNDS (3), TAILS (100), MIX (distinct or broad, see
+# tail-clients.py), LINES (2000000), PORT (7893),
 # TIMBERDB (target/release/timberdb), LOADGEN (target/release/loadgen).
 set -euo pipefail
 
 rounds=${ROUNDS:-3}
 tails=${TAILS:-100}
+mix=${MIX:-distinct}
 lines=${LINES:-2000000}
 port=${PORT:-7893}
 timberdb=${TIMBERDB:-target/release/timberdb}
@@ -57,7 +59,7 @@ run_once() {
     curl -sf -XPOST "http://127.0.0.1:$port/api/v1/partitions/create" \
         -H 'content-type: application/json' -d '{"name":"ab"}' >/dev/null
     if [[ $tail_count -gt 0 ]]; then
-        coproc CLIENTS { taskset -c 1 python3 "$here/tail-clients.py" "$port" "$tail_count" 2>"$work/clients.log"; }
+        coproc CLIENTS { taskset -c 1 python3 "$here/tail-clients.py" "$port" "$tail_count" "$mix" 2>"$work/clients.log"; }
         clients_pid=$CLIENTS_PID
         read -r ready <&"${CLIENTS[0]}"
         [[ $ready == ready ]] || { echo "tail clients did not start" >&2; exit 1; }
@@ -87,7 +89,7 @@ for round in $(seq "$rounds"); do
     run_once B "$tails"
 done
 
-echo "== median [min-max] lines/s per server core, $rounds runs each; A: no tail, B: $tails tails"
+echo "== median [min-max] lines/s per server core, $rounds runs each; A: no tail, B: $tails tails ($mix filters)"
 python3 - "$results" <<'PY'
 import collections, statistics, sys
 runs = collections.defaultdict(list)

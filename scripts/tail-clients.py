@@ -2,12 +2,17 @@
 """Holds N live tails (/api/v1/tail) open against a TimberDB server and reads
 them until SIGTERM or SIGINT, then prints what each kind of filter received.
 
-Usage: tail-clients.py PORT COUNT
+Usage: tail-clients.py PORT COUNT [MIX]
 
-The filters cycle through a mix of what people tail: a level, a level and a
-source, a level and a word of the message, a word alone (no level: the
-costliest for the server, a message scan per batch). Prints "ready" once every
-tail answered 200, so a script can start the load then.
+MIX "distinct" (the default): every tail has its own filter, as when many
+people each follow one service's problems: errors, warnings or fatals of one
+of loadgen's 11 services, errors of a service that mention a word, and a few
+word-only filters (no level: the costliest for the server, a message scan per
+batch). Each ingested line then goes to about 0.2 tails.
+MIX "broad": eight filters shared by all tails, among them whole levels
+(`level:warn`, 8% of the lines) and words alone: each line goes to about 2
+tails, so the server writes twice the ingested volume to the tails.
+Prints "ready" once every tail answered 200, so a script can start the load.
 """
 import selectors
 import signal
@@ -15,7 +20,22 @@ import socket
 import sys
 import urllib.parse
 
-FILTERS = [
+SERVICES = ["api-gateway", "auth", "billing", "checkout", "search", "inventory",
+            "notifications", "payments", "user-profile", "recommendations", "shipping"]
+WORDS = ["timeout", "refused", "deadlock", "expired", "invalid", "denied"]
+
+
+def distinct_filters(count):
+    filters = [f"level:{level} AND source:{service}"
+               for level in ("error", "warn", "fatal") for service in SERVICES]
+    filters += [f"level:error AND source:{service} AND {word}"
+                for word in WORDS for service in SERVICES]
+    filters = filters[:count - len(WORDS)] + WORDS
+    assert len(set(filters)) == len(filters) == count, "COUNT up to 105"
+    return filters
+
+
+BROAD_FILTERS = [
     "level:error",
     "level:warn AND source:billing",
     "level:error AND timeout",
@@ -46,10 +66,15 @@ def open_tail(port, q):
 
 def main():
     port, count = int(sys.argv[1]), int(sys.argv[2])
+    mix = sys.argv[3] if len(sys.argv) > 3 else "distinct"
+    if mix == "distinct":
+        filters = distinct_filters(count)
+    else:
+        filters = [BROAD_FILTERS[i % len(BROAD_FILTERS)] for i in range(count)]
     selector = selectors.DefaultSelector()
     received = {}
     for i in range(count):
-        q = FILTERS[i % len(FILTERS)]
+        q = filters[i]
         sock, initial = open_tail(port, q)
         selector.register(sock, selectors.EVENT_READ, q)
         received[q] = received.get(q, 0) + initial
