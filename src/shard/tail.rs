@@ -34,11 +34,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::entry::BatchView;
 use crate::entry::{ColumnBatch, EntryId, Level};
 use crate::query::execute::materialise;
 use crate::query::filter::Predicate;
 use crate::query::response::write_entry;
-use crate::query::scan::{select, select_from};
+use crate::query::scan::{select, select_from, ScanView};
 use crate::query::QueryPlan;
 use crate::storage::catalog::Catalog;
 
@@ -159,6 +160,10 @@ impl TailRegistry {
         let mut closed = Vec::new();
         let mut by_level = None;
         let mut rendered = RenderedLines::new(batch.len());
+        let view = CheckedBatch {
+            batch,
+            messages: std::cell::OnceCell::new(),
+        };
         for subscriber in self.subscribers.borrow().iter() {
             if !subscriber.follows(partition_key) {
                 continue;
@@ -170,9 +175,9 @@ impl TailRegistry {
                 Some(mask) => {
                     let by_level = by_level.get_or_insert_with(|| rows_by_level(batch));
                     let candidates = rows_of_levels(predicate, batch, by_level, mask);
-                    select_from(predicate, batch, candidates, &mut scratch)
+                    select_from(predicate, &view, candidates, &mut scratch)
                 }
-                None => select(predicate, batch, &mut scratch),
+                None => select(predicate, &view, &mut scratch),
             };
             if rows.is_empty() {
                 continue;
@@ -205,6 +210,62 @@ impl TailRegistry {
 
     fn count(&self, counter: &Cell<u64>, entry_count: usize) {
         counter.set(counter.get() + entry_count as u64);
+    }
+}
+
+/// A batch whose message column was checked to be UTF-8 once, for every
+/// tail: `ScanView for ColumnBatch` checks the whole column on each call,
+/// which, per tail that searches messages, cost more than the search.
+struct CheckedBatch<'a> {
+    batch: &'a ColumnBatch,
+    /// The message column as text, checked on first use.
+    messages: std::cell::OnceCell<&'a str>,
+}
+
+impl BatchView for CheckedBatch<'_> {
+    fn entry_count(&self) -> usize {
+        self.batch.entry_count()
+    }
+    fn timestamp_ns(&self, index: usize) -> i64 {
+        self.batch.timestamp_ns(index)
+    }
+    fn level(&self, index: usize) -> Level {
+        self.batch.level(index)
+    }
+    fn source(&self, index: usize) -> &str {
+        self.batch.source(index)
+    }
+    fn message(&self, index: usize) -> &str {
+        self.batch.message(index)
+    }
+    fn message_bytes(&self, index: usize) -> &[u8] {
+        self.batch.message_bytes(index)
+    }
+    fn source_bytes(&self, index: usize) -> &[u8] {
+        self.batch.source_bytes(index)
+    }
+    fn for_each_tag_bytes(&self, index: usize, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        self.batch.for_each_tag_bytes(index, visit)
+    }
+    fn fields_json(&self, index: usize) -> &str {
+        self.batch.fields_json(index)
+    }
+    fn for_each_tag(&self, index: usize, visit: &mut dyn FnMut(&str, &str) -> bool) -> bool {
+        self.batch.for_each_tag(index, visit)
+    }
+}
+
+impl ScanView for CheckedBatch<'_> {
+    fn timestamps(&self) -> &[i64] {
+        &self.batch.timestamps_ns
+    }
+    fn levels(&self) -> &[u8] {
+        &self.batch.levels
+    }
+    fn message_column(&self) -> (&str, &[u32]) {
+        let batch = self.batch;
+        let messages = self.messages.get_or_init(|| batch.message_column().0);
+        (messages, &self.batch.messages.ends)
     }
 }
 
