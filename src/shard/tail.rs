@@ -20,8 +20,10 @@
 //! the channel holds at most `TAIL_MESSAGES_MAX` messages. Past either,
 //! matches are not rendered into the channel but counted in
 //! `TailShared::dropped`, and the handler reports them as `{"dropped": N}`
-//! once its client has caught up. A publish never waits: a slow client
-//! cannot slow ingest down.
+//! once its client has caught up. (One batch whose matches alone render to
+//! more than the budget still goes into an empty buffer, so the bound is the
+//! budget or one request's matches, whichever is larger.) A publish never
+//! waits: a slow client cannot slow ingest down.
 //!
 //! A subscriber leaves when its stream ends (the handler sends
 //! `TailUnsubscribe` to every shard), when a send finds the channel closed,
