@@ -59,7 +59,7 @@ run_once() {
     curl -sf -XPOST "http://127.0.0.1:$port/api/v1/partitions/create" \
         -H 'content-type: application/json' -d '{"name":"ab"}' >/dev/null
     if [[ $tail_count -gt 0 ]]; then
-        coproc CLIENTS { taskset -c 1 python3 "$here/tail-clients.py" "$port" "$tail_count" "$mix" 2>"$work/clients.log"; }
+        coproc CLIENTS { exec taskset -c 1 python3 "$here/tail-clients.py" "$port" "$tail_count" "$mix" 2>"$work/clients.log"; }
         clients_pid=$CLIENTS_PID
         read -r ready <&"${CLIENTS[0]}"
         [[ $ready == ready ]] || { echo "tail clients did not start" >&2; exit 1; }
