@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
     elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions, query,
-    scrub, snapshots,
+    scrub, snapshots, tail,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
@@ -37,6 +37,8 @@ enum Route<'a> {
     Snapshot(&'a str),
     /// Online scrub: start one, or see the current or last run.
     AdminScrub,
+    /// A live tail of matching entries.
+    Tail,
 }
 
 impl Route<'_> {
@@ -50,7 +52,7 @@ impl Route<'_> {
             | Route::OtlpLogs
             | Route::LokiPush
             | Route::JsonLine => "POST",
-            Route::Query | Route::AdminScrub => "GET, POST",
+            Route::Query | Route::AdminScrub | Route::Tail => "GET, POST",
             Route::Partition(_) => "GET, PATCH, DELETE",
             Route::Loki(Loki::BuildInfo) => "GET",
             Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
@@ -86,6 +88,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["api", "v1", "admin", "snapshots"] => Route::Snapshots,
         ["api", "v1", "admin", "snapshots", name] => Route::Snapshot(name),
         ["api", "v1", "admin", "scrub"] => Route::AdminScrub,
+        ["api", "v1", "tail"] => Route::Tail,
         _ => return None,
     };
     Some(route)
@@ -159,6 +162,8 @@ async fn route(
         (&Method::DELETE, Route::Snapshot(name)) => snapshots::delete(ctx, name).await,
         (&Method::POST, Route::AdminScrub) => scrub::start(ctx, request).await,
         (&Method::GET, Route::AdminScrub) => scrub::status(ctx).await,
+        (&Method::GET, Route::Tail) => tail::tail_get(ctx, &request).await,
+        (&Method::POST, Route::Tail) => tail::tail_post(ctx, request).await,
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -279,7 +279,7 @@ impl Scan<'_> {
     }
 }
 
-fn materialise<B: BatchView + ?Sized>(
+pub(crate) fn materialise<B: BatchView + ?Sized>(
     batch: &B,
     index: usize,
     id: EntryId,

@@ -87,7 +87,19 @@ pub fn select<B: ScanView + ?Sized>(
     batch: &B,
     scratch: &mut Vec<u8>,
 ) -> Vec<u32> {
-    let mut rows = time_and_levels(predicate, batch);
+    select_from(predicate, batch, time_and_levels(predicate, batch), scratch)
+}
+
+/// `select`, starting from `rows`: ascending rows already inside the time
+/// range and of a wanted level (a caller that knows them, such as a live
+/// tail matching one batch for many subscribers, saves the pass).
+pub fn select_from<B: ScanView + ?Sized>(
+    predicate: &Predicate,
+    batch: &B,
+    mut rows: Vec<u32>,
+    scratch: &mut Vec<u8>,
+) -> Vec<u32> {
+    debug_assert!(rows.windows(2).all(|pair| pair[0] < pair[1]));
     if let Some(source) = &predicate.source {
         rows = equal_source(batch, rows, source);
     }

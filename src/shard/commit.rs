@@ -207,6 +207,15 @@ impl CommitLoop {
             let to_seal =
                 self.store
                     .apply(pending.partition_key, pending.first_seq, &pending.batch);
+            // Durable and visible: live tails may see it now (one emptiness
+            // check when none is open).
+            self.store.tails.publish(
+                &self.catalog,
+                pending.partition_key,
+                self.store.shard_id,
+                pending.first_seq,
+                &pending.batch,
+            );
             self.send_to_seal(pending.partition_key, to_seal).await;
             let last_seq = pending.first_seq + pending.batch.len() as u64 - 1;
             let _ = pending.reply.send(Ok(AppendAck {

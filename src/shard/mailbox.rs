@@ -9,6 +9,7 @@ use super::commit::CommitItem;
 use super::context::{ShardContext, ShardCounters};
 use super::partitions::{self, AdminError, CreateRequest, SliceStats};
 use super::snapshot;
+use super::tail::{TailStats, TailSubscription, TailWatermarks};
 use super::worker::StoreJob;
 use crate::query::stream::CHUNKS_IN_FLIGHT_MAX;
 use crate::query::{run_on_shard, QueryPlan, ShardChunk, ShardReceivers, ShardSummary};
@@ -90,6 +91,14 @@ pub enum PeerRequest {
     ScrubStatus {
         reply: Reply<(Option<NodeRun>, ShardRun)>,
     },
+    /// Register a live tail stream here; the answer says where its live
+    /// part starts on this shard (see `shard::tail`).
+    TailSubscribe {
+        subscription: TailSubscription,
+        reply: Reply<TailWatermarks>,
+    },
+    /// A tail stream ended: forget its registration here.
+    TailUnsubscribe { id: u64, reply: Reply<()> },
 }
 
 /// What `/ready` and `/metrics` need from each shard.
@@ -106,6 +115,8 @@ pub struct ShardHealth {
     pub filter_cache: crate::shard::filters::FilterCacheStats,
     /// Online scrub totals since start.
     pub scrub: ScrubTotals,
+    /// Live tail subscribers and what they were sent.
+    pub tail: TailStats,
 }
 
 pub async fn run_mailbox(ctx: Rc<ShardContext>, inbox: flume::Receiver<PeerRequest>) {
@@ -149,6 +160,16 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         PeerRequest::SliceStats { key, reply } => {
             let _ = reply.send(partitions::local_slice_stats(&ctx, key));
         }
+        PeerRequest::TailSubscribe {
+            subscription,
+            reply,
+        } => {
+            let _ = reply.send(subscribe_tail(&ctx, subscription));
+        }
+        PeerRequest::TailUnsubscribe { id, reply } => {
+            ctx.store.tails.unsubscribe(id);
+            let _ = reply.send(());
+        }
         PeerRequest::Shutdown { reply } => {
             shut_down(&ctx).await;
             let _ = reply.send(());
@@ -179,6 +200,7 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
                 directory_bytes: ctx.store.directory_bytes(),
                 filter_cache: ctx.store.filters.stats(),
                 scrub: ctx.scrub.totals.get(),
+                tail: ctx.store.tails.stats(),
             };
             let _ = reply.send((ctx.counters.get(), health));
         }
@@ -276,8 +298,30 @@ pub async fn start_query(
     Ok(shards)
 }
 
+/// Registers a tail stream and returns, per partition, the first sequence
+/// number it will get live. Both happen in one step on this executor, so
+/// every entry is either below the watermark (visible to the stream's
+/// look-back query) or published to the subscription, never both, never
+/// neither. A stream that arrives during shutdown is not registered: its
+/// sender is dropped here, and the stream ends at once.
+fn subscribe_tail(ctx: &ShardContext, subscription: TailSubscription) -> TailWatermarks {
+    let watermarks = ctx
+        .store
+        .slices
+        .borrow()
+        .iter()
+        .map(|(key, slice)| (*key, slice.next_seq))
+        .collect();
+    if !ctx.shutting_down.get() {
+        ctx.store.tails.subscribe(subscription);
+    }
+    watermarks
+}
+
 async fn shut_down(ctx: &ShardContext) {
     ctx.shutting_down.set(true);
+    // Ends every live tail stream cleanly before the process exits.
+    ctx.store.tails.close_all();
     let (reply, answer) = flume::bounded(1);
     if ctx
         .commit_tx

@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod slice;
 pub mod snapshot;
 pub mod store;
+pub mod tail;
 pub mod worker;
 
 pub use context::ShardContext;

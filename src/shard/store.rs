@@ -55,6 +55,8 @@ pub struct ShardStore {
     pub batch_pool: BatchPool,
     /// What retention deleted, and whether the size budget can be met.
     pub retention: super::retention::RetentionState,
+    /// Live tail subscribers, fed by the commit loop (see `shard::tail`).
+    pub tails: super::tail::TailRegistry,
 }
 
 impl ShardStore {
@@ -78,6 +80,7 @@ impl ShardStore {
             disk_full: Cell::new(false),
             batch_pool: BatchPool::default(),
             retention: Default::default(),
+            tails: super::tail::TailRegistry::default(),
         }
     }
 

@@ -15,3 +15,5 @@ pub mod query_ndjson;
 pub mod retention_metrics;
 pub mod scrub;
 pub mod snapshots;
+pub mod tail;
+pub mod tail_stream;
