@@ -9,7 +9,9 @@
 #   Ctrl-C (SIGINT), and the server must exit with status 0
 #
 # Each README block runs in a scratch directory (so `cat > logs.ndjson`
-# lands there) with `curl` wrapped to fail on an HTTP error status, so an
+# lands there; ./timberdb-data in it is a link to the server's, and
+# `timberdb` is the binary the first command built) with `curl` wrapped to
+# fail on an HTTP error status, so an
 # example that stops working fails this script. The server's data goes to
 # ./timberdb-data, the README's default; the script refuses to start if that
 # directory already exists (the first command must meet a fresh clone) and
@@ -71,6 +73,9 @@ grep -m1 '^timberdb listening on' "$server_log"
 [[ -d timberdb-data ]] || { echo "readme-examples: no ./timberdb-data was created" >&2; exit 1; }
 
 echo "== the README's examples, in order"
+# Blocks name the server's data as ./timberdb-data, as a user in the
+# repository root would (e.g. a snapshot's directory).
+ln -s "$repo/timberdb-data" "$scratch/timberdb-data"
 python3 - "$repo/README.md" "$scratch/blocks" <<'PY'
 import os, sys
 readme, out = sys.argv[1], sys.argv[2]
@@ -98,6 +103,8 @@ for block in "$scratch"/blocks/*.sh; do
         cd "$scratch"
         # An HTTP error status fails the block; the body is still shown.
         curl() { command curl --fail-with-body -sS "$@"; echo; }
+        # `timberdb` in a block is the binary `cargo run --release` built.
+        PATH="$repo/target/release:$PATH"
         set -e
         # shellcheck disable=SC1090
         source "$block"
