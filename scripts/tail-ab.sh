@@ -2,8 +2,10 @@
 # Live tail cost on the ingest path: the same ingest run with no tail open (A)
 # and with TAILS live tails open (B), alternating, ROUNDS times each, so a
 # machine that slows down or speeds up during the run affects both alike.
-# Prints each run's durable lines/s per server core, then per side the median
-# and the range, and B's median as a fraction of A's.
+# Prints each run's durable lines/s per server core and the server's CPU time
+# per ingested line, then per side the median and the range, and B's medians
+# against A's. The CPU per line is the cost on the ingest path; lines/s also
+# falls when the tail readers slow the client core that loadgen shares.
 #
 # Each run: a fresh data directory, the release `timberdb --shards 1` on core
 # 0 with the default configuration; on core 1 the tail clients
@@ -45,6 +47,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# utime + stime of the server, in clock ticks (fields 14 and 15 of
+# /proc/PID/stat; the command name in field 2 has no spaces here).
+server_cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$server_pid/stat"
+}
+
 run_once() {
     local side=$1 tail_count=$2
     rm -rf -- "$work/data"
@@ -66,9 +74,12 @@ run_once() {
     fi
     local subscribers
     subscribers=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '/^timberdb_tail_subscribers/ {s+=$2} END {print s+0}')
+    local cpu_before
+    cpu_before=$(server_cpu_ticks)
     taskset -c 1 "$loadgen" --target "http://127.0.0.1:$port" --partition ab --seed 42 \
         --lines "$lines" --batch 1000 --connections 8 --warmup 0s --cpus 1 --reuse-bodies 64 \
         --quiet --json "$work/run.json" >/dev/null
+    local cpu_ticks=$(( $(server_cpu_ticks) - cpu_before ))
     local rate
     rate=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(round(r['results']['lines_per_sec_per_server_core']))" "$work/run.json")
     local metrics
@@ -81,7 +92,10 @@ run_once() {
     kill -TERM "$server_pid"
     wait "$server_pid" || true
     server_pid=
-    echo "$side $rate subscribers=$subscribers $metrics" | tee -a "$results"
+    # Server CPU per ingested line (user + system, all its threads), which a
+    # client core slowed by the tail readers does not change.
+    local ns_per_line=$(( cpu_ticks * (1000000000 / $(getconf CLK_TCK)) / lines ))
+    echo "$side $rate $ns_per_line subscribers=$subscribers $metrics" | tee -a "$results"
 }
 
 for round in $(seq "$rounds"); do
@@ -93,12 +107,17 @@ echo "== median [min-max] lines/s per server core, $rounds runs each; A: no tail
 python3 - "$results" <<'PY'
 import collections, statistics, sys
 runs = collections.defaultdict(list)
+cpu = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    side, rate = line.split()[:2]
+    side, rate, ns_per_line = line.split()[:3]
     runs[side].append(int(rate))
+    cpu[side].append(int(ns_per_line))
 for side in sorted(runs):
-    rates = runs[side]
-    print(f"{side}: {statistics.median(rates):.0f} [{min(rates)}-{max(rates)}]")
+    rates, costs = runs[side], cpu[side]
+    print(f"{side}: {statistics.median(rates):.0f} [{min(rates)}-{max(rates)}] lines/s; "
+          f"server CPU {statistics.median(costs)} [{min(costs)}-{max(costs)}] ns per line")
 a, b = statistics.median(runs["A"]), statistics.median(runs["B"])
-print(f"B/A = {b / a:.3f} (cost of the tails: {100 * (1 - b / a):.1f}%)")
+print(f"B/A = {b / a:.3f} (cost of the tails in lines/s: {100 * (1 - b / a):.1f}%)")
+ca, cb = statistics.median(cpu["A"]), statistics.median(cpu["B"])
+print(f"server CPU per line B/A = {cb / ca:.3f} (cost of the tails in server CPU: {100 * (cb / ca - 1):.1f}%)")
 PY
