@@ -8,6 +8,7 @@ pub mod body;
 pub mod error;
 pub mod handlers;
 pub mod io;
+pub mod negotiate;
 pub mod response;
 pub mod router;
 

@@ -11,8 +11,8 @@ use hyper::{Method, Request};
 use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
-    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions, query,
-    scrub, snapshots, tail,
+    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions,
+    query, scrub, snapshots, tail,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;

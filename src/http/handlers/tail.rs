@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::body::Incoming;
-use hyper::header::ACCEPT;
 use hyper::Request;
 use serde_json::{Map, Value};
 
@@ -27,6 +26,7 @@ use super::query::{percent_decode, QuerySlot};
 use super::tail_stream::{self, Lookback, TailFormat, TailStream};
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
+use crate::http::negotiate::accepts;
 use crate::http::response::HttpResponse;
 use crate::query::prune::BlockTest;
 use crate::query::{compile, PlanError, QueryBody, QueryPlan, ResultStream};
@@ -97,19 +97,7 @@ pub async fn tail_post(
 
 /// Whether `Accept` names `text/event-stream`.
 fn accepts_sse<B>(request: &Request<B>) -> bool {
-    request
-        .headers()
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|item| {
-            item.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("text/event-stream")
-        })
+    accepts(request, "text/event-stream")
 }
 
 fn request_from_url(query: &str) -> Result<TailRequest, String> {
