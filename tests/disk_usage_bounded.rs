@@ -13,23 +13,8 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use common::Server;
+use common::{allocated_bytes, Server};
 use serde_json::json;
-
-/// Bytes allocated to every file under `dir`, as `du` counts them.
-fn allocated_bytes(dir: &Path) -> u64 {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let metadata = entry.metadata().unwrap();
-        total += if metadata.is_dir() {
-            allocated_bytes(&entry.path())
-        } else {
-            metadata.blocks() * 512
-        };
-    }
-    total
-}
 
 fn files_under(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();

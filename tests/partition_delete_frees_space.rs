@@ -6,10 +6,9 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, Server};
+use common::{allocated_bytes, eventually, Server};
 use serde_json::{json, Value};
 
 const BLOCK_ENTRIES: usize = 100;
@@ -37,22 +36,6 @@ fn batch(batch: usize) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-fn allocated_bytes(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|entry| {
-            let metadata = entry.metadata().unwrap();
-            if metadata.is_dir() {
-                allocated_bytes(&entry.path())
-            } else {
-                metadata.blocks() * 512
-            }
-        })
-        .sum()
 }
 
 fn partition(server: &Server, name: &str) -> Value {

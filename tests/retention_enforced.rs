@@ -19,7 +19,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, manifest_block_count, Server};
+use common::{allocated_bytes, eventually, manifest_block_count, Server};
 use serde_json::{json, Value};
 
 const BLOCK_ENTRIES: usize = 100;
@@ -123,23 +123,6 @@ fn batches_stored(server: &Server, name: &str) -> std::collections::BTreeMap<usi
         *batches.entry(batch).or_insert(0) += 1;
     }
     batches
-}
-
-/// Bytes allocated to every file under `dir` (`st_blocks`, as `du` counts).
-fn allocated_bytes(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|entry| {
-            let metadata = entry.metadata().unwrap();
-            if metadata.is_dir() {
-                allocated_bytes(&entry.path())
-            } else {
-                metadata.blocks() * 512
-            }
-        })
-        .sum()
 }
 
 #[test]

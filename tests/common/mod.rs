@@ -579,3 +579,21 @@ pub fn block_headers(segment: &Path, block_count: usize) -> Vec<(u64, BlockHeade
     }
     blocks
 }
+
+/// Bytes allocated to every file under `dir` (`st_blocks`, as `du` counts them):
+/// what a deletion or a punched hole gives back, which file sizes do not show.
+pub fn allocated_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            let metadata = entry.metadata().unwrap();
+            if metadata.is_dir() {
+                allocated_bytes(&entry.path())
+            } else {
+                metadata.blocks() * 512
+            }
+        })
+        .sum()
+}
