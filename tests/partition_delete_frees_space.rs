@@ -8,23 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{allocated_bytes, eventually, Server};
+use common::{allocated_bytes, eventually, noise, Server};
 use serde_json::{json, Value};
 
 const BLOCK_ENTRIES: usize = 100;
-
-/// A pseudo-random hex message: compresses little, so blocks are large.
-fn noise(seed: u64, bytes: usize) -> String {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..bytes)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from_digit((state % 16) as u32, 16).unwrap()
-        })
-        .collect()
-}
 
 fn batch(batch: usize) -> Vec<Value> {
     (0..BLOCK_ENTRIES)

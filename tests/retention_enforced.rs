@@ -19,7 +19,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{allocated_bytes, eventually, manifest_block_count, Server};
+use common::{allocated_bytes, eventually, manifest_block_count, noise, Server};
 use serde_json::{json, Value};
 
 const BLOCK_ENTRIES: usize = 100;
@@ -43,19 +43,6 @@ fn server_with(extra_env: &[(&str, &str)]) -> Server {
         builder = builder.env(key, value);
     }
     builder.start()
-}
-
-/// A pseudo-random hex message of `bytes` characters (compresses about 2:1).
-fn noise(seed: u64, bytes: usize) -> String {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..bytes)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            char::from_digit((state % 16) as u32, 16).unwrap()
-        })
-        .collect()
 }
 
 /// One block's worth of entries, all at `timestamp_ns`, tagged with `batch`.

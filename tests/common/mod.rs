@@ -597,3 +597,17 @@ pub fn allocated_bytes(dir: &Path) -> u64 {
         })
         .sum()
 }
+
+/// A pseudo-random hex message of `bytes` characters (xorshift from `seed`):
+/// it compresses only about 2:1, so blocks of it take real disk space.
+pub fn noise(seed: u64, bytes: usize) -> String {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..bytes)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from_digit((state % 16) as u32, 16).unwrap()
+        })
+        .collect()
+}
