@@ -240,6 +240,23 @@ fn ordered_f64(x: f64, y: f64, op: CmpOp) -> bool {
         .is_some_and(|ordering| ordered(ordering, op))
 }
 
+impl CompiledExpr {
+    /// The source every entry the expression matches must have, from a
+    /// `source = "..."` condition that must hold (at the top level or under
+    /// `AND`). Lets a caller that grouped rows by source look at one group.
+    pub fn required_source(&self) -> Option<&str> {
+        match self {
+            CompiledExpr::And(children) => children.iter().find_map(CompiledExpr::required_source),
+            CompiledExpr::Compare {
+                field: Field::Source,
+                op: CmpOp::Eq,
+                value: Value::Str(source),
+            } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// The levels every entry the expression matches must have (bit
 /// `1 << Level::as_byte`), from the `level` conditions that must all hold;
 /// `None` when they do not narrow it. Lets blocks whose level mask lacks

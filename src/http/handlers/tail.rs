@@ -270,7 +270,8 @@ async fn start(
         .map(|_| QuerySlot::take(ctx))
         .transpose()?;
     let id = NEXT_TAIL_ID.fetch_add(1, Ordering::Relaxed);
-    let shared = Arc::new(TailShared::default());
+    let (shared, rings) = TailShared::new();
+    let shared = Arc::new(shared);
     let (sender, receiver) = flume::bounded(TAIL_MESSAGES_MAX);
     let watermarks = call_all(ctx, |reply| PeerRequest::TailSubscribe {
         subscription: TailSubscription {
@@ -305,6 +306,7 @@ async fn start(
         ctx: ctx.clone(),
         format,
         receiver,
+        rings,
         shared,
         lookback,
         registration,
