@@ -344,12 +344,11 @@ fn a_torn_tail_starts_without_the_option() {
     let pristine = ingest_and_kill();
     let last = pristine.records.last().unwrap();
     let middle = ((last.start + last.end) / 2) as usize;
-    let cases: [(&str, Box<dyn Fn(&mut Vec<u8>)>); 2] = [
-        ("truncated", Box::new(move |bytes| bytes.truncate(middle))),
-        ("zeroed", Box::new(move |bytes| bytes[middle..].fill(0))),
-    ];
-    for (name, damage) in cases {
-        let data_dir = damaged_copy(&pristine, name, |bytes| damage(bytes));
+    for name in ["truncated", "zeroed"] {
+        let data_dir = damaged_copy(&pristine, name, |bytes| match name {
+            "truncated" => bytes.truncate(middle),
+            _ => bytes[middle..].fill(0),
+        });
         let server = start(&data_dir, &pristine.config, &[]);
         assert_eq!(
             keys(&stored(&server)),
