@@ -10,6 +10,10 @@
 //! - A damaged last record (flipped byte, torn by truncation, zeroed tail)
 //!   costs exactly that record's batch: every other entry comes back, the
 //!   server starts, and its log names the WAL file and the record's offset.
+//!   A flipped byte is followed by the group's valid padding record, so it
+//!   is damage (issue 13): the server starts over it only with
+//!   `storage.wal_recovery = "skip_damaged"` (tests/wal_recovery_damage_server.rs
+//!   pins the refusal); truncation and a zeroed tail are torn tails.
 //! - After such a recovery the server writes a new generation that a later
 //!   restart replays: new entries are not hidden behind the damaged record.
 
@@ -69,6 +73,9 @@ fn start(data_dir: &Path, config: &Path) -> Server {
         .arg("1")
         .arg("--config")
         .arg(config.to_str().unwrap())
+        // A flipped byte before the group's padding record is damage, which
+        // the default (strict) refuses; these tests pin what skipping costs.
+        .env("TIMBERDB_WAL_RECOVERY", "skip_damaged")
         .start()
 }
 
@@ -313,9 +320,11 @@ fn a_damaged_last_record_costs_only_its_batch() {
         let (server, _dir) = restart_damaged(&pristine, name, damage);
         let log = server.stderr();
         assert_eq!(stored_keys(&server), survivors, "{name}; log:\n{log}");
+        let torn = format!("valid records end at offset {}", last.start);
+        let skipped = format!("damaged record at offset {}", last.start);
         assert!(
             log.contains(&pristine.wal_file_name)
-                && log.contains(&format!("valid records end at offset {}", last.start)),
+                && (log.contains(&torn) || log.contains(&skipped)),
             "{name}: the log must name the WAL file and the damaged record's offset {}:\n{log}",
             last.start
         );

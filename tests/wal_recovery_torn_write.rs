@@ -10,8 +10,12 @@
 //!   the cut, in order, with identical contents, and never a partial one.
 //! - `records_recovered` / `entries_recovered` count what was applied.
 //! - A cut inside a record (or damage) leaves a note; a clean cut does not.
-//! - A flipped byte inside record k stops replay at record k with a note
-//!   naming the file and k's offset; records before k come back.
+//! - A flipped byte (or length) inside record k followed by valid records of
+//!   the same generation is damage, not a torn tail (issue 13): replay in the
+//!   default strict mode fails with `WalDamaged` naming the file and k's
+//!   offset; with `WalRecovery::SkipDamaged` every record but k comes back,
+//!   with a note naming the file and k's offset. A flip in the last record
+//!   with nothing valid after it reads as a torn tail: records before k.
 //! - A torn generation does not hide the next one: generation 2 is replayed
 //!   in full after generation 1's complete records.
 
@@ -20,10 +24,12 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Instant;
 
+use timberdb::config::WalRecovery;
 use timberdb::entry::{ColumnBatch, EntryRef, Level};
+use timberdb::storage::StorageError;
 use timberdb::wal::payload::{encode_payload, WalBatch};
 use timberdb::wal::record::{encode_record, pad_to_page, RecordKind, WAL_PAGE_BYTES};
-use timberdb::wal::replay::{replay_dir, ReplaySummary};
+use timberdb::wal::replay::{replay_dir, ReplayOptions, ReplaySummary};
 use timberdb::wal::writer::segment_path;
 
 const PAGE: u64 = WAL_PAGE_BYTES as u64;
@@ -194,15 +200,53 @@ fn placed(data: &[u8], start: u64, end: u64, batch: Option<WalBatch>) -> Placed 
 
 /// Replays `dir`, returning the batches applied in order and the summary.
 fn replay(dir: &Path) -> (Vec<WalBatch>, ReplaySummary) {
+    replay_with(dir, WalRecovery::SkipDamaged).expect("replay_dir")
+}
+
+fn replay_with(
+    dir: &Path,
+    recovery: WalRecovery,
+) -> Result<(Vec<WalBatch>, ReplaySummary), StorageError> {
     let mut applied = Vec::new();
+    let options = ReplayOptions {
+        recovery,
+        accepted: Vec::new(),
+    };
     // `apply` answers how many entries it took; here, all of them.
-    let summary = replay_dir(dir, |batch| {
+    let summary = replay_dir(dir, &options, |batch| {
         let entry_count = batch.batch.len() as u64;
         applied.push(batch);
         entry_count
-    })
-    .expect("replay_dir");
-    (applied, summary)
+    })?;
+    Ok((applied, summary))
+}
+
+/// Every batch but the `k`th.
+fn all_but(batches: &[WalBatch], k: usize) -> Vec<WalBatch> {
+    let mut rest = batches.to_vec();
+    rest.remove(k);
+    rest
+}
+
+/// Strict replay of a file with record `k` (at `offset`) damaged: refused
+/// naming the file and the offset, unless nothing valid follows the record
+/// (the last one, not followed by padding): then a torn tail.
+fn check_strict_refuses(dir: &Path, path: &Path, all: &[WalBatch], k: usize, offset: u64) {
+    match replay_with(dir, WalRecovery::Strict) {
+        Err(error @ StorageError::WalDamaged { .. }) => {
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("at offset {offset}"))
+                    && message.contains(&path.display().to_string()),
+                "record {k}: {message}"
+            );
+        }
+        Err(other) => panic!("record {k}: {other}"),
+        Ok((applied, _)) => {
+            assert_eq!(k, all.len() - 1, "only the last record can read as torn");
+            assert!(applied == all[..k], "record {k}: torn tail");
+        }
+    }
 }
 
 fn entry_count(batches: &[WalBatch]) -> u64 {
@@ -351,7 +395,7 @@ fn a_cut_at_any_offset_recovers_exactly_the_complete_records() {
 }
 
 #[test]
-fn a_flipped_byte_in_record_k_stops_replay_at_k() {
+fn a_flipped_byte_in_record_k_is_refused_or_skipped_alone() {
     let segment = build_segment(3, 3, 32);
     let dir = tempfile::tempdir().unwrap();
     let path = segment_path(dir.path(), segment.generation);
@@ -372,7 +416,8 @@ fn a_flipped_byte_in_record_k_stops_replay_at_k() {
             file[byte as usize] ^= 0x5a;
             std::fs::write(&path, &file).unwrap();
             let context = format!("record {k} ({what}, byte {byte})");
-            let summary = check_replay(dir.path(), &all[..k], true, &context);
+            check_strict_refuses(dir.path(), &path, &all, k, record.start);
+            let summary = check_replay(dir.path(), &all_but(&all, k), true, &context);
             let note = summary.notes.join("\n");
             assert!(
                 note.contains(&format!("offset {}", record.start)) && note.contains("Corrupt"),
@@ -388,7 +433,7 @@ fn a_flipped_byte_in_record_k_stops_replay_at_k() {
 }
 
 #[test]
-fn a_flipped_length_stops_replay_at_that_record() {
+fn a_flipped_length_is_refused_or_skipped_alone() {
     let segment = build_segment(5, 4, 32);
     let dir = tempfile::tempdir().unwrap();
     let path = segment_path(dir.path(), segment.generation);
@@ -403,7 +448,8 @@ fn a_flipped_length_stops_replay_at_that_record() {
             file[(record.start + length_byte) as usize] ^= 0x01;
             std::fs::write(&path, &file).unwrap();
             let context = format!("record {k}, length byte {length_byte}");
-            let summary = check_replay(dir.path(), &all[..k], true, &context);
+            check_strict_refuses(dir.path(), &path, &all, k, record.start);
+            let summary = check_replay(dir.path(), &all_but(&all, k), true, &context);
             let note = summary.notes.join("\n");
             assert!(
                 note.contains(&format!("offset {}", record.start)) && note.contains(reason),
@@ -445,9 +491,11 @@ fn a_torn_first_generation_does_not_hide_the_second() {
         let mut flipped = first.preallocated();
         flipped[middle as usize] ^= 0xff;
         std::fs::write(&first_path, &flipped).unwrap();
+        let mut want_skipped = all_but(&first.batches(), k);
+        want_skipped.extend(second.batches());
         check_replay(
             dir.path(),
-            &want,
+            &want_skipped,
             true,
             &format!("gen 1 flipped in record {k}"),
         );

@@ -63,6 +63,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", global = true, value_parser = value::shards, help_heading = SERVER_OPTIONS)]
     pub shards: Option<usize>,
 
+    /// What to do about damage in the middle of a WAL segment: "strict" refuses to start,
+    /// "skip_damaged" skips the damaged records (their entries are lost and counted in the log).
+    /// Default: strict; env: TIMBERDB_WAL_RECOVERY
+    #[arg(long, value_name = "MODE", global = true, value_parser = value::wal_recovery, help_heading = SERVER_OPTIONS)]
+    pub wal_recovery: Option<super::WalRecovery>,
+
     #[command(subcommand)]
     pub command: Option<Subcommand>,
 }
@@ -146,5 +152,9 @@ pub fn apply(cli: &Cli, config: &mut Config, origins: &mut Origins) {
     if let Some(count) = cli.shards {
         config.shard_count = count;
         set(Key::ShardCount, "--shards");
+    }
+    if let Some(mode) = cli.wal_recovery {
+        config.storage.wal_recovery = mode;
+        set(Key::WalRecovery, "--wal-recovery");
     }
 }

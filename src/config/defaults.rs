@@ -247,6 +247,7 @@ impl Default for StorageConfig {
             active_block_memory_max_bytes: ACTIVE_BLOCK_MEMORY_MAX_BYTES_DEFAULT,
             index_cache_bytes: INDEX_CACHE_BYTES_DEFAULT,
             scrub_rate_bytes_per_s: SCRUB_RATE_BYTES_PER_S_DEFAULT,
+            wal_recovery: super::WalRecovery::Strict,
         }
     }
 }

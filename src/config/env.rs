@@ -15,7 +15,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 22] = [
+pub const VARIABLES: [(&str, Key); 23] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_SNAPSHOT_DIR", Key::SnapshotDir),
@@ -41,6 +41,7 @@ pub const VARIABLES: [(&str, Key); 22] = [
     ),
     ("TIMBERDB_INDEX_CACHE_SIZE", Key::IndexCacheSize),
     ("TIMBERDB_SCRUB_RATE", Key::ScrubRate),
+    ("TIMBERDB_WAL_RECOVERY", Key::WalRecovery),
 ];
 
 /// The value of `name`, treating an empty value as unset.
@@ -133,6 +134,12 @@ pub fn apply(
         "TIMBERDB_SCRUB_RATE",
         Key::ScrubRate,
         value::size_bytes,
+    )?;
+    layer.set(
+        &mut storage.wal_recovery,
+        "TIMBERDB_WAL_RECOVERY",
+        Key::WalRecovery,
+        value::wal_recovery,
     )?;
     apply_server_keys(&mut layer, config)
 }

@@ -348,6 +348,10 @@ impl FileLayer<'_> {
             "scrub_rate" => {
                 storage.scrub_rate_bytes_per_s = self.take(Key::ScrubRate, full, item, size)?;
             }
+            "wal_recovery" => {
+                let parse = |v: &Value| string(v, value::wal_recovery);
+                storage.wal_recovery = self.take(Key::WalRecovery, full, item, parse)?;
+            }
             _ => self.unknown(full, item),
         }
         Ok(())

@@ -40,6 +40,7 @@ pub enum Key {
     WriteBufferSize,
     IndexCacheSize,
     ScrubRate,
+    WalRecovery,
     LogLevel,
     LogFormat,
 }
@@ -75,6 +76,7 @@ impl Key {
             Key::WriteBufferSize => "storage.write_buffer_size",
             Key::IndexCacheSize => "storage.index_cache_size",
             Key::ScrubRate => "storage.scrub_rate",
+            Key::WalRecovery => "storage.wal_recovery",
             Key::LogLevel => "logging.level",
             Key::LogFormat => "logging.format",
         }

@@ -118,6 +118,32 @@ pub struct StorageConfig {
     /// Bytes per second each shard's online scrub reads, unless a request names another
     /// rate. TOML key `scrub_rate`.
     pub scrub_rate_bytes_per_s: u64,
+    /// What start-up does when a WAL segment holds damage (a bad record followed by valid
+    /// records of its generation): refuse to start, or skip the damaged bytes and go on.
+    /// TOML key `wal_recovery`.
+    pub wal_recovery: WalRecovery,
+}
+
+/// How WAL replay treats damage in the middle of a segment (`docs/FORMAT.md`, "Where
+/// recovery stops"). A torn tail (the end of what was written) is never damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WalRecovery {
+    /// Refuse to start, naming the file, the offset and what follows the damage: acknowledged
+    /// entries are never dropped without an operator saying so.
+    #[default]
+    Strict,
+    /// Skip only the damaged bytes, replay every valid record after them, and log how many
+    /// entries were lost. For one start after `Strict` refused, once the cause is known.
+    SkipDamaged,
+}
+
+impl std::fmt::Display for WalRecovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WalRecovery::Strict => "strict",
+            WalRecovery::SkipDamaged => "skip_damaged",
+        })
+    }
 }
 
 /// When to seal the active block. Seed form: `block_rotation = { type = "size", value = N }`.

@@ -121,6 +121,10 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             "storage.scrub_rate",
             storage.scrub_rate_bytes_per_s.to_string(),
         ),
+        (
+            "storage.wal_recovery",
+            quoted(&storage.wal_recovery.to_string()),
+        ),
     ];
     // Unset, snapshots go to <data_dir>/snapshots; printing that would make
     // the summary set it, and a later data_dir change would not move it.

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::defaults::{LOG_LEVELS, NODE_ID_LENGTH_MAX};
-use super::{BlockRotation, Compression, LogFormat};
+use super::{BlockRotation, Compression, LogFormat, WalRecovery};
 
 /// Parse result: the value, or what was expected instead.
 pub type Parsed<T> = std::result::Result<T, String>;
@@ -112,6 +112,19 @@ pub fn socket_addr(text: &str) -> Parsed<SocketAddr> {
     text.trim().parse::<SocketAddr>().map_err(|_| {
         "expected an IP address and port such as 127.0.0.1:7777 or [::1]:7777".to_string()
     })
+}
+
+/// A WAL recovery mode, any case: `strict` or `skip_damaged` (`skip-damaged` too).
+pub fn wal_recovery(text: &str) -> Parsed<WalRecovery> {
+    match text.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+        "strict" => Ok(WalRecovery::Strict),
+        "skip_damaged" => Ok(WalRecovery::SkipDamaged),
+        _ => Err(
+            "expected \"strict\" (refuse to start on WAL damage) or \"skip_damaged\" \
+                  (skip the damaged records, losing their entries)"
+                .to_string(),
+        ),
+    }
 }
 
 /// A codec name, any case.

@@ -1,8 +1,11 @@
 //! Entry ids: (slice, sequence), unique within a partition.
 //!
 //! A partition has one slice per shard; each slice numbers its entries from 1
-//! upward with no gaps, so `slice-seq` is unique within the partition and a
-//! client can page from it. Printed as `"<slice>-<seq>"`.
+//! upward, so `slice-seq` is unique within the partition and a client can
+//! page from it. Numbers only grow but may skip: a group whose WAL write
+//! failed keeps its numbers, and a WAL recovery that lost records skips past
+//! every number they can have held (`storage::wal_recovery`), so an id is
+//! never given to two entries. Printed as `"<slice>-<seq>"`.
 
 use std::fmt;
 

@@ -12,7 +12,13 @@
 //! 4. Write the state as a new manifest generation, so the store worker
 //!    never appends after a possibly torn tail.
 //! 5. Replay the WAL into the active blocks, skipping entries at or below a
-//!    slice's sealed watermark (they are in blocks already).
+//!    slice's sealed watermark (they are in blocks already). Damage in the
+//!    middle of a segment refuses the start unless the operator chose
+//!    `storage.wal_recovery = "skip_damaged"` (`wal::replay`).
+//! 6. When replay may have lost ids (damage skipped, a bad record at a
+//!    segment's end), raise every slice's next id past them and record the
+//!    floor durably in `wal-recovery.json` (`storage::wal_recovery`), so a
+//!    lost entry's id is never handed to a new entry, now or later.
 //!
 //! Every acknowledged entry is either in a published block or in a WAL
 //! record that replay finds: the WAL drops a record only after a durable
@@ -22,12 +28,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::block::DirectoryRef;
+use crate::config::WalRecovery;
 use crate::entry::{ColumnBatch, EntryRef};
 use crate::storage::catalog::Catalog;
 use crate::storage::manifest::{self, BlockEntry, ManifestLog};
 use crate::storage::segment::{segment_id, SegmentFile};
+use crate::storage::wal_recovery::{AcceptedDamage, WalRecoveryFile};
 use crate::storage::{Result, StorageError};
-use crate::wal::replay::{replay_dir, ReplaySummary};
+use crate::wal::replay::{replay_dir, ReplayOptions, ReplaySummary};
 use crate::wal::WalBatch;
 
 use super::slice::{BlockRef, SealingBlock, Slice};
@@ -45,7 +53,11 @@ pub struct Recovered {
     pub next_segment_id: u32,
 }
 
-pub async fn recover(store: &ShardStore, catalog: &Catalog) -> Result<Recovered> {
+pub async fn recover(
+    store: &ShardStore,
+    catalog: &Catalog,
+    wal_recovery: WalRecovery,
+) -> Result<Recovered> {
     for dir in [&store.paths.shard_dir, &store.paths.wal_dir] {
         std::fs::create_dir_all(dir)
             .map_err(|error| StorageError::io("create directory", dir, 0, error))?;
@@ -79,7 +91,13 @@ pub async fn recover(store: &ShardStore, catalog: &Catalog) -> Result<Recovered>
         store.checkpoint_edits(),
     )
     .await?;
-    let (replay, to_seal) = replay_wal(store, catalog)?;
+    let mut recovery_file = WalRecoveryFile::load(&store.paths.shard_dir)?;
+    let options = ReplayOptions {
+        recovery: wal_recovery,
+        accepted: recovery_file.accepted(),
+    };
+    let (replay, to_seal) = replay_wal(store, catalog, &options)?;
+    keep_lost_ids_free(store, catalog, &replay, &mut recovery_file).await?;
     Ok(Recovered {
         replay,
         to_seal,
@@ -216,9 +234,13 @@ fn install_blocks(
 
 type ToSeal = Vec<(u64, std::sync::Arc<SealingBlock>)>;
 
-fn replay_wal(store: &ShardStore, catalog: &Catalog) -> Result<(ReplaySummary, ToSeal)> {
+fn replay_wal(
+    store: &ShardStore,
+    catalog: &Catalog,
+    options: &ReplayOptions,
+) -> Result<(ReplaySummary, ToSeal)> {
     let mut to_seal = Vec::new();
-    let replay = replay_dir(&store.paths.wal_dir, |wal_batch| {
+    let replay = replay_dir(&store.paths.wal_dir, options, |wal_batch| {
         if catalog.by_key(wal_batch.partition_key).is_none() {
             return 0;
         }
@@ -230,6 +252,46 @@ fn replay_wal(store: &ShardStore, catalog: &Catalog) -> Result<(ReplaySummary, T
         slice.reserved_seq = slice.next_seq;
     }
     Ok((replay, to_seal))
+}
+
+/// Raises every slice's next id to its floor: past the ids this replay may
+/// have lost (`seq_headroom`), and past floors earlier recoveries recorded.
+/// A new floor is made durable before the shard hands out any id.
+async fn keep_lost_ids_free(
+    store: &ShardStore,
+    catalog: &Catalog,
+    replay: &ReplaySummary,
+    file: &mut WalRecoveryFile,
+) -> Result<()> {
+    let before = file.clone();
+    {
+        let mut slices = store.slices.borrow_mut();
+        for meta in catalog.list() {
+            let key = meta.key;
+            if replay.seq_headroom > 0 {
+                let next_seq = slices.get(&key).map_or(1, |slice| slice.next_seq);
+                file.raise_floor(key, next_seq + replay.seq_headroom);
+            }
+            let Some(floor) = file.floor(key) else {
+                continue;
+            };
+            let slice = slices.entry(key).or_insert_with(|| Slice::new(key));
+            slice.reserved_seq = slice.reserved_seq.max(floor);
+        }
+    }
+    for damage in replay.skipped.iter().filter(|d| !d.accepted_before) {
+        file.accept(AcceptedDamage {
+            generation: damage.generation,
+            offset: damage.offset,
+            resume_offset: damage.resume_offset,
+        });
+    }
+    let live: Vec<u64> = replay.segments.iter().map(|s| s.generation).collect();
+    file.retain_generations(&live);
+    if *file != before {
+        file.save(&store.paths.shard_dir).await?;
+    }
+    Ok(())
 }
 
 /// Appends the part of a WAL batch that is not sealed yet; returns how many

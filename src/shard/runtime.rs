@@ -287,13 +287,14 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         usize::try_from(filter_budget).unwrap_or(usize::MAX),
     ));
     let started = std::time::Instant::now();
-    let recovered = recover(&store, &boot.catalog)
+    let recovered = recover(&store, &boot.catalog, config.storage.wal_recovery)
         .await
         .map_err(|error| error.to_string())?;
     let replay = recovered.replay;
     for note in &replay.notes {
         tracing::warn!(shard = boot.shard_id, "wal: {note}");
     }
+    log_skipped_damage(boot.shard_id, &replay);
     tracing::info!(
         shard = boot.shard_id,
         blocks = recovered.blocks_indexed,
@@ -369,5 +370,29 @@ async fn run_ticker(ctx: Rc<ShardContext>, interval: std::time::Duration) {
     loop {
         glommio::timer::sleep(interval).await;
         let _ = ctx.commit_tx.try_send(CommitItem::Tick);
+    }
+}
+
+/// One error line per damaged WAL stretch this start skipped, with the
+/// entries lost as far as sequence numbers tell (an operator chose this).
+fn log_skipped_damage(shard_id: u32, replay: &crate::wal::replay::ReplaySummary) {
+    for damage in replay.skipped.iter().filter(|d| !d.accepted_before) {
+        let ranges: Vec<String> = damage
+            .lost_seq_ranges
+            .iter()
+            .map(|(key, first, last)| format!("partition key {key} ids {first}..={last}"))
+            .collect();
+        tracing::error!(
+            shard = shard_id,
+            path = %damage.path.display(),
+            offset = damage.offset,
+            damaged_bytes = damage.damaged_bytes(),
+            entries_lost = damage.lost_entries_seen(),
+            lost_ids = %ranges.join("; "),
+            "wal: skipped damaged records (storage.wal_recovery = \"skip_damaged\"): {} entries \
+             lost (counted from the sequence gap around the damage; a partition whose only \
+             record was damaged is not counted); valid records after the damage were replayed",
+            damage.lost_entries_seen()
+        );
     }
 }

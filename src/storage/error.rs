@@ -39,6 +39,28 @@ pub enum StorageError {
     RecordTooLarge { bytes: u64, segment_bytes: u64 },
     #[error("writes are stopped on this shard after an earlier I/O failure: {reason}")]
     WritesStopped { reason: String },
+    /// A bad WAL record followed by valid records of its generation: damage, not the torn
+    /// end of a crash. Start-up refuses (`storage.wal_recovery = "strict"`).
+    #[error(
+        "WAL damage in {path} at offset {offset}: a bad record ({detail}) is followed by \
+         {records_after} valid records holding {entries_after} entries of the same generation, \
+         so this is damage, not the torn end of a crash, and stopping replay here would drop \
+         those acknowledged entries. Refusing to start. To start anyway, skipping only the \
+         {damaged_bytes} damaged bytes (the entries in them are lost; the log counts them), \
+         start once with --wal-recovery skip_damaged (or storage.wal_recovery = \"skip_damaged\", \
+         TIMBERDB_WAL_RECOVERY=skip_damaged); keep a copy of the file first if you want to \
+         examine it (`timberdb scrub` reports it too)"
+    )]
+    WalDamaged {
+        path: PathBuf,
+        offset: u64,
+        detail: String,
+        /// Bytes from the bad record to where valid records resume.
+        damaged_bytes: u64,
+        /// Valid batch records after the damage in this segment.
+        records_after: u64,
+        entries_after: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;

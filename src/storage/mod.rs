@@ -16,5 +16,6 @@ pub mod lock;
 pub mod manifest;
 pub mod segment;
 pub mod snapshot;
+pub mod wal_recovery;
 
 pub use error::{Result, StorageError};

@@ -8,6 +8,7 @@
 pub mod payload;
 pub mod record;
 pub mod replay;
+pub mod resync;
 pub mod writer;
 
 pub use payload::WalBatch;

@@ -388,6 +388,18 @@ impl<'a> RecordReader<'a> {
     }
 }
 
+/// Whether a valid record of generation `segment_seq` (a batch or a padding
+/// record) starts at file offset `base_offset`, the start of `buf` (after
+/// the page-tail skip a header there would need). Returns the file offset
+/// one past it. Used to resynchronise after a bad record (`wal::resync`).
+pub fn valid_record_end(buf: &[u8], base_offset: u64, segment_seq: u64) -> Option<u64> {
+    let mut reader = RecordReader::new(buf, base_offset, segment_seq);
+    match reader.step() {
+        Step::Record(record) => Some(record.end_offset()),
+        Step::End(_) => None,
+    }
+}
+
 impl<'a> Iterator for RecordReader<'a> {
     type Item = Record<'a>;
 
