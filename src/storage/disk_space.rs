@@ -43,6 +43,8 @@ pub struct FilesystemSpace {
 }
 
 /// `statvfs(2)` of the filesystem holding `path`.
+// The casts are no-ops on 64-bit Linux, not on every target libc supports.
+#[allow(clippy::unnecessary_cast)]
 pub fn filesystem_space(path: &Path) -> std::io::Result<FilesystemSpace> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(path.as_os_str().as_bytes())
