@@ -190,12 +190,11 @@ impl CommitLoop {
             // failure, and every fdatasync failure, leaves the files in an
             // unknown state and stops writes.
             let error = match failure {
-                GroupFailure::Write(error)
-                    if error.is_disk_full()
-                        || matches!(error, StorageError::RecordTooLarge { .. }) =>
-                {
+                GroupFailure::Write(error) if error.is_disk_full() => {
+                    self.note_wal_out_of_space(&error);
                     error
                 }
+                GroupFailure::Write(error @ StorageError::RecordTooLarge { .. }) => error,
                 GroupFailure::Write(error) | GroupFailure::Sync(error) => {
                     self.store.stop_writes(&error);
                     error
@@ -203,6 +202,7 @@ impl CommitLoop {
             };
             return answer_all(group, Err(CommitError::from_storage(&error)));
         }
+        self.note_wal_writable("a WAL write succeeded");
         for pending in group {
             let to_seal =
                 self.store
@@ -319,6 +319,7 @@ impl CommitLoop {
 
     async fn maintenance(&mut self) {
         self.sync_if_due().await;
+        self.recheck_wal_space().await;
         let mut due = self.store.take_due_blocks();
         if self.wal.segment_count() > self.wal_segments_max {
             let pinning = self
@@ -351,6 +352,59 @@ impl CommitLoop {
     }
 }
 
+impl CommitLoop {
+    /// A group write failed for lack of space: ingest is refused (507) and
+    /// `/ready` says why until space is back (`recheck_wal_space`).
+    fn note_wal_out_of_space(&self, error: &StorageError) {
+        let mut short = self.store.wal_space_short.borrow_mut();
+        if short.is_none() {
+            tracing::error!(shard = self.store.shard_id, %error, "out of disk space: the WAL cannot take writes; ingest answers 507 until space is freed");
+            *short = Some(format!(
+                "out of disk space: the WAL cannot take writes ({error})"
+            ));
+        }
+    }
+
+    fn note_wal_writable(&self, why: &str) {
+        if self.store.wal_space_short.borrow_mut().take().is_some() {
+            tracing::info!(
+                shard = self.store.shard_id,
+                why,
+                "disk space is available again; the WAL takes writes"
+            );
+        }
+    }
+
+    /// While the WAL is short of space, checks at each tick whether space
+    /// came back: the current segment's preallocation (missing after a
+    /// start on a full disk) succeeds, and the WAL's filesystem has
+    /// `FREE_BYTES_LOW` free. Ingest is refused meanwhile, so no write
+    /// would find out.
+    async fn recheck_wal_space(&mut self) {
+        use crate::storage::disk_space::{filesystem_space, FREE_BYTES_LOW};
+        if self.store.wal_space_short.borrow().is_none() {
+            return;
+        }
+        let free_bytes =
+            filesystem_space(&self.store.paths.wal_dir).map_or(0, |space| space.free_bytes);
+        // Checked first so that a disk that stays full costs one statvfs a
+        // tick, not a failed fallocate (and its log line).
+        let needed_bytes = if self.wal.lacks_preallocation() {
+            self.wal.segment_bytes() + FREE_BYTES_LOW
+        } else {
+            FREE_BYTES_LOW
+        };
+        if free_bytes < needed_bytes {
+            return;
+        }
+        match self.wal.retry_preallocation().await {
+            Ok(true) => self.note_wal_writable("free space is back on the WAL's filesystem"),
+            Ok(false) => {}
+            Err(error) => self.store.stop_writes(&error),
+        }
+    }
+}
+
 enum GroupFailure {
     Write(StorageError),
     Sync(StorageError),
@@ -360,6 +414,7 @@ impl CommitLoop {
     /// Makes everything acknowledged durable in blocks: WAL sync, seal all
     /// active blocks, then wait until the store worker has written them.
     async fn drain(&mut self) {
+        self.store.draining.set(true);
         if self.unsynced {
             if let Err(error) = self.wal.sync().await {
                 self.store.stop_writes(&error);

@@ -107,6 +107,8 @@ pub struct ShardHealth {
     pub writes_stopped: Option<String>,
     /// Set while the shard's storage budget cannot be met (ingest 507).
     pub storage_limit: Option<String>,
+    /// Set while writes are refused for lack of disk space (ingest 507): why.
+    pub disk_full: Option<String>,
     pub active_bytes: usize,
     pub commit_queue_len: usize,
     /// Bytes of block directories held in memory (always resident).
@@ -195,6 +197,7 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
             let health = ShardHealth {
                 writes_stopped: ctx.store.writes_stopped.borrow().clone(),
                 storage_limit: ctx.store.retention.over_budget.borrow().clone(),
+                disk_full: ctx.store.disk_full_reason(),
                 active_bytes: ctx.store.active_bytes(),
                 commit_queue_len: ctx.commit_tx.len(),
                 directory_bytes: ctx.store.directory_bytes(),

@@ -84,13 +84,7 @@ pub async fn recover(
         slice.next_seq = sealed_seq + 1;
         slice.active_first_seq = slice.next_seq;
     }
-    let manifest = ManifestLog::create(
-        &store.paths.shard_dir,
-        store.shard_id,
-        loaded.generation + 1,
-        store.checkpoint_edits(),
-    )
-    .await?;
+    let manifest = new_manifest_generation(store, loaded.generation + 1).await?;
     let mut recovery_file = WalRecoveryFile::load(&store.paths.shard_dir)?;
     let options = ReplayOptions {
         recovery: wal_recovery,
@@ -106,6 +100,23 @@ pub async fn recover(
         active_segment,
         next_segment_id,
     })
+}
+
+/// Writes the recovered state as generation `generation`. On a full disk
+/// the shard still starts (read-only until space is freed): the attempt is
+/// removed, the loaded generation stays the one start-up reads, and the
+/// store worker writes this generation before its first manifest record.
+async fn new_manifest_generation(store: &ShardStore, generation: u64) -> Result<ManifestLog> {
+    let dir = &store.paths.shard_dir;
+    match ManifestLog::create(dir, store.shard_id, generation, store.checkpoint_edits()).await {
+        Ok(log) => Ok(log),
+        Err(error) if error.is_disk_full() => {
+            ManifestLog::discard_generation(dir, generation).await?;
+            tracing::warn!(shard = store.shard_id, %error, "out of disk space: the manifest's new generation is written once space is freed; serving what is stored read-only meanwhile");
+            Ok(ManifestLog::unwritten(dir, store.shard_id, generation))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Opens every segment file a published block lies in.

@@ -61,6 +61,7 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         wal_dir = %storage.wal_dir.display(),
         "using these directories"
     );
+    size_wal_to_disk(storage, shard_count as u64);
     // Held until the process exits: no second server or writing tool may
     // use these directories meanwhile (`storage::lock`).
     let _lock = DirectoryLock::acquire(&storage.data_dir, &storage.wal_dir, "the server")
@@ -113,6 +114,46 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
     );
     tracing::info!(%listen_addr, shard_count, "serving");
     wait_for_exit(handles, &senders, signals)
+}
+
+/// Shrinks the WAL segment size and the WAL size bound on a filesystem too
+/// small for the configured ones (`storage::disk_space`), and says so: with
+/// 64 MiB per shard a 96 MiB disk could not hold two shards' first
+/// segments. Only ever shrinks; a statvfs failure keeps the configuration.
+fn size_wal_to_disk(storage: &mut crate::config::StorageConfig, shard_count: u64) {
+    use crate::storage::disk_space;
+    let space = match disk_space::filesystem_space(&storage.wal_dir) {
+        Ok(space) => space,
+        Err(error) => {
+            tracing::warn!(%error, wal_dir = %storage.wal_dir.display(), "cannot read the WAL filesystem's size; WAL preallocation is not sized to it");
+            return;
+        }
+    };
+    let segment_bytes = disk_space::wal_segment_bytes_for(
+        storage.wal_segment_size_bytes,
+        space.total_bytes,
+        shard_count,
+    );
+    let wal_max_bytes = disk_space::wal_size_max_bytes_for(
+        storage.wal_size_max_bytes,
+        segment_bytes,
+        space.total_bytes,
+        shard_count,
+    );
+    if segment_bytes < storage.wal_segment_size_bytes || wal_max_bytes < storage.wal_size_max_bytes
+    {
+        tracing::warn!(
+            filesystem_bytes = space.total_bytes,
+            shards = shard_count,
+            wal_segment_size = segment_bytes,
+            configured_wal_segment_size = storage.wal_segment_size_bytes,
+            wal_max_size = wal_max_bytes,
+            configured_wal_max_size = storage.wal_size_max_bytes,
+            "the WAL filesystem is small: WAL segments and the WAL bound are sized down to fit it (requests larger than half a segment are refused with 413)"
+        );
+    }
+    storage.wal_segment_size_bytes = segment_bytes;
+    storage.wal_size_max_bytes = wal_max_bytes;
 }
 
 /// Removes snapshots a crash or failure left unfinished (no
@@ -309,9 +350,19 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         config.storage.wal_segment_size_bytes,
         replay.segments,
         replay.spares,
+        |key| store.durable_sealed_seq(key),
     )
     .await
     .map_err(|error| error.to_string())?;
+    if wal.lacks_preallocation() || recovered.manifest.needs_checkpoint() {
+        tracing::warn!(
+            shard = boot.shard_id,
+            "started on a full disk: queries are served, ingest answers 507 until space is freed"
+        );
+        *store.wal_space_short.borrow_mut() = Some(
+            "the disk was full at start: the WAL and manifest have no room; free space on the data and WAL filesystems".into(),
+        );
+    }
     let (commit_tx, commit_rx) = local_channel::new_bounded(COMMIT_QUEUE_MAX);
     let (store_tx, store_rx) = local_channel::new_bounded(STORE_QUEUE_MAX);
     let store_tx = Rc::new(store_tx);

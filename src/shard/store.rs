@@ -50,6 +50,15 @@ pub struct ShardStore {
     /// answers 507 until a retry succeeds. Accepted data stays in memory
     /// and in the WAL meanwhile.
     pub disk_full: Cell<bool>,
+    /// Set while the WAL cannot take writes for lack of space: a group
+    /// write failed for it, or the current segment could not be
+    /// preallocated on a full disk (a start on a full disk). Cleared by the
+    /// commit loop once a write succeeds or the preallocation does. Says why.
+    pub wal_space_short: RefCell<Option<String>>,
+    /// Set by the shutdown drain: a seal that fails for lack of space is
+    /// not retried (its entries stay in the WAL), so a stop never waits
+    /// for space.
+    pub draining: Cell<bool>,
     /// Request batches the commit loop has finished with, for the ingest
     /// handler to parse the next request into (see `entry::BatchPool`).
     pub batch_pool: BatchPool,
@@ -78,6 +87,8 @@ impl ShardStore {
             held_gaps: RefCell::new(Vec::new()),
             writes_stopped: RefCell::new(None),
             disk_full: Cell::new(false),
+            wal_space_short: RefCell::new(None),
+            draining: Cell::new(false),
             batch_pool: BatchPool::default(),
             retention: Default::default(),
             tails: super::tail::TailRegistry::default(),
@@ -91,6 +102,15 @@ impl ShardStore {
             }),
             None => Ok(()),
         }
+    }
+
+    /// Why writes are refused for lack of disk space right now, if they
+    /// are (`/ready`, `/metrics`).
+    pub fn disk_full_reason(&self) -> Option<String> {
+        if self.disk_full.get() {
+            return Some("out of disk space: blocks cannot be sealed".into());
+        }
+        self.wal_space_short.borrow().clone()
     }
 
     /// Stops writes for good (until restart) and says so loudly.

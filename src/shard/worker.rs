@@ -205,8 +205,15 @@ impl StoreWorker {
                 if !self.store.disk_full.replace(true) {
                     tracing::error!(shard = self.store.shard_id, %error, "out of disk space: ingest answers 507 until space is freed");
                 }
+                if self.store.draining.get() {
+                    // A graceful stop does not wait for space that may never
+                    // come: the block's entries stay in the WAL, which the
+                    // drain keeps, and the next start replays them.
+                    tracing::warn!(shard = self.store.shard_id, "shutting down on a full disk: a block stays unsealed, its entries are kept in the WAL");
+                    return false;
+                }
                 glommio::timer::sleep(DISK_FULL_RETRY_INTERVAL).await;
-                self.store.check_writable().is_ok()
+                self.store.check_writable().is_ok() && !self.store.draining.get()
             }
             Err(error) => {
                 self.store.stop_writes(&error);
@@ -293,7 +300,7 @@ impl StoreWorker {
             segment: old.segment.id,
             offset: old.offset,
         }));
-        self.manifest.append(edits).await?;
+        self.append_manifest(edits).await?;
         if !replaced.is_empty() {
             crate::failpoint::hit("compaction-after-manifest");
         }
@@ -336,8 +343,7 @@ impl StoreWorker {
     }
 
     async fn drop_partition(&mut self, partition_key: u64) -> Result<()> {
-        self.manifest
-            .append(vec![Edit::DropPartition { partition_key }])
+        self.append_manifest(vec![Edit::DropPartition { partition_key }])
             .await?;
         self.store.forget_slice(partition_key);
         // Keys are never reused: the partition's retention counters go too.
@@ -371,8 +377,7 @@ impl StoreWorker {
         let line = crate::scrub::online::write_record(shard_dir, finding, bytes).await?;
         let (segment, offset) = block.key();
         if let Err(error) = self
-            .manifest
-            .append(vec![Edit::RemoveBlock { segment, offset }])
+            .append_manifest(vec![Edit::RemoveBlock { segment, offset }])
             .await
         {
             self.store.stop_writes(&error);
@@ -462,9 +467,41 @@ impl StoreWorker {
         }
     }
 
-    /// Appends one manifest record (retention's `RemoveBlock`s).
+    /// Appends one manifest record (the commit point of a seal, a
+    /// compaction, a drop, a quarantine or retention's `RemoveBlock`s),
+    /// writing the generation's checkpoint first when start-up could not
+    /// (a full disk).
     pub(super) async fn append_manifest(&mut self, edits: Vec<Edit>) -> Result<()> {
+        if self.manifest.needs_checkpoint() {
+            self.write_unwritten_generation().await?;
+        }
         self.manifest.append(edits).await
+    }
+
+    /// Writes the checkpoint of the generation start-up left unwritten. A
+    /// failure for lack of space removes the attempt (start-up keeps
+    /// loading the older generation) and is returned, so the caller's
+    /// change waits for space like any other write.
+    async fn write_unwritten_generation(&mut self) -> Result<()> {
+        let generation = self.manifest.generation();
+        let dir = self.manifest.dir().to_path_buf();
+        let edits = self.store.checkpoint_edits();
+        match ManifestLog::create(&dir, self.store.shard_id, generation, edits).await {
+            Ok(log) => {
+                tracing::info!(
+                    shard = self.store.shard_id,
+                    generation,
+                    "wrote the manifest generation start-up had no space for"
+                );
+                self.manifest = log;
+                Ok(())
+            }
+            Err(error) if error.is_disk_full() => {
+                ManifestLog::discard_generation(&dir, generation).await?;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Bytes of the manifest log (counted against the storage budget).

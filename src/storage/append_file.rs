@@ -24,6 +24,25 @@ use glommio::io::{DmaFile, MergedBufferLimit, OpenOptions, ReadAmplificationLimi
 use super::error::{io_is_disk_full, IoContext, Result, StorageError};
 use crate::block::BLOCK_ALIGN_BYTES;
 
+/// `preallocation` with its largest step capped for the filesystem under
+/// `dir` (`storage::disk_space`): a 64 MiB step on a 96 MiB disk would take
+/// most of it for one file.
+fn sized_to_disk(dir: &Path, preallocation: Preallocation) -> Preallocation {
+    let Ok(space) = super::disk_space::filesystem_space(dir) else {
+        return preallocation;
+    };
+    let step_max = super::disk_space::preallocation_step_max_for(
+        preallocation.step_min,
+        preallocation.step_max,
+        space.total_bytes,
+    );
+    let align = BLOCK_ALIGN_BYTES as u64;
+    Preallocation {
+        step_min: preallocation.step_min,
+        step_max: step_max / align * align,
+    }
+}
+
 /// A growth within this long of the previous one doubles the step.
 const GROWTH_QUICK: Duration = Duration::from_secs(10);
 
@@ -73,6 +92,7 @@ impl AppendFile {
             .await
             .ctx(what, &path, 0)?;
         let size = file.file_size().await.ctx(what, &path, 0)?;
+        let preallocation = sized_to_disk(dir, preallocation);
         Ok(AppendFile {
             path,
             file: Rc::new(file),
@@ -107,6 +127,12 @@ impl AppendFile {
                 bytes.len(),
             ));
         }
+        // A write past a failed preallocation grew the file itself: the
+        // size a later rollback returns to includes it.
+        let end = offset + written as u64;
+        if end > self.preallocated_bytes.get() {
+            self.preallocated_bytes.set(end);
+        }
         self.file
             .fdatasync()
             .await
@@ -129,8 +155,25 @@ impl AppendFile {
                 if !io_is_disk_full(&error) {
                     return Err(StorageError::io("preallocate", &self.path, offset, error));
                 }
+                self.roll_back_preallocation().await?;
             }
         }
+        Ok(())
+    }
+
+    /// After a preallocation failed for lack of space: ext4 keeps the
+    /// blocks a failed `fallocate` did allocate (and grows the file to
+    /// them), which left the disk at 0 bytes free. Truncating back to the
+    /// size before the attempt gives them back; every written byte lies
+    /// below that size (`append` keeps it past each write).
+    async fn roll_back_preallocation(&self) -> Result<()> {
+        let size = self.preallocated_bytes.get();
+        self.file.truncate(size).await.ctx(
+            "truncate a failed preallocation of",
+            &self.path,
+            size,
+        )?;
+        tracing::warn!(path = %self.path.display(), size, "out of disk space: a preallocation failed and was rolled back; writing without it");
         Ok(())
     }
 

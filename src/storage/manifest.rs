@@ -448,7 +448,8 @@ pub struct ManifestLog {
     dir: PathBuf,
     shard_id: u32,
     generation: u64,
-    file: AppendFile,
+    /// `None` while the generation is not written yet (`unwritten`).
+    file: Option<AppendFile>,
     /// Where the next append starts (a page boundary).
     end: u64,
     /// Bytes the checkpoint that starts the file took.
@@ -509,7 +510,7 @@ impl ManifestLog {
             dir: dir.to_path_buf(),
             shard_id,
             generation,
-            file,
+            file: Some(file),
             end: 0,
             checkpoint_bytes: 0,
             buffer: Vec::new(),
@@ -517,6 +518,27 @@ impl ManifestLog {
         log.append_records(checkpoint_records(edits)).await?;
         log.checkpoint_bytes = log.end;
         Ok(log)
+    }
+
+    /// A log whose generation `generation` could not be written (start-up
+    /// on a full disk): nothing may be appended until its checkpoint is
+    /// written (`needs_checkpoint`), and start-up meanwhile loads the older
+    /// generation, which is never appended to (it may end in a torn tail).
+    pub fn unwritten(dir: &Path, shard_id: u32, generation: u64) -> ManifestLog {
+        ManifestLog {
+            dir: dir.to_path_buf(),
+            shard_id,
+            generation,
+            file: None,
+            end: 0,
+            checkpoint_bytes: 0,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Whether this generation's checkpoint must be written before any append.
+    pub fn needs_checkpoint(&self) -> bool {
+        self.file.is_none()
     }
 
     /// Deletes generation `generation`'s file (a checkpoint that failed) and
@@ -575,8 +597,11 @@ impl ManifestLog {
             self.generation,
             records,
         );
-        self.file
-            .append(self.end, &self.buffer, "append to manifest")
+        let file = self
+            .file
+            .as_ref()
+            .expect("the owner writes the checkpoint of an unwritten generation first");
+        file.append(self.end, &self.buffer, "append to manifest")
             .await?;
         self.end += self.buffer.len() as u64;
         Ok(())
@@ -594,7 +619,10 @@ impl ManifestLog {
 
     /// Gives the unused preallocated tail back (a graceful stop).
     pub async fn trim(&self) -> Result<()> {
-        self.file.trim(self.end).await
+        match &self.file {
+            Some(file) => file.trim(self.end).await,
+            None => Ok(()),
+        }
     }
 
     pub fn dir(&self) -> &Path {

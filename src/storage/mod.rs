@@ -9,6 +9,7 @@ pub mod append_file;
 pub mod atomic_file;
 pub mod catalog;
 pub mod convert;
+pub mod disk_space;
 pub mod dma_probe;
 pub mod error;
 pub mod layout;

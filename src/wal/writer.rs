@@ -54,12 +54,17 @@ struct OpenSegment {
     /// A recycled spare: bytes of an older generation follow the tail
     /// unless a zero page is kept there (see the module docs).
     recycled: bool,
+    /// Whether the file is preallocated to the segment size (not when the
+    /// disk was full at its creation: then it grows with its writes).
+    preallocated: bool,
 }
 
 pub struct WalWriter {
     dir: PathBuf,
     segment_bytes: u64,
-    current: OpenSegment,
+    /// The segment being written; `None` only inside `open`, before the
+    /// closed segments are reclaimed.
+    current: Option<OpenSegment>,
     closed: VecDeque<ClosedSegment>,
     spares: Vec<PathBuf>,
     /// Reused framing buffer (one group at a time).
@@ -75,26 +80,78 @@ pub fn segment_path(dir: &Path, generation: u64) -> PathBuf {
 
 impl WalWriter {
     /// Opens the WAL for writing after replay: `closed` are the segments
-    /// replay found (oldest first), `spares` recycled files.
+    /// replay found (oldest first), `spares` recycled files, `sealed_seq`
+    /// each partition's durable sealed watermark (`None`: deleted).
+    ///
+    /// Closed segments whose every record is already sealed are reclaimed
+    /// first (renamed to spares or deleted), so the new generation reuses
+    /// their space instead of allocating more: otherwise every restart
+    /// after a crash needed room for one more segment per shard.
     pub async fn open(
         dir: &Path,
         segment_bytes: u64,
         closed: Vec<ClosedSegment>,
         spares: Vec<PathBuf>,
+        sealed_seq: impl Fn(u64) -> Option<u64>,
     ) -> Result<WalWriter> {
         assert_eq!(segment_bytes % WAL_PAGE_BYTES as u64, 0);
         let next_generation = closed.last().map_or(1, |segment| segment.generation + 1);
-        let mut spares = spares;
-        let current = create_segment(dir, next_generation, segment_bytes, &mut spares).await?;
-        Ok(WalWriter {
+        let mut writer = WalWriter {
             dir: dir.to_path_buf(),
             segment_bytes,
-            current,
+            current: None,
             closed: closed.into(),
             spares,
             frame: Vec::with_capacity(1 << 20),
             retired: false,
-        })
+        };
+        writer.reclaim(sealed_seq).await?;
+        let current =
+            create_segment(dir, next_generation, segment_bytes, &mut writer.spares).await?;
+        writer.current = Some(current);
+        Ok(writer)
+    }
+
+    /// Whether the segment being written lacks its preallocation (the disk
+    /// was full when it was created): writes still work while space lasts.
+    pub fn lacks_preallocation(&self) -> bool {
+        !self.current().preallocated
+    }
+
+    /// Tries again to preallocate the segment being written, if it lacks
+    /// it; `Ok(true)` once it has it. A failure for lack of space is rolled
+    /// back and answers `Ok(false)`.
+    pub async fn retry_preallocation(&mut self) -> Result<bool> {
+        let segment_bytes = self.segment_bytes;
+        let segment = self.current_mut();
+        if segment.preallocated {
+            return Ok(true);
+        }
+        segment.preallocated = preallocate_or_roll_back(
+            &segment.file,
+            &segment.path,
+            segment_bytes,
+            segment.write_offset,
+        )
+        .await?;
+        Ok(segment.preallocated)
+    }
+
+    /// Bytes of one segment file.
+    pub fn segment_bytes(&self) -> u64 {
+        self.segment_bytes
+    }
+
+    fn current(&self) -> &OpenSegment {
+        self.current
+            .as_ref()
+            .expect("open() sets the current segment")
+    }
+
+    fn current_mut(&mut self) -> &mut OpenSegment {
+        self.current
+            .as_mut()
+            .expect("open() sets the current segment")
     }
 
     /// Writes one record per batch of the group (not yet durable: call
@@ -117,15 +174,16 @@ impl WalWriter {
         }
         for wal_batch in batches {
             let needed = worst_case_frame_bytes(payload_bytes_max(wal_batch));
-            if self.current.write_offset + self.frame.len() as u64 + needed > self.segment_bytes {
+            if self.current().write_offset + self.frame.len() as u64 + needed > self.segment_bytes {
                 self.flush_frame().await?;
                 self.rotate().await?;
             }
-            let base = self.current.write_offset;
+            let base = self.current().write_offset;
+            let generation = self.current().generation;
             record::encode_record_with(
                 &mut self.frame,
                 base,
-                self.current.generation,
+                generation,
                 RecordKind::Batch,
                 |out| {
                     append_payload(wal_batch, out);
@@ -133,7 +191,7 @@ impl WalWriter {
             );
             let last_seq = wal_batch.first_seq + wal_batch.batch.len() as u64 - 1;
             let max_seq = self
-                .current
+                .current_mut()
                 .max_seq_by_partition
                 .entry(wal_batch.partition_key)
                 .or_insert(0);
@@ -149,7 +207,7 @@ impl WalWriter {
 
     /// Makes everything written so far durable.
     pub async fn sync(&self) -> Result<()> {
-        let segment = &self.current;
+        let segment = self.current();
         segment
             .file
             .fdatasync()
@@ -188,7 +246,7 @@ impl WalWriter {
                 sealed_seq(*partition).is_none_or(|sealed| sealed >= *max_seq)
             })
         };
-        if !covered(&self.current.max_seq_by_partition)
+        if !covered(&self.current().max_seq_by_partition)
             || !self
                 .closed
                 .iter()
@@ -197,12 +255,13 @@ impl WalWriter {
             return Ok(());
         }
         self.retired = true;
+        let current_path = self.current().path.clone();
         let paths = self
             .closed
             .drain(..)
             .map(|segment| segment.path)
             .chain(self.spares.drain(..))
-            .chain(std::iter::once(self.current.path.clone()));
+            .chain(std::iter::once(current_path));
         for path in paths.collect::<Vec<_>>() {
             glommio::io::remove(&path)
                 .await
@@ -241,7 +300,10 @@ impl WalWriter {
         if self.frame.is_empty() {
             return Ok(());
         }
-        let segment = &mut self.current;
+        let segment = self
+            .current
+            .as_mut()
+            .expect("open() sets the current segment");
         record::pad_to_page(&mut self.frame, segment.write_offset, segment.generation);
         let offset = segment.write_offset;
         let frame_end = offset + self.frame.len() as u64;
@@ -282,12 +344,12 @@ impl WalWriter {
         self.sync().await?;
         let next = create_segment(
             &self.dir,
-            self.current.generation + 1,
+            self.current().generation + 1,
             self.segment_bytes,
             &mut self.spares,
         )
         .await?;
-        let old = std::mem::replace(&mut self.current, next);
+        let old = std::mem::replace(self.current_mut(), next);
         old.file
             .close()
             .await
@@ -348,9 +410,7 @@ async fn create_segment(
         .await
         .ctx("create wal", &path, 0)?;
     // A no-op for a recycled spare of the same size; grows one of a smaller size.
-    file.pre_allocate(segment_bytes, false)
-        .await
-        .ctx("preallocate wal", &path, 0)?;
+    let preallocated = preallocate_or_roll_back(&file, &path, segment_bytes, 0).await?;
     if recycled {
         // Until the first write, the old generation's records start at
         // offset 0; zeros there make a crash before that write end cleanly.
@@ -370,5 +430,34 @@ async fn create_segment(
         write_offset: 0,
         max_seq_by_partition: HashMap::new(),
         recycled,
+        preallocated,
     })
+}
+
+/// Preallocates `file` to `segment_bytes`; `Ok(false)` when the disk has
+/// no room. Then whatever the failed `fallocate` did allocate is given back
+/// (ext4 keeps it, and grows the file: a shard's failed start used to leave
+/// the disk at 0 bytes free) by truncating to `used_bytes`, and the segment
+/// is written without preallocation while space lasts (a write that finds
+/// none answers 507).
+async fn preallocate_or_roll_back(
+    file: &DmaFile,
+    path: &Path,
+    segment_bytes: u64,
+    used_bytes: u64,
+) -> Result<bool> {
+    let size_before = file.file_size().await.ctx("stat wal", path, 0)?;
+    let error = match file.pre_allocate(segment_bytes, false).await {
+        Ok(()) => return Ok(true),
+        Err(error) => std::io::Error::from(error),
+    };
+    if !crate::storage::error::io_is_disk_full(&error) {
+        return Err(StorageError::io("preallocate wal", path, 0, error));
+    }
+    let keep = size_before.max(used_bytes);
+    file.truncate(keep)
+        .await
+        .ctx("truncate a failed preallocation of", path, keep)?;
+    tracing::warn!(path = %path.display(), segment_bytes, "out of disk space: the WAL segment could not be preallocated (rolled back); writes use it without preallocation and answer 507 while the disk stays full");
+    Ok(false)
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod crash;
+pub mod loop_disk;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

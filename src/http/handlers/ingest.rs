@@ -214,6 +214,14 @@ pub fn refuse_if_unwritable(ctx: &ShardContext) -> Result<(), ApiError> {
         )
         .retry_after(60));
     }
+    if let Some(reason) = ctx.store.wal_space_short.borrow().as_ref() {
+        return Err(ApiError::new(
+            ErrorKind::DiskFull,
+            "disk_full",
+            format!("the server is out of disk space and serves reads only until space is freed on its data or WAL filesystem; retry later: {reason}"),
+        )
+        .retry_after(60));
+    }
     if let Some(reason) = ctx.store.retention.over_budget.borrow().as_ref() {
         return Err(ApiError::new(
             ErrorKind::DiskFull,

@@ -1,5 +1,6 @@
 //! One file per group of endpoints.
 
+pub mod disk_metrics;
 pub mod elasticsearch;
 pub mod ingest;
 pub mod jsonline;

@@ -41,6 +41,26 @@ pub async fn ready(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             format!("writes are stopped: {}", stopped.join("; ")),
         ));
     }
+    let full: Vec<String> = shards
+        .iter()
+        .enumerate()
+        .filter_map(|(shard, (_, health))| {
+            health
+                .disk_full
+                .as_ref()
+                .map(|reason| format!("shard {shard}: {reason}"))
+        })
+        .collect();
+    if !full.is_empty() {
+        return Err(ApiError::new(
+            ErrorKind::Unavailable,
+            "disk_full",
+            format!(
+                "ingest is refused (507) for lack of disk space; queries are served: {}",
+                full.join("; ")
+            ),
+        ));
+    }
     if let Some(reason) = shards
         .iter()
         .find_map(|(_, health)| health.storage_limit.as_ref())
@@ -175,6 +195,7 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             health.writes_stopped.is_some() as u8
         ));
     }
+    super::disk_metrics::render(ctx, &shards, &mut out);
     super::retention_metrics::render(ctx, &shards, &mut out).await?;
     Ok(text(StatusCode::OK, "text/plain; version=0.0.4", out))
 }

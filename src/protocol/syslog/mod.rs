@@ -220,6 +220,7 @@ async fn commit_inner(
     // A storage budget that cannot be met is waited out like a full disk.
     while ctx.commit_tx.is_full()
         || ctx.store.disk_full.get()
+        || ctx.store.wal_space_short.borrow().is_some()
         || ctx.store.retention.over_budget.borrow().is_some()
     {
         if ctx.store.writes_stopped.borrow().is_some() {
