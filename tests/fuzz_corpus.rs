@@ -64,7 +64,7 @@ fn every_committed_fuzz_input_runs_clean() {
 #[test]
 #[ignore]
 fn write_seed_corpus() {
-    let seeds: [(&str, Vec<Vec<u8>>); 8] = [
+    let seeds: [(&str, Vec<Vec<u8>>); 7] = [
         ("block", block_seeds()),
         ("ingest", ingest_seeds()),
         ("manifest", manifest_seeds()),
@@ -72,7 +72,6 @@ fn write_seed_corpus() {
         ("query_lang", query_lang_seeds()),
         ("query_request", query_request_seeds()),
         ("wal", wal_seeds()),
-        ("syslog", vec![]),
     ];
     for (target, inputs) in seeds {
         let dir = fuzz_dir("corpus", target);
