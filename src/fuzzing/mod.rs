@@ -35,8 +35,11 @@ pub use wal::wal;
 /// 2026-12-03T08:19:11Z: every entry's "now", so a run is reproducible.
 pub const NOW_NS: i64 = 1_796_285_951_000_000_000;
 
+/// A target's entry function: panics only on a bug.
+pub type Entry = fn(&[u8]);
+
 /// Every target by its fuzz/ name, for the corpus test.
-pub const TARGETS: [(&str, fn(&[u8])); 12] = [
+pub const TARGETS: [(&str, Entry); 12] = [
     ("block", block),
     ("es", es),
     ("ingest", ingest),
