@@ -8,6 +8,10 @@ pub mod client;
 pub mod config;
 pub mod entry;
 pub mod failpoint;
+/// The fuzz targets' entry functions (`fuzz/`), also run on stable by
+/// `tests/fuzz_corpus.rs`. Not a public API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod index;
 pub mod ingest;

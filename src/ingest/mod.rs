@@ -34,6 +34,8 @@
 
 mod error;
 mod fast;
+#[doc(hidden)]
+pub mod fuzz_check;
 pub mod limits;
 mod object;
 mod parse;

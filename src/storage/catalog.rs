@@ -75,14 +75,19 @@ impl Catalog {
             }
             Err(error) => return Err(StorageError::io("read", &path, 0, error)),
         };
-        let file: CatalogFile =
-            serde_json::from_slice(&bytes).map_err(|error| StorageError::BadMetadata {
-                path: path.clone(),
-                detail: format!("catalog is not valid JSON: {error}"),
-            })?;
+        Catalog::from_json(&bytes).map_err(|detail| StorageError::BadMetadata { path, detail })
+    }
+
+    /// Parses the bytes of a `catalog.json` (what `load` read; also the
+    /// fuzzers' entry, so no file is needed). The error says what is wrong.
+    pub fn from_json(bytes: &[u8]) -> std::result::Result<Catalog, String> {
+        let file: CatalogFile = serde_json::from_slice(bytes)
+            .map_err(|error| format!("catalog is not valid JSON: {error}"))?;
         if file.format_version != 1 {
-            let detail = format!("unsupported catalog format_version {}", file.format_version);
-            return Err(StorageError::BadMetadata { path, detail });
+            return Err(format!(
+                "unsupported catalog format_version {}",
+                file.format_version
+            ));
         }
         let by_key = file
             .partitions

@@ -165,19 +165,19 @@ pub fn read_snapshot_info(dir: &Path) -> Result<SnapshotInfo, SnapshotError> {
         }
         Err(error) => return Err(SnapshotError::Io { path, error }),
     };
-    let info: SnapshotInfo =
-        serde_json::from_slice(&bytes).map_err(|error| SnapshotError::Invalid {
-            path: path.clone(),
-            detail: format!("{SNAPSHOT_FILE_NAME} is not valid: {error}"),
-        })?;
+    parse_snapshot_info(&bytes).map_err(|detail| SnapshotError::Invalid { path, detail })
+}
+
+/// Parses the bytes of a `snapshot.json` (what `read_snapshot_info` read;
+/// also the fuzzers' entry). The error says what is wrong.
+pub fn parse_snapshot_info(bytes: &[u8]) -> Result<SnapshotInfo, String> {
+    let info: SnapshotInfo = serde_json::from_slice(bytes)
+        .map_err(|error| format!("{SNAPSHOT_FILE_NAME} is not valid: {error}"))?;
     if info.format_version != SNAPSHOT_FORMAT_VERSION {
-        return Err(SnapshotError::Invalid {
-            path,
-            detail: format!(
-                "{SNAPSHOT_FILE_NAME} has format_version {}; this build reads {SNAPSHOT_FORMAT_VERSION}",
-                info.format_version
-            ),
-        });
+        return Err(format!(
+            "{SNAPSHOT_FILE_NAME} has format_version {}; this build reads {SNAPSHOT_FORMAT_VERSION}",
+            info.format_version
+        ));
     }
     Ok(info)
 }

@@ -231,17 +231,20 @@ fn read_lengths(
         return Err(ColumnError::Truncated { what: LENGTHS });
     }
     ends.reserve(count);
-    // Bounded by `bytes.len()` at every step, so it cannot overflow and it
-    // fits in u32 (frames are at most FRAME_BYTES_MAX bytes).
+    // Bounded by `bytes.len()` at every step, so it fits in u32 (frames are
+    // at most FRAME_BYTES_MAX bytes). A length is any u64 a varint holds,
+    // so the sum is checked before it is kept: a wrapped sum would make
+    // ends decrease, and slicing a value out of them panic.
     let mut end = 0u64;
     for row in 0..count {
         if is_present(row) {
-            end += get_u64_in(bytes, &mut pos, LENGTHS)?;
-            if end > bytes.len() as u64 {
-                return Err(ColumnError::Truncated {
+            let length = get_u64_in(bytes, &mut pos, LENGTHS)?;
+            end = end
+                .checked_add(length)
+                .filter(|&end| end <= bytes.len() as u64)
+                .ok_or(ColumnError::Truncated {
                     what: "the string bytes",
-                });
-            }
+                })?;
         }
         ends.push(end as u32);
     }
@@ -288,6 +291,27 @@ mod tests {
     use proptest::prelude::*;
 
     const NON_ASCII: [&str; 6] = ["é", "日本", "🦀", "", "naïve café", "a🦀b"];
+
+    /// Found by the `block` fuzz target: a length near `u64::MAX` after a
+    /// shorter one overflowed the running end (a panic with overflow
+    /// checks; without them, decreasing ends that panic when sliced).
+    #[test]
+    fn a_length_that_overflows_the_running_end_is_refused() {
+        let mut frame = vec![0b11]; // two present rows
+        frame.push(4); // the first value has 4 bytes
+        frame.extend_from_slice(&[0xff; 9]); // then u64::MAX - 1 or so
+        frame.push(0x01);
+        frame.extend_from_slice(b"abcd");
+        let (mut ends, mut present) = (Vec::new(), Vec::new());
+        assert_eq!(
+            decode_nullable_strings(&frame, 2, &mut ends, &mut present),
+            Err(ColumnError::Truncated {
+                what: "the string bytes"
+            })
+        );
+        assert!(ends.is_empty() && present.is_empty());
+        assert!(decode_strings(&frame[1..], 2, &mut ends).is_err());
+    }
 
     fn encode(values: &[&str]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -1,0 +1,6 @@
+//! The `q` query language and the search form.
+//! The entry function and the properties it checks are in
+//! `timberdb::fuzzing`, so `tests/fuzz_corpus.rs` runs the same code on stable.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| timberdb::fuzzing::query_lang(data));
