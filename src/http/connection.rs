@@ -3,9 +3,9 @@
 //! One hyper HTTP/1.1 connection over `io::HyperStream`, plus the two
 //! answers hyper cannot give the way our clients need them:
 //!
-//! - a request head `framing` refused is never shown to hyper; once hyper
-//!   has finished the requests before it, this writes the usual JSON error
-//!   (`Connection: close`) and closes.
+//! - a request head `framing` refused is never shown to hyper; hyper is
+//!   shut down gracefully (it answers the requests before it), then this
+//!   writes the usual JSON error (`Connection: close`) and closes.
 //! - a response sent before the request's body has arrived (a 404 for an
 //!   unknown partition, a 413 for a declared length) would make hyper close
 //!   the connection without saying so, and a keep-alive client's next
@@ -16,6 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -79,13 +80,26 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
     let body_bytes_max = ctx.config.api.max_request_size_bytes as u64;
     let edge = Rc::new(ConnectionEdge::new(body_bytes_max));
     let service_edge = edge.clone();
-    let service = service_fn(move |request| respond(ctx.clone(), service_edge.clone(), request));
-    let connection = http1::Builder::new()
+    // Boxed so the connection can be polled by hand (`poll_without_shutdown`
+    // wants an `Unpin` future); one allocation per request.
+    let service =
+        service_fn(move |request| Box::pin(respond(ctx.clone(), service_edge.clone(), request)));
+    let mut connection = http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(HyperStream::new(stream, edge.clone()), service)
-        .without_shutdown();
-    match connection.await {
-        Ok(parts) => finish(parts.io, &edge).await,
+        .serve_connection(HyperStream::new(stream, edge.clone()), service);
+    let mut shutting_down = false;
+    let served = std::future::poll_fn(|cx| {
+        // A refused head: hyper finishes the requests before it, then stops
+        // (and leaves the socket to `finish`).
+        if !shutting_down && edge.is_refused() {
+            shutting_down = true;
+            Pin::new(&mut connection).graceful_shutdown();
+        }
+        connection.poll_without_shutdown(cx)
+    })
+    .await;
+    match served {
+        Ok(()) => finish(connection.into_parts().io, &edge).await,
         Err(error) => tracing::debug!(%error, "connection ended with an error"),
     }
 }

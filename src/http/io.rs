@@ -8,7 +8,7 @@
 //!
 //! Every byte passes `framing` first: a request head is held back here until
 //! it is whole and checked (a refused one is never shown to hyper, which
-//! then sees the end of the stream), and body bytes are handed over no
+//! is shut down gracefully instead), and body bytes are handed over no
 //! further than the body's end, so each head is checked before hyper reads it.
 
 use std::io;
@@ -50,6 +50,8 @@ struct Framing {
     /// A framing error found in the read that delivered its head, for the
     /// next read (hyper gets the head first).
     body_error: Option<io::Error>,
+    /// Whether the connection task was woken to see a refused head.
+    woken_for_refusal: bool,
 }
 
 impl HyperStream {
@@ -63,6 +65,7 @@ impl HyperStream {
                 held_delivered: 0,
                 edge,
                 body_error: None,
+                woken_for_refusal: false,
             },
         }
     }
@@ -173,9 +176,15 @@ impl hyper::rt::Read for HyperStream {
                 return Poll::Ready(Err(error));
             }
             if framing.edge.is_refused() {
-                // hyper sees the end of the stream; the connection task
-                // answers the refused request once hyper is done.
-                return Poll::Ready(Ok(()));
+                // Nothing more is read: `connection::serve` sees the refusal
+                // when woken and has hyper finish the requests before it and
+                // stop. (The end of the stream instead would make hyper drop
+                // a response still in flight.) One wake-up is enough.
+                if !framing.woken_for_refusal {
+                    framing.woken_for_refusal = true;
+                    cx.waker().wake_by_ref();
+                }
+                return Poll::Pending;
             }
             let available = match Pin::new(&mut *inner).poll_fill_buf(cx) {
                 Poll::Ready(Ok(bytes)) => bytes,
