@@ -30,7 +30,7 @@ fn next_response(stream: &mut TcpStream) -> Response {
 /// True when the server has closed the connection (EOF, not a timeout).
 fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut rest = Vec::new();
-    matches!(stream.read_to_end(&mut rest), Ok(_))
+    stream.read_to_end(&mut rest).is_ok()
 }
 
 fn assert_json_error(response: &Response, status: u16, code: &str) {
