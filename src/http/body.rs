@@ -34,12 +34,7 @@ pub async fn read_limited(
     let mut body = request.into_body();
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            ApiError::bad_request(
-                "body_read_failed",
-                format!("the request body could not be read: {error}"),
-            )
-        })?;
+        let frame = frame.map_err(|error| body_read_error(&error))?;
         if let Ok(mut data) = frame.into_data() {
             if bytes.len() + data.remaining() > limit_bytes {
                 return Err(too_large(limit));
@@ -53,6 +48,32 @@ pub async fn read_limited(
         }
     }
     Ok(bytes)
+}
+
+/// A body that could not be read: the framing check's own words when it
+/// refused the body (`framing::FramingError` inside hyper's error), else
+/// hyper's, with its cause.
+fn body_read_error(error: &hyper::Error) -> ApiError {
+    use std::error::Error;
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        // io::Error's `source` skips the error it wraps, so look inside.
+        let wrapped = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<super::framing::FramingError>());
+        if let Some(framing) = wrapped {
+            return framing.to_api_error();
+        }
+        cause = current.source();
+    }
+    let detail = error
+        .source()
+        .map_or_else(|| error.to_string(), |cause| format!("{error}: {cause}"));
+    ApiError::bad_request(
+        "body_read_failed",
+        format!("the request body could not be read: {detail}"),
+    )
 }
 
 fn too_large(limit: BodyLimit) -> ApiError {

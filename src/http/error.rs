@@ -19,6 +19,12 @@ pub enum ErrorKind {
     Unavailable,
     DiskFull,
     Internal,
+    /// The request line is longer than the server reads (`http::framing`).
+    UriTooLong,
+    /// The request head is larger than the server reads (`http::framing`).
+    HeadersTooLarge,
+    /// A request feature the server does not implement (a transfer coding).
+    NotImplemented,
 }
 
 impl ErrorKind {
@@ -34,6 +40,9 @@ impl ErrorKind {
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }
@@ -82,12 +91,14 @@ impl ApiError {
         ApiError::new(ErrorKind::Internal, "internal_error", message)
     }
 
-    pub fn into_response(self) -> super::response::HttpResponse {
+    /// The `{"error": {"code", "message"}}` body.
+    pub fn body_bytes(&self) -> Vec<u8> {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        let mut response = super::response::json_bytes(
-            self.kind.status(),
-            serde_json::to_vec(&body).expect("json"),
-        );
+        serde_json::to_vec(&body).expect("json")
+    }
+
+    pub fn into_response(self) -> super::response::HttpResponse {
+        let mut response = super::response::json_bytes(self.kind.status(), self.body_bytes());
         if let Some(seconds) = self.retry_after_seconds {
             response
                 .headers_mut()

@@ -1,11 +1,15 @@
 //! http/: "what did the client ask, and what do we answer?"
 //!
-//! hyper 1.x HTTP/1.1 on every shard. `io` adapts glommio streams to hyper,
+//! hyper 1.x HTTP/1.1 on every shard. `connection` serves one connection,
+//! `framing` checks each request's head and body framing before hyper sees
+//! it (`io` runs it), `io` adapts glommio streams to hyper,
 //! `router` maps routes to `handlers`, `error` is the error body and the
 //! one status mapping, `body` reads bodies within the size limit.
 
 pub mod body;
+pub mod connection;
 pub mod error;
+pub mod framing;
 pub mod handlers;
 pub mod io;
 pub mod negotiate;
@@ -15,8 +19,6 @@ pub mod router;
 use std::rc::Rc;
 
 use glommio::net::TcpListener;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 
 use crate::shard::ShardContext;
 
@@ -48,14 +50,7 @@ pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
         ctx.connections_open.set(ctx.connections_open.get() + 1);
         let conn_ctx = ctx.clone();
         glommio::spawn_local(async move {
-            let service_ctx = conn_ctx.clone();
-            let service = service_fn(move |request| router::handle(service_ctx.clone(), request));
-            let connection = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(io::HyperStream::new(stream), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
+            connection::serve(conn_ctx.clone(), stream).await;
             conn_ctx
                 .connections_open
                 .set(conn_ctx.connections_open.get() - 1);

@@ -128,7 +128,14 @@ async fn route(
         ));
     };
     let method = request.method().clone();
-    match (&method, &route) {
+    // HEAD is GET without the body (RFC 9110 9.3.2): hyper leaves the body
+    // out of a HEAD answer and keeps its Content-Length.
+    let route_method = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method.clone()
+    };
+    match (&route_method, &route) {
         (&Method::GET, Route::Health) => Ok(ops::health(ctx)),
         (&Method::GET, Route::Ready) => ops::ready(ctx).await,
         (&Method::GET, Route::Metrics) => ops::metrics(ctx).await,

@@ -89,6 +89,7 @@ impl Catalog {
                 file.format_version
             ));
         }
+        file.partitions.iter().for_each(warn_if_unaddressable);
         let by_key = file
             .partitions
             .into_iter()
@@ -171,6 +172,21 @@ impl Catalog {
     }
 }
 
+/// A catalog written before a naming rule existed (a partition named `..`)
+/// still loads, so its data stays reachable: by id, and by name in query
+/// bodies. The name is only reported, since refusing to start would make
+/// every partition unreachable for the sake of one.
+fn warn_if_unaddressable(meta: &PartitionMeta) {
+    if let Err(reason) = validate_name(&meta.name) {
+        tracing::warn!(
+            partition_id = %meta.id,
+            partition_name = %meta.name,
+            %reason,
+            "a partition's name breaks the naming rules; address it by its id"
+        );
+    }
+}
+
 /// Names appear in URLs and in queries, so they are restricted to URL-safe
 /// characters and must not look like the `-` separated UUID ids.
 pub fn validate_name(name: &str) -> std::result::Result<(), String> {
@@ -183,6 +199,14 @@ pub fn validate_name(name: &str) -> std::result::Result<(), String> {
     if !name.chars().all(allowed) {
         return Err(format!(
             "partition name {name:?} may contain only letters, digits, '_', '-' and '.'"
+        ));
+    }
+    // `.` and `..` are dot-segments: clients and proxies resolve them away
+    // (`/api/v1/partitions/..` becomes `/api/v1`), so such a partition could
+    // never be addressed by name.
+    if name == "." || name == ".." {
+        return Err(format!(
+            "partition name {name:?} is a path dot-segment that URLs cannot address; choose a name with a letter or digit"
         ));
     }
     if name == "create" {
@@ -218,7 +242,15 @@ mod tests {
     #[test]
     fn invalid_names_are_refused() {
         let mut catalog = Catalog::default();
-        for name in ["", "has space", "slash/y", "create", &"x".repeat(200)] {
+        for name in [
+            "",
+            "has space",
+            "slash/y",
+            "create",
+            ".",
+            "..",
+            &"x".repeat(200),
+        ] {
             assert!(matches!(
                 catalog.prepare(name, BTreeMap::new(), None, 0),
                 Err(CreateRefusal::InvalidName(_))

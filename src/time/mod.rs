@@ -102,10 +102,13 @@ pub fn parse_rfc3339(text: &str) -> Result<i64> {
     let days = days_from_civil(i64::from(year), month, day);
     let seconds =
         days * SECONDS_PER_DAY + i64::from(hour * 3600 + minute * 60 + second) - offset_seconds;
-    seconds
-        .checked_mul(NANOS_PER_SECOND)
-        .and_then(|ns| ns.checked_add(fraction_ns))
-        .ok_or(TimestampError::OutOfRange)
+    // Whole seconds and the fraction are added in i128 before the range
+    // check: the smallest instant (1677-09-21T00:12:43.145224192Z, what
+    // `format_rfc3339_nanos(i64::MIN)` prints) has whole seconds whose
+    // nanoseconds alone are below i64::MIN, and only the positive fraction
+    // brings it back into range.
+    let nanos = i128::from(seconds) * i128::from(NANOS_PER_SECOND) + i128::from(fraction_ns);
+    i64::try_from(nanos).map_err(|_| TimestampError::OutOfRange)
 }
 
 /// Parses a decimal number since the epoch: `[-]digits[.digits]`, or any

@@ -161,6 +161,36 @@ fn format_examples() {
     assert_eq!(out, "at 1970-01-01T00:00:00.000000000Z");
 }
 
+/// Regression (issue 13): the smallest instant was printed as RFC 3339 text
+/// but refused when read back, although accepted as a number; the whole
+/// last second of the range has the same problem.
+#[test]
+fn both_ends_of_the_range_round_trip_as_text() {
+    for ts_ns in [
+        i64::MIN,
+        i64::MIN + 1,
+        i64::MIN + 854_775_807,
+        i64::MAX,
+        i64::MAX - 1,
+    ] {
+        let text = formatted(ts_ns);
+        assert_eq!(parse_rfc3339(&text), Ok(ts_ns), "{text}");
+        assert_eq!(parse_timestamp_text(&text), Ok(ts_ns), "{text}");
+    }
+    assert_eq!(
+        parse_rfc3339("1677-09-21T00:12:43.145224191Z"),
+        Err(TimestampError::OutOfRange)
+    );
+    assert_eq!(
+        parse_rfc3339("2262-04-11T23:47:16.854775808Z"),
+        Err(TimestampError::OutOfRange)
+    );
+    assert_eq!(
+        parse_rfc3339("1677-09-21T01:12:43.145224192+01:00"),
+        Ok(i64::MIN)
+    );
+}
+
 /// RFC 3339 text built from components, so the property test covers every
 /// fraction width, offset and (invalid) day-of-month combination.
 fn rfc3339_text() -> impl Strategy<Value = String> {

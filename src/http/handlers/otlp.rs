@@ -129,7 +129,12 @@ fn otlp_status(error: &ApiError) -> (StatusCode, i32, bool) {
         }
         ErrorKind::PayloadTooLarge => (error.kind.status(), code::INVALID_ARGUMENT, false),
         ErrorKind::NotFound => (StatusCode::NOT_FOUND, code::NOT_FOUND, false),
-        ErrorKind::MethodNotAllowed => (error.kind.status(), code::UNIMPLEMENTED, false),
+        ErrorKind::MethodNotAllowed | ErrorKind::NotImplemented => {
+            (error.kind.status(), code::UNIMPLEMENTED, false)
+        }
+        ErrorKind::UriTooLong | ErrorKind::HeadersTooLarge => {
+            (error.kind.status(), code::INVALID_ARGUMENT, false)
+        }
         ErrorKind::Conflict => (error.kind.status(), code::ABORTED, false),
         ErrorKind::Overloaded => (
             StatusCode::TOO_MANY_REQUESTS,
