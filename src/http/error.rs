@@ -19,6 +19,10 @@ pub enum ErrorKind {
     Unavailable,
     DiskFull,
     Internal,
+    /// No valid API key (`http::auth`); answered with `WWW-Authenticate`.
+    Unauthorized,
+    /// A valid key whose role or partitions do not cover the request.
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -34,6 +38,8 @@ impl ErrorKind {
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `router` maps routes to `handlers`, `error` is the error body and the
 //! one status mapping, `body` reads bodies within the size limit.
 
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod handlers;
@@ -47,9 +48,16 @@ pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         ctx.connections_open.set(ctx.connections_open.get() + 1);
         let conn_ctx = ctx.clone();
+        let remote = stream.peer_addr().ok().map(auth::RemoteAddr);
         glommio::spawn_local(async move {
             let service_ctx = conn_ctx.clone();
-            let service = service_fn(move |request| router::handle(service_ctx.clone(), request));
+            let service = service_fn(move |mut request: hyper::Request<_>| {
+                // For the audit log (`http::auth`).
+                if let Some(remote) = remote {
+                    request.extensions_mut().insert(remote);
+                }
+                router::handle(service_ctx.clone(), request)
+            });
             let connection = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(io::HyperStream::new(stream), service);

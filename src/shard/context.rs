@@ -54,6 +54,8 @@ pub struct ShardContext {
     pub catalog_pending: RefCell<std::collections::HashSet<u64>>,
     /// Online scrub: this shard's run and totals (and, on shard 0, the node's run).
     pub scrub: crate::scrub::online::ScrubState,
+    /// API keys in force and the audit log (`shard::keys`, `http::auth`).
+    pub auth: super::keys::ShardAuth,
 }
 
 impl ShardContext {

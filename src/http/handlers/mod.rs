@@ -3,6 +3,7 @@
 pub mod elasticsearch;
 pub mod ingest;
 pub mod jsonline;
+pub mod keys;
 pub mod logsql;
 pub mod loki;
 pub mod loki_query;
