@@ -288,8 +288,7 @@ impl RotatingFile {
         for index in (1..self.max_files).rev() {
             let _ = std::fs::rename(self.rotated(index), self.rotated(index + 1));
         }
-        std::fs::rename(&self.path, self.rotated(1))
-            .map_err(|error| format!("rotate: {error}"))?;
+        std::fs::rename(&self.path, self.rotated(1)).map_err(|error| format!("rotate: {error}"))?;
         self.file = open_append(&self.path)?;
         self.bytes = 0;
         if let Some(dir) = self.path.parent() {
@@ -333,7 +332,9 @@ mod tests {
         let line = event(EventKind::Admin).to_line();
         assert!(line.ends_with('\n'));
         let value: Value = serde_json::from_str(line.trim_end()).expect("json");
-        for field in ["time", "event", "key_id", "remote", "method", "route", "status"] {
+        for field in [
+            "time", "event", "key_id", "remote", "method", "route", "status",
+        ] {
             assert!(value.get(field).is_some(), "{field} in {line}");
         }
     }

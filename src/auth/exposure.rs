@@ -36,8 +36,14 @@ pub fn check(config: &Config, key_count: usize) -> Result<Vec<String>, String> {
 
 fn listeners(config: &Config) -> impl Iterator<Item = (&'static str, std::net::SocketAddr)> + '_ {
     let http = std::iter::once(("network.listen_addr", config.network.listen_addr));
-    let tcp = config.syslog.tcp_listen.map(|addr| ("syslog.tcp_listen", addr));
-    let udp = config.syslog.udp_listen.map(|addr| ("syslog.udp_listen", addr));
+    let tcp = config
+        .syslog
+        .tcp_listen
+        .map(|addr| ("syslog.tcp_listen", addr));
+    let udp = config
+        .syslog
+        .udp_listen
+        .map(|addr| ("syslog.udp_listen", addr));
     http.chain(tcp).chain(udp)
 }
 
@@ -71,7 +77,10 @@ mod tests {
     fn any_other_address_needs_auth_or_an_explicit_waiver() {
         let open = config("0.0.0.0:7777");
         let error = check(&open, 0).expect_err("refused");
-        assert!(error.contains("0.0.0.0:7777") && error.contains("auth.enabled"), "{error}");
+        assert!(
+            error.contains("0.0.0.0:7777") && error.contains("auth.enabled"),
+            "{error}"
+        );
         let mut waived = open.clone();
         waived.auth.allow_unauthenticated_remote = true;
         assert_eq!(check(&waived, 0).expect("waived").len(), 1);

@@ -191,9 +191,15 @@ fn decode(record: KeyRecord) -> Result<Verifier, String> {
     let hash = key::unhex::<32>(&record.hash)
         .ok_or_else(|| format!("key {}: hash is not 64 hex digits", record.id))?;
     let id_ok = record.id.len() == 2 * key::ID_BYTES
-        && record.id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        && record
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if !id_ok {
-        return Err(format!("key id {:?} is not 12 lower-case hex digits", record.id));
+        return Err(format!(
+            "key id {:?} is not 12 lower-case hex digits",
+            record.id
+        ));
     }
     let principal = Principal {
         key_id: Arc::from(record.id.as_str()),
@@ -318,7 +324,11 @@ mod tests {
     #[test]
     fn a_damaged_file_is_refused_by_name() {
         let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(dir.path().join(KEYS_FILE_NAME), b"{\"format\":1,\"keys\":[{").expect("w");
+        std::fs::write(
+            dir.path().join(KEYS_FILE_NAME),
+            b"{\"format\":1,\"keys\":[{",
+        )
+        .expect("w");
         let error = KeyRing::load(dir.path()).expect_err("damaged");
         assert!(error.contains("keys.json"), "{error}");
     }

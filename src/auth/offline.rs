@@ -37,7 +37,8 @@ pub fn create_key(
 /// Temporary file (mode 0600), fsync, rename over `path`, fsync the directory.
 pub fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let temp = path.with_extension("tmp");
-    let describe = |what: &str, error: std::io::Error| format!("{what} {}: {error}", temp.display());
+    let describe =
+        |what: &str, error: std::io::Error| format!("{what} {}: {error}", temp.display());
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)

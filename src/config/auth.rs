@@ -152,7 +152,9 @@ fn flag(item: &Value) -> Parsed<bool> {
 fn absolute_path(item: &Value) -> Parsed<PathBuf> {
     match item {
         Value::String(text) if text.starts_with('/') => Ok(PathBuf::from(text)),
-        _ => Err("expected an absolute path in quotes, such as \"/var/log/timberdb/audit.log\"".into()),
+        _ => Err(
+            "expected an absolute path in quotes, such as \"/var/log/timberdb/audit.log\"".into(),
+        ),
     }
 }
 
@@ -193,8 +195,10 @@ mod tests {
             args.push("--config".into());
             args.push(path.into_os_string());
         }
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         match load_from(args, &lookup).map_err(|e| e.to_string())?.command {
             Command::Serve(config) => Ok(config),
@@ -219,7 +223,10 @@ mod tests {
         assert!(config.auth.enabled && config.auth.public_metrics);
         assert!(!config.audit_enabled());
         assert_eq!(config.audit.max_file_size_bytes, 1 << 20);
-        assert_eq!(config.audit.max_files, 4, "the environment wins over the file");
+        assert_eq!(
+            config.audit.max_files, 4,
+            "the environment wins over the file"
+        );
         let summary = config.to_toml_summary();
         assert!(summary.contains("auth.enabled = true"), "{summary}");
         assert!(summary.contains("audit.max_files = 4"), "{summary}");

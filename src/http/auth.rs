@@ -27,12 +27,12 @@ use hyper::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use hyper::StatusCode;
 
 use super::error::{ApiError, ErrorKind};
-use crate::auth::audit::{AuditEvent, EventKind};
-use crate::shard::ShardContext;
 use super::response::{json_bytes, HttpResponse};
+use crate::auth::audit::{AuditEvent, EventKind};
 use crate::auth::grant::{partition_allowed, Role};
 use crate::auth::key;
 use crate::auth::keyring::KeyRing;
+use crate::shard::ShardContext;
 
 pub use crate::auth::Principal;
 
@@ -292,11 +292,20 @@ mod tests {
     #[test]
     fn every_scheme_yields_the_key() {
         let key = "tdb_0123456789ab_00";
-        assert_eq!(credential_of(&header(&format!("Bearer {key}"))).as_deref(), Some(key));
-        assert_eq!(credential_of(&header(&format!("apikey {key}"))).as_deref(), Some(key));
+        assert_eq!(
+            credential_of(&header(&format!("Bearer {key}"))).as_deref(),
+            Some(key)
+        );
+        assert_eq!(
+            credential_of(&header(&format!("apikey {key}"))).as_deref(),
+            Some(key)
+        );
         // base64("user:tdb_0123456789ab_00")
         let basic = "dXNlcjp0ZGJfMDEyMzQ1Njc4OWFiXzAw";
-        assert_eq!(credential_of(&header(&format!("Basic {basic}"))).as_deref(), Some(key));
+        assert_eq!(
+            credential_of(&header(&format!("Basic {basic}"))).as_deref(),
+            Some(key)
+        );
         assert_eq!(credential_of(&header("Digest x")), None);
         assert_eq!(credential_of(&header("Basic !!!!")), None);
     }
@@ -321,7 +330,10 @@ mod tests {
         let ring = ring.with(record).expect("add");
         let mut headers = hyper::HeaderMap::new();
         let mut claimed = None;
-        assert_eq!(authenticate(&ring, &headers, &mut claimed), Err(Refusal::NoKey));
+        assert_eq!(
+            authenticate(&ring, &headers, &mut claimed),
+            Err(Refusal::NoKey)
+        );
         headers.insert(AUTHORIZATION, header(&format!("Bearer {text}")));
         let principal = authenticate(&ring, &headers, &mut claimed).expect("valid");
         assert_eq!(principal.role, Role::Query);
@@ -330,9 +342,16 @@ mod tests {
         assert!(access.require_partition(Role::Query, "db").is_err());
         assert!(access.require_role(Role::Ingest).is_err());
         let wrong = format!("{}0", &text[..text.len() - 1]);
-        let wrong = if wrong == text { format!("{}1", &text[..text.len() - 1]) } else { wrong };
+        let wrong = if wrong == text {
+            format!("{}1", &text[..text.len() - 1])
+        } else {
+            wrong
+        };
         headers.insert(AUTHORIZATION, header(&format!("Bearer {wrong}")));
-        assert_eq!(authenticate(&ring, &headers, &mut claimed), Err(Refusal::Invalid));
+        assert_eq!(
+            authenticate(&ring, &headers, &mut claimed),
+            Err(Refusal::Invalid)
+        );
     }
 }
 
@@ -348,7 +367,10 @@ impl RequestInfo {
     pub fn capture<B>(ctx: &ShardContext, request: &hyper::Request<B>) -> Option<RequestInfo> {
         ctx.auth.audit.as_ref()?;
         Some(RequestInfo {
-            remote: request.extensions().get::<RemoteAddr>().map(|remote| remote.0),
+            remote: request
+                .extensions()
+                .get::<RemoteAddr>()
+                .map(|remote| remote.0),
             method: request.method().clone(),
             uri: request.uri().clone(),
         })
@@ -446,7 +468,10 @@ pub fn after(
             Target::Path => path_target,
             Target::AnswerField(field) => answer_field(response, field),
         };
-        record(ctx, admin_event(info, access_key, action.event, status, target));
+        record(
+            ctx,
+            admin_event(info, access_key, action.event, status, target),
+        );
     }
 }
 

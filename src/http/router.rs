@@ -10,13 +10,13 @@ use hyper::{Method, Request};
 
 use super::auth::{self, Access, AdminAction, Need, RequestInfo, Target};
 use super::error::{ApiError, ErrorKind};
-use crate::auth::Role;
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
-    elasticsearch, ingest, jsonline, keys, logsql, loki, ops, otlp, partition_settings,
-    partitions, query, scrub, snapshots, tail,
+    elasticsearch, ingest, jsonline, keys, logsql, loki, ops, otlp, partition_settings, partitions,
+    query, scrub, snapshots, tail,
 };
 use super::response::HttpResponse;
+use crate::auth::Role;
 use crate::shard::ShardContext;
 
 enum Route<'a> {

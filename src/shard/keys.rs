@@ -93,7 +93,9 @@ pub async fn create_as_owner(
     let current = ctx.auth.ring();
     let (record, text) =
         mint(&current, &spec, super::partitions::now_ns()).map_err(KeyAdminError::Invalid)?;
-    let next = current.with(record.clone()).map_err(KeyAdminError::Invalid)?;
+    let next = current
+        .with(record.clone())
+        .map_err(KeyAdminError::Invalid)?;
     publish(ctx, next).await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), "API key created");
     Ok((record, text))

@@ -5,11 +5,11 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
+use crate::auth::Role;
+use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::ApiError;
 use crate::http::handlers::elasticsearch::query_arg;
-use crate::auth::Role;
-use crate::http::auth::Access;
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
 use crate::http::response::{text, HttpResponse};
 use crate::protocol::jsonline::parse_lines;

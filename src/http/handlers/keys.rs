@@ -79,10 +79,7 @@ pub async fn revoke(ctx: &ShardContext, id: &str) -> Result<HttpResponse, ApiErr
     admin::revoke(ctx, id.to_string())
         .await
         .map_err(key_error)?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "revoked": true, "id": id }),
-    ))
+    Ok(json(StatusCode::OK, &json!({ "revoked": true, "id": id })))
 }
 
 /// A key as the API shows it: no salt, no hash.

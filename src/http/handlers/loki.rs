@@ -19,10 +19,10 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 
-use crate::http::body::{decode_content, read_limited, BodyLimit};
-use crate::http::error::{ApiError, ErrorKind};
 use crate::auth::Role;
 use crate::http::auth::Access;
+use crate::http::body::{decode_content, read_limited, BodyLimit};
+use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
 use crate::http::response::{HttpResponse, ResponseBody};
 use crate::protocol::loki::{self, BodyFormat, LokiError};

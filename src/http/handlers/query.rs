@@ -73,7 +73,14 @@ pub async fn execute_get(
     let started = Instant::now();
     let body = body_from_url(request.uri().query().unwrap_or(""))
         .map_err(|message| ApiError::bad_request("invalid_query", message))?;
-    run(ctx, &Access::of(request), body, accepts_ndjson(request), started).await
+    run(
+        ctx,
+        &Access::of(request),
+        body,
+        accepts_ndjson(request),
+        started,
+    )
+    .await
 }
 
 /// Whether `Accept` names NDJSON.

@@ -216,7 +216,9 @@ async fn commit_inner(
         // design (the non-loopback rule in `auth::exposure` covers them).
         &crate::http::auth::Access::Open,
         &ctx.config.syslog.partition,
-    ).await {
+    )
+    .await
+    {
         Ok(meta) => meta,
         Err(error) => {
             ctx.store.batch_pool.put(batch);
