@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::auth::{create_key, create_key_offline, request_with, start_with_auth, with_key};
+use common::auth::{create_key, request_with, start_with_auth, with_key};
 use common::{eventually, Server};
 use serde_json::{json, Value};
 
@@ -287,11 +287,22 @@ fn roles_and_partitions_are_enforced_on_every_protocol() {
         .status,
         403
     );
-    assert_eq!(
-        with_key(&server, &query, "GET", "/metrics", None, b"").status,
-        200,
-        "any key reads /metrics"
-    );
+    let metrics = with_key(&server, &query, "GET", "/metrics", None, b"");
+    assert_eq!(metrics.status, 200, "any key reads /metrics");
+    let metrics = metrics.text();
+    assert!(metrics.contains("timberdb_auth_keys 3"), "{metrics}");
+    let refused: u64 = metrics
+        .lines()
+        .filter(|line| line.starts_with("timberdb_auth_forbidden_total{"))
+        .map(|line| {
+            line.rsplit(' ')
+                .next()
+                .expect("value")
+                .parse::<u64>()
+                .expect("number")
+        })
+        .sum();
+    assert!(refused >= 10, "403s are counted: {refused}");
 
     // The audit log names who did what, never the key.
     let lines = eventually(Duration::from_secs(10), || {

@@ -396,13 +396,13 @@ pub enum Target {
     AnswerField(&'static str),
 }
 
-/// Checks the caller before routing: `Err` is the 401 answer. With auth off
-/// every request gets [`Access::Open`].
+/// Checks the caller before routing: `Err` means answer
+/// [`unauthorized_response`]. With auth off every request gets [`Access::Open`].
 pub fn admit<B>(
     ctx: &ShardContext,
     request: &mut hyper::Request<B>,
     info: Option<&RequestInfo>,
-) -> Result<(), HttpResponse> {
+) -> Result<(), Refusal> {
     if !ctx.config.auth.enabled {
         request.extensions_mut().insert(Access::Open);
         return Ok(());
@@ -423,13 +423,12 @@ pub fn admit<B>(
             Ok(())
         }
         Err(refusal) => {
-            let count = &ctx.auth.unauthorized_count;
-            count.set(count.get() + 1);
+            ctx.count(|c| c.auth_unauthorized += 1);
             if let Some(info) = info {
                 let event = failure_event(info, None, claimed, 401, refusal.as_str());
                 record(ctx, event);
             }
-            Err(unauthorized_response())
+            Err(refusal)
         }
     }
 }
@@ -453,8 +452,7 @@ pub fn after(
 ) {
     let status = response.status().as_u16();
     if status == 403 {
-        let count = &ctx.auth.forbidden_count;
-        count.set(count.get() + 1);
+        ctx.count(|c| c.auth_forbidden += 1);
     }
     let Some(info) = info else {
         return;

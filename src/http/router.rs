@@ -164,9 +164,9 @@ pub async fn handle(
     mut request: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
     let info = RequestInfo::capture(&ctx, &request);
-    if let Err(refused) = auth::admit(&ctx, &mut request, info.as_ref()) {
+    if auth::admit(&ctx, &mut request, info.as_ref()).is_err() {
         ctx.count(|c| c.http_errors += 1);
-        return Ok(refused);
+        return Ok(auth::unauthorized_response());
     }
     let access = Access::of(&request);
     let mut action = None;

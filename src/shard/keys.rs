@@ -8,7 +8,7 @@
 //! shard accepts the new one. Requests already past their check when the
 //! ring changes finish as they started.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
@@ -26,10 +26,6 @@ pub struct ShardAuth {
     pub write: glommio::sync::Semaphore,
     /// The audit log, when `audit_enabled`.
     pub audit: Option<AuditLog>,
-    /// Requests refused with 401 on this shard since start.
-    pub unauthorized_count: Cell<u64>,
-    /// Requests refused with 403 on this shard since start.
-    pub forbidden_count: Cell<u64>,
 }
 
 impl ShardAuth {
@@ -38,8 +34,6 @@ impl ShardAuth {
             ring: RefCell::new(ring),
             write: glommio::sync::Semaphore::new(1),
             audit,
-            unauthorized_count: Cell::new(0),
-            forbidden_count: Cell::new(0),
         }
     }
 
