@@ -58,7 +58,7 @@ run_once() {
         --data-dir "$data_dir/data" --listen "127.0.0.1:$port" >"$data_dir/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 300); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/health" && break
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
         sleep 0.1
     done
     local workload=(--workload "$corpus")
