@@ -15,6 +15,11 @@
 # e.g. the previous release against this build, and this build with LZ4:
 #   scripts/ingest-ab.sh old=/tmp/old/timberdb new=target/release/timberdb \
 #       lz4=target/release/timberdb,TIMBERDB_COMPRESSION=lz4
+# A side whose settings include TIMBERDB_AUTH_ENABLED=true gets an admin key
+# made offline before its server starts, and loadgen sends it
+# (TIMBERDB_API_KEY): the A/B of the API-key check, e.g.
+#   scripts/ingest-ab.sh off=target/release/timberdb \
+#       on=target/release/timberdb,TIMBERDB_AUTH_ENABLED=true
 # Environment: CORPORA ("access-log generator"; "plain" needs PLAIN_FILE),
 # ROUNDS (3), LINES (2000000), PORT (7891), LOADGEN (target/release/loadgen).
 set -euo pipefail
@@ -45,6 +50,10 @@ run_once() {
     local binary=${spec%%,*} settings=()
     [[ $spec == *,* ]] && IFS=, read -r -a settings <<<"${spec#*,}"
     rm -rf -- "$data_dir/data"
+    local api_key=
+    if [[ " ${settings[*]-} " == *" TIMBERDB_AUTH_ENABLED=true "* ]]; then
+        api_key=$("$binary" keys create --offline --role admin --data-dir "$data_dir/data" 2>/dev/null)
+    fi
     env ${settings[@]+"${settings[@]}"} taskset -c 0 "$binary" --shards 1 \
         --data-dir "$data_dir/data" --listen "127.0.0.1:$port" >"$data_dir/server.log" 2>&1 &
     server_pid=$!
@@ -55,7 +64,7 @@ run_once() {
     local workload=(--workload "$corpus")
     [[ $corpus == plain ]] && workload=(--replay "${PLAIN_FILE:?set PLAIN_FILE for the plain corpus}")
     local rate
-    rate=$(taskset -c 1 "$loadgen" --target "http://127.0.0.1:$port" --partition ab --seed 42 \
+    rate=$(TIMBERDB_API_KEY="$api_key" taskset -c 1 "$loadgen" --target "http://127.0.0.1:$port" --partition ab --seed 42 \
         "${workload[@]}" --lines "$lines" --batch 1000 --connections 8 --warmup 0s --cpus 1 \
         --quiet --json "$data_dir/run.json" >/dev/null &&
         python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(round(r['results']['lines_per_sec_per_server_core']))" "$data_dir/run.json")

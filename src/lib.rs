@@ -2,6 +2,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for which folder answers which question.
 
+pub mod auth;
 pub mod block;
 pub mod check;
 pub mod client;

@@ -19,6 +19,12 @@ fn main() -> ExitCode {
         | Command::Check(config)
         | Command::Restore { config, .. }
         | Command::Scrub(config, _) => config,
+        Command::CreateKeyOffline {
+            config,
+            role,
+            partitions,
+            name,
+        } => return create_key_offline(config, role, partitions, name),
     };
     init_logging(config);
     for warning in &loaded.warnings {
@@ -61,7 +67,9 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Client(_) => unreachable!("client commands returned before logging started"),
+        Command::Client(_) | Command::CreateKeyOffline { .. } => {
+            unreachable!("client and key commands returned before logging started")
+        }
     }
 }
 
@@ -76,5 +84,40 @@ fn init_logging(config: &config::Config) {
     match config.logging.format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),
+    }
+}
+
+/// `timberdb keys create --offline`: the key alone on stdout, what it is on stderr.
+fn create_key_offline(
+    config: &config::Config,
+    role: &str,
+    partitions: &[String],
+    name: &Option<String>,
+) -> ExitCode {
+    let Some(role) = timberdb::auth::Role::parse(role) else {
+        eprintln!("timberdb keys create: role {role:?} is not one of ingest, query, admin");
+        return ExitCode::from(2);
+    };
+    let spec = timberdb::auth::KeySpec {
+        role,
+        partitions: partitions.to_vec(),
+        name: name.clone(),
+    };
+    let storage = &config.storage;
+    match timberdb::auth::offline::create_key(&storage.data_dir, &storage.wal_dir, &spec) {
+        Ok((record, text)) => {
+            eprintln!(
+                "created key {} (role {}) in {}; it is shown only now, store it:",
+                record.id,
+                record.role.as_str(),
+                storage.data_dir.display()
+            );
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("timberdb keys create: {reason}");
+            ExitCode::FAILURE
+        }
     }
 }

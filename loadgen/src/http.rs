@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+/// The API key loadgen sends (as TimberDB's own client does).
+pub const API_KEY_VAR: &str = "TIMBERDB_API_KEY";
+
 /// Where requests go: `http://host:port[/base/path]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -20,6 +23,9 @@ pub struct Target {
     /// The path prefix without a trailing `/` (empty for the root).
     pub base_path: String,
     pub addr: SocketAddr,
+    /// `Authorization` sent with every request: `Bearer $TIMBERDB_API_KEY`
+    /// when that variable is set (a server with `auth.enabled`), else none.
+    pub authorization: Option<String>,
 }
 
 impl Target {
@@ -49,10 +55,15 @@ impl Target {
             .with_context(|| format!("target {url:?}: cannot resolve {with_port}"))?
             .next()
             .with_context(|| format!("target {url:?}: {with_port} resolves to no address"))?;
+        let authorization = std::env::var(API_KEY_VAR)
+            .ok()
+            .filter(|key| !key.trim().is_empty())
+            .map(|key| format!("Bearer {}", key.trim()));
         Ok(Target {
             authority: authority.to_string(),
             base_path: path.trim_end_matches('/').to_string(),
             addr,
+            authorization,
         })
     }
 
@@ -229,6 +240,9 @@ impl Client {
         );
         if let Some(content_type) = content_type {
             let _ = write!(self.head, "Content-Type: {content_type}\r\n");
+        }
+        if let Some(authorization) = &self.target.authorization {
+            let _ = write!(self.head, "Authorization: {authorization}\r\n");
         }
         self.head.extend_from_slice(b"\r\n");
     }

@@ -24,6 +24,9 @@ pub enum ClientSubcommand {
     /// Create, list and delete snapshots of the data (a client of a running server).
     /// Without an action: create one.
     Snapshot(SnapshotArgs),
+    /// Create, list and revoke API keys (a client of a running server; `create --offline`
+    /// writes into a stopped server's data directory instead).
+    Keys(KeysArgs),
 }
 
 const QUERY_AFTER_HELP: &str = "\
@@ -42,6 +45,10 @@ pub struct ServerArg {
     /// else http://127.0.0.1:7777
     #[arg(long, value_name = "URL", global = true)]
     pub server: Option<String>,
+    /// API key sent as `Authorization: Bearer KEY` (servers with auth on need one).
+    /// Default: $TIMBERDB_API_KEY
+    #[arg(long, value_name = "KEY", global = true)]
+    pub api_key: Option<String>,
 }
 
 /// How entries are shown on a terminal.
@@ -198,16 +205,82 @@ pub enum SnapshotAction {
     },
 }
 
+/// `timberdb keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: KeysAction,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// What to do with API keys.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum KeysAction {
+    /// List keys (ids, roles, partitions; never secrets): the server's JSON.
+    #[command(visible_alias = "list")]
+    Ls,
+    /// Create a key and print it (it is shown only this once).
+    Create {
+        /// ingest (write), query (read) or admin (everything).
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// A partition name or glob (web-*) the key may use; repeat for several.
+        /// Default: every partition.
+        #[arg(long = "partition", short = 'p', value_name = "NAME")]
+        partitions: Vec<String>,
+        /// A note for people ("filebeat on web-3").
+        #[arg(long, value_name = "TEXT")]
+        name: Option<String>,
+        /// Write the key into the data directory (--data-dir, --config) of a STOPPED
+        /// server instead of asking a running one: how the first admin key is made.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Revoke a key: it is refused on every connection once this returns.
+    #[command(visible_alias = "revoke")]
+    Rm {
+        /// The key's id (the 12 hex digits after `tdb_`).
+        id: String,
+    },
+}
+
 impl ClientSubcommand {
     /// The `--server` flag, whichever the subcommand.
     pub fn server_flag(&self) -> Option<&str> {
-        let server = match self {
+        self.server_arg().server.as_deref()
+    }
+
+    /// The `--api-key` flag, whichever the subcommand.
+    pub fn api_key_flag(&self) -> Option<&str> {
+        self.server_arg().api_key.as_deref()
+    }
+
+    fn server_arg(&self) -> &ServerArg {
+        match self {
             ClientSubcommand::Query(args) => &args.server,
             ClientSubcommand::Tail(args) => &args.server,
             ClientSubcommand::Partitions(args) => &args.server,
             ClientSubcommand::Snapshot(args) => &args.server,
-        };
-        server.server.as_deref()
+            ClientSubcommand::Keys(args) => &args.server,
+        }
+    }
+
+    /// The spec of `keys create --offline`, which runs without a server.
+    pub fn offline_key_spec(&self) -> Option<(String, Vec<String>, Option<String>)> {
+        match self {
+            ClientSubcommand::Keys(KeysArgs {
+                action:
+                    KeysAction::Create {
+                        role,
+                        partitions,
+                        name,
+                        offline: true,
+                    },
+                ..
+            }) => Some((role.clone(), partitions.clone(), name.clone())),
+            _ => None,
+        }
     }
 }
 

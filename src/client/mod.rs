@@ -18,6 +18,7 @@
 pub mod answer;
 pub mod args;
 pub mod error;
+pub mod keys;
 pub mod output;
 pub mod partitions;
 pub mod query;
@@ -37,6 +38,8 @@ pub struct Invocation {
     /// The server's URL when `--server` is not given: `$TIMBERDB_SERVER`, else
     /// `http://127.0.0.1:<port>` from the configuration file or the default.
     pub default_server_url: String,
+    /// `--api-key`, else `$TIMBERDB_API_KEY`: sent as `Authorization: Bearer`.
+    pub api_key: Option<String>,
 }
 
 impl Invocation {
@@ -62,13 +65,15 @@ pub fn run(invocation: &Invocation) -> u8 {
 }
 
 fn execute(invocation: &Invocation) -> Result<()> {
-    let server = transport::Server::new(invocation.server_url())?;
+    let server =
+        transport::Server::new(invocation.server_url())?.with_api_key(invocation.api_key.clone());
     let terminal = output::Terminal::detect();
     match &invocation.command {
         ClientSubcommand::Query(args) => query::run(args, &server, &terminal),
         ClientSubcommand::Tail(args) => tail::run(args, &server, &terminal),
         ClientSubcommand::Partitions(args) => partitions::run(args, &server, &terminal),
         ClientSubcommand::Snapshot(args) => snapshot::run(args, &server, &terminal),
+        ClientSubcommand::Keys(args) => keys::run(args, &server),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Server {
     /// `http://host:port` plus any path prefix, without a trailing `/`.
     base_url: String,
     agent: ureq::Agent,
+    /// `Authorization` for every request (`Bearer <key>`), when a key was given.
+    authorization: Option<String>,
 }
 
 /// A successful (2xx) answer, read whole.
@@ -61,7 +63,22 @@ impl Server {
         Ok(Server {
             base_url,
             agent: ureq::Agent::new_with_config(config),
+            authorization: None,
         })
+    }
+
+    /// Sends `key` with every request.
+    pub fn with_api_key(mut self, key: Option<String>) -> Server {
+        self.authorization = key.map(|key| format!("Bearer {}", key.trim()));
+        self
+    }
+
+    /// Adds `Authorization` when a key was given.
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(value) => request.header("Authorization", value),
+            None => request,
+        }
     }
 
     /// The base URL, as errors name it.
@@ -70,29 +87,27 @@ impl Server {
     }
 
     pub fn get(&self, path: &str) -> Result<Answer> {
-        let response = self.agent.get(self.url_of(path)).call();
+        let response = self.authorized(self.agent.get(self.url_of(path))).call();
         self.read_answer(response)
     }
 
     pub fn post_json(&self, path: &str, body: &str) -> Result<Answer> {
         let response = self
-            .agent
-            .post(self.url_of(path))
+            .authorized(self.agent.post(self.url_of(path)))
             .content_type("application/json")
             .send(body);
         self.read_answer(response)
     }
 
     pub fn delete(&self, path: &str) -> Result<Answer> {
-        let response = self.agent.delete(self.url_of(path)).call();
+        let response = self.authorized(self.agent.delete(self.url_of(path))).call();
         self.read_answer(response)
     }
 
     /// GETs a streamed answer and hands its body over as lines are read from it.
     pub fn get_stream(&self, path: &str) -> Result<Box<dyn BufRead>> {
         let response = self
-            .agent
-            .get(self.url_of(path))
+            .authorized(self.agent.get(self.url_of(path)))
             .header("Accept", "application/x-ndjson")
             .call()
             .map_err(|error| self.request_error(error))?;

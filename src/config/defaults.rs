@@ -223,6 +223,8 @@ impl Default for Config {
             loki: Default::default(),
             otlp: Default::default(),
             syslog: Default::default(),
+            auth: Default::default(),
+            audit: Default::default(),
         }
     }
 }

@@ -68,7 +68,13 @@ pub fn apply(
             (section, Value::Table(table)) if protocols::SECTIONS.contains(&section) => {
                 layer.protocol(config, section, table)?;
             }
-            (section, _) if protocols::SECTIONS.contains(&section) => {
+            (section, Value::Table(table)) if super::auth::SECTIONS.contains(&section) => {
+                layer.protocol(config, section, table)?;
+            }
+            (section, _)
+                if protocols::SECTIONS.contains(&section)
+                    || super::auth::SECTIONS.contains(&section) =>
+            {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
             ("server" | "node" | "storage" | "network" | "api" | "query" | "logging", _) => {
@@ -366,7 +372,8 @@ impl FileLayer<'_> {
                 self.protocol(config, &full, table)?;
                 continue;
             }
-            let Some(setting) = protocols::settings().iter().find(|s| s.name == full) else {
+            let mut all = protocols::settings().iter().chain(super::auth::settings());
+            let Some(setting) = all.find(|s| s.name == full) else {
                 self.unknown(&full, item);
                 continue;
             };

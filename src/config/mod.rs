@@ -23,6 +23,7 @@
 //! Invariant: a [`Config`] returned by [`load_from`] has passed [`validate`]: `shard_count` is
 //! at least 1, `wal_dir` is set, and every field is inside its documented range.
 
+pub mod auth;
 mod cli;
 pub mod defaults;
 mod env;
@@ -71,6 +72,10 @@ pub struct Config {
     pub loki: LokiConfig,
     pub otlp: OtlpConfig,
     pub syslog: SyslogConfig,
+    /// `[auth]`: API keys and roles (`crate::http::auth`).
+    pub auth: auth::AuthConfig,
+    /// `[audit]`: the audit log (`crate::auth::audit`).
+    pub audit: auth::AuditConfig,
 }
 
 /// Where and how log data is made durable.
@@ -235,15 +240,23 @@ pub enum Command {
     Client(crate::client::Invocation),
     /// Scrub a stopped node's directories (`timberdb scrub`) and exit.
     Scrub(Config, ScrubArgs),
+    /// Add an API key to a stopped node's data directory (`timberdb keys create --offline`).
+    CreateKeyOffline {
+        config: Config,
+        role: String,
+        partitions: Vec<String>,
+        name: Option<String>,
+    },
 }
 
 impl Command {
     /// The server's configuration, for the commands that have one (not the client's).
     pub fn config(&self) -> Option<&Config> {
         match self {
-            Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => {
-                Some(config)
-            }
+            Command::Serve(config)
+            | Command::Check(config)
+            | Command::Restore { config, .. }
+            | Command::CreateKeyOffline { config, .. } => Some(config),
             Command::Client(_) => None,
             Command::Scrub(config, _) => Some(config),
         }
@@ -251,9 +264,10 @@ impl Command {
 
     fn config_mut(&mut self) -> Option<&mut Config> {
         match self {
-            Command::Serve(config) | Command::Check(config) | Command::Restore { config, .. } => {
-                Some(config)
-            }
+            Command::Serve(config)
+            | Command::Check(config)
+            | Command::Restore { config, .. }
+            | Command::CreateKeyOffline { config, .. } => Some(config),
             Command::Client(_) => None,
             Command::Scrub(config, _) => Some(config),
         }
@@ -326,6 +340,11 @@ pub fn load_from(
         .or_else(|| env::lookup(env, env::CONFIG_VAR).map(PathBuf::from));
     // Taken out of `cli` (whose flags are applied below) to decide before any layer is read.
     let subcommand = match cli.command.take() {
+        // `keys create --offline` writes into the server's data directory: it
+        // needs the server's configuration, not a server.
+        Some(cli::Subcommand::Client(command)) if command.offline_key_spec().is_some() => {
+            Some(cli::Subcommand::Client(command))
+        }
         Some(cli::Subcommand::Client(command)) => {
             return client_invocation(command, config_path, env);
         }
@@ -350,6 +369,17 @@ pub fn load_from(
             from: args.from,
         },
         Some(cli::Subcommand::Scrub(args)) => Command::Scrub(config, args),
+        Some(cli::Subcommand::Client(command)) => {
+            let (role, partitions, name) = command
+                .offline_key_spec()
+                .expect("only `keys create --offline` reaches here");
+            Command::CreateKeyOffline {
+                config,
+                role,
+                partitions,
+                name,
+            }
+        }
         // `serve`, no subcommand (a client subcommand returned above).
         _ => Command::Serve(config),
     };
@@ -358,6 +388,8 @@ pub fn load_from(
 
 /// The environment variable naming the server the client subcommands talk to.
 pub const SERVER_URL_VAR: &str = "TIMBERDB_SERVER";
+/// The environment variable holding the client subcommands' API key (`--api-key`).
+pub const API_KEY_VAR: &str = "TIMBERDB_API_KEY";
 
 /// A client command with its default server URL: `TIMBERDB_SERVER`, else the loopback
 /// address at the port of `network.listen_addr` in the config file (only that key is read),
@@ -377,9 +409,14 @@ fn client_invocation(
         }
         (None, None, None) => crate::client::local_server_url(defaults::LISTEN_ADDR_DEFAULT),
     };
+    let api_key = command
+        .api_key_flag()
+        .map(str::to_string)
+        .or_else(|| env::lookup(env, API_KEY_VAR));
     let invocation = crate::client::Invocation {
         command,
         default_server_url,
+        api_key,
     };
     Ok(Loaded {
         command: Command::Client(invocation),

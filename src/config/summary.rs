@@ -22,7 +22,10 @@ impl Config {
             // Writing to a String cannot fail.
             let _ = writeln!(text, "{key} = {value}");
         }
-        for setting in super::protocols::settings() {
+        for setting in super::protocols::settings()
+            .iter()
+            .chain(super::auth::settings())
+        {
             let _ = match (setting.show)(self) {
                 Some(value) => writeln!(text, "{} = {value}", setting.name),
                 None => writeln!(text, "# {} not set: off", setting.name),

@@ -28,6 +28,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 
+use super::auth::RemoteAddr;
 use super::framing::FramingError;
 use super::io::HyperStream;
 use super::response::HttpResponse;
@@ -76,14 +77,19 @@ impl ConnectionEdge {
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream) {
+/// `remote` is the client's address, for the audit log (`http::auth`).
+pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, remote: Option<RemoteAddr>) {
     let body_bytes_max = ctx.config.api.max_request_size_bytes as u64;
     let edge = Rc::new(ConnectionEdge::new(body_bytes_max));
     let service_edge = edge.clone();
     // Boxed so the connection can be polled by hand (`poll_without_shutdown`
     // wants an `Unpin` future); one allocation per request.
-    let service =
-        service_fn(move |request| Box::pin(respond(ctx.clone(), service_edge.clone(), request)));
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        if let Some(remote) = remote {
+            request.extensions_mut().insert(remote);
+        }
+        Box::pin(respond(ctx.clone(), service_edge.clone(), request))
+    });
     let mut connection = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(HyperStream::new(stream, edge.clone()), service);

@@ -25,6 +25,10 @@ pub enum ErrorKind {
     HeadersTooLarge,
     /// A request feature the server does not implement (a transfer coding).
     NotImplemented,
+    /// No valid API key (`http::auth`); answered with `WWW-Authenticate`.
+    Unauthorized,
+    /// A valid key whose role or partitions do not cover the request.
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -43,6 +47,8 @@ impl ErrorKind {
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 }

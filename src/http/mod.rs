@@ -6,6 +6,7 @@
 //! `router` maps routes to `handlers`, `error` is the error body and the
 //! one status mapping, `body` reads bodies within the size limit.
 
+pub mod auth;
 pub mod body;
 pub mod connection;
 pub mod error;
@@ -49,8 +50,9 @@ pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         ctx.connections_open.set(ctx.connections_open.get() + 1);
         let conn_ctx = ctx.clone();
+        let remote = stream.peer_addr().ok().map(auth::RemoteAddr);
         glommio::spawn_local(async move {
-            connection::serve(conn_ctx.clone(), stream).await;
+            connection::serve(conn_ctx.clone(), stream, remote).await;
             conn_ctx
                 .connections_open
                 .set(conn_ctx.connections_open.get() - 1);

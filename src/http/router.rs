@@ -8,13 +8,15 @@ use std::rc::Rc;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 
+use super::auth::{self, Access, AdminAction, Need, RequestInfo, Target};
 use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
-    elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions,
+    elasticsearch, ingest, jsonline, keys, logsql, loki, ops, otlp, partition_settings, partitions,
     query, scrub, snapshots, tail,
 };
 use super::response::HttpResponse;
+use crate::auth::Role;
 use crate::shard::ShardContext;
 
 enum Route<'a> {
@@ -39,6 +41,10 @@ enum Route<'a> {
     AdminScrub,
     /// A live tail of matching entries.
     Tail,
+    /// API keys: create one, or list them.
+    Keys,
+    /// One API key: revoke it.
+    Key(&'a str),
 }
 
 impl Route<'_> {
@@ -58,6 +64,63 @@ impl Route<'_> {
             Route::Loki(_) | Route::LogsqlQuery => "GET, POST",
             Route::Snapshots => "GET, POST",
             Route::Snapshot(_) => "GET, DELETE",
+            Route::Keys => "GET, POST",
+            Route::Key(_) => "DELETE",
+        }
+    }
+
+    /// The role this route needs with `method` when auth is on
+    /// (`http::auth`). Partitions are checked where they are known: here
+    /// for a path's partition, in the handlers for a body's or a header's.
+    fn need(&self, method: &Method) -> Need {
+        let reads = method == Method::GET || method == Method::HEAD;
+        match self {
+            Route::Health => Need::Nothing,
+            Route::Ready | Route::Metrics | Route::Loki(Loki::BuildInfo) => Need::AnyKey,
+            Route::Partitions | Route::Partition(_) if reads => Need::Role(Role::Query),
+            Route::Partitions | Route::Partition(_) | Route::PartitionCreate => {
+                Need::Role(Role::Admin)
+            }
+            Route::PartitionLogs(_) | Route::OtlpLogs | Route::LokiPush | Route::JsonLine => {
+                Need::Role(Role::Ingest)
+            }
+            Route::Query | Route::Loki(_) | Route::LogsqlQuery | Route::Tail => {
+                Need::Role(Role::Query)
+            }
+            Route::Snapshots
+            | Route::Snapshot(_)
+            | Route::AdminScrub
+            | Route::Keys
+            | Route::Key(_) => Need::Role(Role::Admin),
+        }
+    }
+
+    /// The administrative action this request performs, for the audit log.
+    fn admin_action(&self, method: &Method) -> Option<(AdminAction, Option<String>)> {
+        let action = |event, target| Some((AdminAction { event, target }, None));
+        let on_path = |event, name: &str| {
+            Some((
+                AdminAction {
+                    event,
+                    target: Target::Path,
+                },
+                Some(name.to_string()),
+            ))
+        };
+        match (method, self) {
+            (&Method::POST, Route::Partitions | Route::PartitionCreate) => {
+                action("partition.create", Target::AnswerField("name"))
+            }
+            (&Method::DELETE, Route::Partition(id)) => on_path("partition.delete", id),
+            (&Method::PATCH, Route::Partition(id)) => on_path("partition.update", id),
+            (&Method::POST, Route::Snapshots) => {
+                action("snapshot.create", Target::AnswerField("name"))
+            }
+            (&Method::DELETE, Route::Snapshot(name)) => on_path("snapshot.delete", name),
+            (&Method::POST, Route::AdminScrub) => action("scrub.start", Target::None),
+            (&Method::POST, Route::Keys) => action("key.create", Target::AnswerField("id")),
+            (&Method::DELETE, Route::Key(id)) => on_path("key.revoke", id),
+            _ => None,
         }
     }
 }
@@ -89,6 +152,8 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["api", "v1", "admin", "snapshots", name] => Route::Snapshot(name),
         ["api", "v1", "admin", "scrub"] => Route::AdminScrub,
         ["api", "v1", "tail"] => Route::Tail,
+        ["api", "v1", "admin", "keys"] => Route::Keys,
+        ["api", "v1", "admin", "keys", id] => Route::Key(id),
         _ => return None,
     };
     Some(route)
@@ -96,9 +161,16 @@ fn match_route(path: &str) -> Option<Route<'_>> {
 
 pub async fn handle(
     ctx: Rc<ShardContext>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<HttpResponse, Infallible> {
-    let response = match route(&ctx, request).await {
+    let info = RequestInfo::capture(&ctx, &request);
+    if auth::admit(&ctx, &mut request, info.as_ref()).is_err() {
+        ctx.count(|c| c.http_errors += 1);
+        return Ok(auth::unauthorized_response());
+    }
+    let access = Access::of(&request);
+    let mut action = None;
+    let response = match route(&ctx, request, &access, &mut action).await {
         Ok(response) => response,
         Err(error) => {
             ctx.count(|c| c.http_errors += 1);
@@ -108,16 +180,26 @@ pub async fn handle(
             error.into_response()
         }
     };
+    if ctx.config.auth.enabled || info.is_some() {
+        auth::after(&ctx, info.as_ref(), access.key_id(), action, &response);
+    }
     Ok(response)
 }
 
 async fn route(
     ctx: &Rc<ShardContext>,
     request: Request<Incoming>,
+    access: &Access,
+    action: &mut Option<(AdminAction, Option<String>)>,
 ) -> Result<HttpResponse, ApiError> {
     let path = request.uri().path().to_string();
     let es_prefix = &ctx.config.elasticsearch.path_prefix;
     if let Some(es_route) = crate::protocol::elasticsearch::match_route(&path, es_prefix) {
+        // The handshakes (`GET /`, cluster health, template setup) take any
+        // key; `_bulk` an ingest key, and each index is checked in the handler.
+        if let crate::protocol::elasticsearch::EsRoute::Bulk(_) = es_route {
+            access.require_role(Role::Ingest)?;
+        }
         return Ok(elasticsearch::handle(ctx, es_route, request).await);
     }
     let Some(route) = match_route(&path) else {
@@ -128,6 +210,11 @@ async fn route(
         ));
     };
     let method = request.method().clone();
+    match route.need(&method) {
+        Need::Nothing | Need::AnyKey => {}
+        Need::Role(role) => access.require_role(role)?,
+    }
+    *action = route.admin_action(&method);
     // HEAD is GET without the body (RFC 9110 9.3.2): hyper leaves the body
     // out of a HEAD answer and keeps its Content-Length.
     let route_method = if method == Method::HEAD {
@@ -139,17 +226,21 @@ async fn route(
         (&Method::GET, Route::Health) => Ok(ops::health(ctx)),
         (&Method::GET, Route::Ready) => ops::ready(ctx).await,
         (&Method::GET, Route::Metrics) => ops::metrics(ctx).await,
-        (&Method::GET, Route::Partitions) => partitions::list(ctx).await,
+        (&Method::GET, Route::Partitions) => partitions::list(ctx, access).await,
         (&Method::POST, Route::Partitions | Route::PartitionCreate) => {
             partitions::create(ctx, request).await
         }
-        (&Method::GET, Route::Partition(id)) => partitions::get(ctx, id).await,
+        (&Method::GET, Route::Partition(id)) => {
+            access.require_addressed(Role::Query, id, |text| partition_name(ctx, text))?;
+            partitions::get(ctx, id).await
+        }
         (&Method::DELETE, Route::Partition(id)) => partitions::delete(ctx, id).await,
         (&Method::PATCH, Route::Partition(id)) => {
             let id = id.to_string();
             partition_settings::patch(ctx, &id, request).await
         }
         (&Method::POST, Route::PartitionLogs(id)) => {
+            access.require_addressed(Role::Ingest, id, |text| partition_name(ctx, text))?;
             let id = id.to_string();
             ingest::ingest(ctx, &id, request).await
         }
@@ -169,6 +260,9 @@ async fn route(
         (&Method::DELETE, Route::Snapshot(name)) => snapshots::delete(ctx, name).await,
         (&Method::POST, Route::AdminScrub) => scrub::start(ctx, request).await,
         (&Method::GET, Route::AdminScrub) => scrub::status(ctx).await,
+        (&Method::POST, Route::Keys) => keys::create(ctx, request).await,
+        (&Method::GET, Route::Keys) => keys::list(ctx),
+        (&Method::DELETE, Route::Key(id)) => keys::revoke(ctx, id).await,
         (&Method::GET, Route::Tail) => tail::tail_get(ctx, &request).await,
         (&Method::POST, Route::Tail) => tail::tail_post(ctx, request).await,
         _ => {
@@ -181,4 +275,10 @@ async fn route(
             Err(error)
         }
     }
+}
+
+/// The name of the partition `id_or_name` addresses, if there is one.
+fn partition_name(ctx: &ShardContext, id_or_name: &str) -> Option<String> {
+    let catalog = ctx.catalog.borrow();
+    catalog.find(id_or_name).map(|meta| meta.name.clone())
 }

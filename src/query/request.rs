@@ -99,6 +99,9 @@ pub struct QueryPlan {
     /// The query's identity for cursors (`cursor::QueryIdentity`): what a
     /// `next` cursor carries and a sent cursor must match.
     pub fingerprint: u64,
+    /// Whether the request named its partitions (`partitions` or `FROM`);
+    /// `false`: every partition (which a key's grant narrows, `http::auth`).
+    pub partitions_named: bool,
 }
 
 impl QueryPlan {
@@ -238,6 +241,7 @@ pub fn compile(
         aggregation,
         after,
         fingerprint,
+        partitions_named: !names.is_empty(),
     })
 }
 

@@ -25,6 +25,9 @@ pub struct ShardCounters {
     pub query_requests: u64,
     pub queries_timed_out: u64,
     pub http_errors: u64,
+    /// Requests refused with 401 (no or bad API key) and 403 (outside the key's grant).
+    pub auth_unauthorized: u64,
+    pub auth_forbidden: u64,
     pub syslog: crate::protocol::syslog::SyslogCounters,
 }
 
@@ -54,6 +57,8 @@ pub struct ShardContext {
     pub catalog_pending: RefCell<std::collections::HashSet<u64>>,
     /// Online scrub: this shard's run and totals (and, on shard 0, the node's run).
     pub scrub: crate::scrub::online::ScrubState,
+    /// API keys in force and the audit log (`shard::keys`, `http::auth`).
+    pub auth: super::keys::ShardAuth,
 }
 
 impl ShardContext {

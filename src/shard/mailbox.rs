@@ -99,6 +99,21 @@ pub enum PeerRequest {
     },
     /// A tail stream ended: forget its registration here.
     TailUnsubscribe { id: u64, reply: Reply<()> },
+    /// To shard 0: mint an API key (`shard::keys`).
+    CreateKey {
+        spec: crate::auth::KeySpec,
+        reply: Reply<Result<(crate::auth::KeyRecord, String), super::keys::KeyAdminError>>,
+    },
+    /// To shard 0: revoke an API key.
+    RevokeKey {
+        id: String,
+        reply: Reply<Result<(), super::keys::KeyAdminError>>,
+    },
+    /// From shard 0 to all: the keys in force from now on.
+    InstallKeys {
+        ring: Arc<crate::auth::KeyRing>,
+        reply: Reply<()>,
+    },
 }
 
 /// What `/ready` and `/metrics` need from each shard.
@@ -167,6 +182,16 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
             reply,
         } => {
             let _ = reply.send(subscribe_tail(&ctx, subscription));
+        }
+        PeerRequest::CreateKey { spec, reply } => {
+            let _ = reply.send(super::keys::create_as_owner(&ctx, spec).await);
+        }
+        PeerRequest::RevokeKey { id, reply } => {
+            let _ = reply.send(super::keys::revoke_as_owner(&ctx, id).await);
+        }
+        PeerRequest::InstallKeys { ring, reply } => {
+            *ctx.auth.ring.borrow_mut() = ring;
+            let _ = reply.send(());
         }
         PeerRequest::TailUnsubscribe { id, reply } => {
             ctx.store.tails.unsubscribe(id);

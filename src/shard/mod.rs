@@ -9,6 +9,7 @@ pub mod commit;
 pub mod compaction;
 pub mod context;
 pub mod filters;
+pub mod keys;
 pub mod mailbox;
 pub mod partition_settings;
 pub mod partitions;

@@ -47,6 +47,9 @@ struct ShardBoot {
     inbox: flume::Receiver<PeerRequest>,
     listen_addr: SocketAddr,
     events: mpsc::Sender<StartEvent>,
+    /// The API keys loaded at start, and the audit log (`shard::keys`).
+    keys: Arc<crate::auth::KeyRing>,
+    audit: Option<crate::auth::audit::AuditLog>,
 }
 
 /// Runs the server until a shard stops. Returns an error sentence for the user.
@@ -69,6 +72,7 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
     check_shard_count(&config.storage.data_dir, shard_count).map_err(|error| error.to_string())?;
     remove_incomplete_snapshots(&config.storage.snapshot_root());
     let catalog = Catalog::load(&config.storage.data_dir).map_err(|error| error.to_string())?;
+    let (keys, audit) = start_auth(&config)?;
     let config = Arc::new(config);
     let (senders, inboxes): (Vec<_>, Vec<_>) = (0..shard_count)
         .map(|_| flume::bounded(MAILBOX_MAX))
@@ -86,6 +90,8 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
             inbox,
             listen_addr,
             events: events_tx.clone(),
+            keys: keys.clone(),
+            audit: audit.clone(),
         };
         let cpu = cores[shard_id as usize % cores.len()];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -154,6 +160,44 @@ fn size_wal_to_disk(storage: &mut crate::config::StorageConfig, shard_count: u64
     }
     storage.wal_segment_size_bytes = segment_bytes;
     storage.wal_size_max_bytes = wal_max_bytes;
+
+/// Loads the API keys, applies the non-loopback rule and opens the audit
+/// log (after the directory lock: the key file belongs to this node).
+fn start_auth(
+    config: &Config,
+) -> Result<
+    (
+        Arc<crate::auth::KeyRing>,
+        Option<crate::auth::audit::AuditLog>,
+    ),
+    String,
+> {
+    let keys = crate::auth::KeyRing::load(&config.storage.data_dir)?;
+    for warning in crate::auth::exposure::check(config, keys.len())? {
+        tracing::warn!("{warning}");
+    }
+    if config.auth.enabled {
+        tracing::info!(keys = keys.len(), "authentication is on");
+    }
+    let audit = if config.audit_enabled() {
+        let path = config.audit.path.clone().unwrap_or_else(|| {
+            config
+                .storage
+                .data_dir
+                .join(crate::auth::audit::AUDIT_DIR_NAME)
+                .join(crate::auth::audit::AUDIT_FILE_NAME)
+        });
+        let settings = crate::auth::audit::AuditSettings {
+            path,
+            max_file_bytes: config.audit.max_file_size_bytes,
+            max_files: config.audit.max_files,
+            auth_failures_per_second: config.audit.auth_failures_per_second,
+        };
+        Some(crate::auth::audit::AuditLog::start(settings)?)
+    } else {
+        None
+    };
+    Ok((Arc::new(keys), audit))
 }
 
 /// Removes snapshots a crash or failure left unfinished (no
@@ -383,6 +427,7 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         catalog_write: glommio::sync::Semaphore::new(1),
         catalog_pending: RefCell::default(),
         scrub: Default::default(),
+        auth: super::keys::ShardAuth::new(boot.keys.clone(), boot.audit.clone()),
     });
     let worker = StoreWorker::new(
         store.clone(),

@@ -690,6 +690,7 @@ mod tests {
             block_test: crate::query::prune::BlockTest::of(&Predicate::default()),
             after: None,
             fingerprint: 0,
+            partitions_named: false,
         });
         let subscription = TailSubscription {
             id: 1,

@@ -3,6 +3,7 @@
 //! polite client would not: chunked bodies, wrong lengths, bad JSON).
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod crash;
 pub mod loop_disk;

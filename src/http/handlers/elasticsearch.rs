@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 
+use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
@@ -158,6 +159,7 @@ fn es_error_type(error: &ApiError) -> &'static str {
         ErrorKind::PayloadTooLarge => "content_too_long_exception",
         ErrorKind::UnsupportedMediaType => "media_type_header_exception",
         ErrorKind::DiskFull => "cluster_block_exception",
+        ErrorKind::Unauthorized | ErrorKind::Forbidden => "security_exception",
         ErrorKind::BadRequest => "parse_exception",
         _ => "exception",
     }
@@ -175,6 +177,7 @@ async fn bulk(
         es_error(&error)
     };
     refuse_if_unwritable(ctx).map_err(refused)?;
+    let access = Access::of(&request);
     let query = request.uri().query().map(str::to_string);
     let filter = query_arg(query.as_deref(), "filter_path")
         .map_or_else(ResponseFilter::default, |value| {
@@ -213,7 +216,7 @@ async fn bulk(
             }));
             continue;
         }
-        let committed = match partition_for_write(ctx, &group.index).await {
+        let committed = match partition_for_write(ctx, &access, &group.index).await {
             Ok(meta) => commit_batch(ctx, &meta, group.batch, accepted, body_bytes).await,
             Err(error) => {
                 pool.put(group.batch);

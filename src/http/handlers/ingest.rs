@@ -15,6 +15,8 @@ use crate::http::error::{from_commit, ApiError, ErrorKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::Role;
+use crate::http::auth::Access;
 use crate::http::handlers::partitions::{admin_error, resolve};
 use crate::http::response::{json, HttpResponse};
 use crate::ingest::{detect_format, parse_body};
@@ -140,14 +142,19 @@ const PARTITION_CREATE_POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// or (when `api.auto_create_partitions` is on) a new one, as Elasticsearch
 /// creates an index on first write.
 ///
+/// The caller must hold an ingest grant on `name` (`403` otherwise), which
+/// is also checked before a partition is created for it.
+///
 /// A name another request is creating meanwhile is waited for, not refused:
 /// shard 0 refuses the second create as taken before the first is durable
 /// and known to this shard, so the loser polls (bounded) until it arrives,
 /// rather than failing a write that a moment later would succeed.
 pub async fn partition_for_write(
     ctx: &ShardContext,
+    access: &Access,
     name: &str,
 ) -> Result<Arc<PartitionMeta>, ApiError> {
+    access.require_partition(Role::Ingest, name)?;
     if let Ok(meta) = resolve(ctx, name) {
         return Ok(meta);
     }

@@ -5,6 +5,8 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
+use crate::auth::Role;
+use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::ApiError;
 use crate::http::handlers::elasticsearch::query_arg;
@@ -60,6 +62,8 @@ async fn insert_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<
     let paths = request_paths(ctx, &arg)?;
     let partition = arg("partition", "timberdb-partition")
         .unwrap_or_else(|| ctx.config.jsonline.partition.clone());
+    let access = Access::of(&request);
+    access.require_partition(Role::Ingest, &partition)?;
     let encoding = request
         .headers()
         .get(hyper::header::CONTENT_ENCODING)
@@ -87,7 +91,7 @@ async fn insert_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<
         ctx.store.batch_pool.put(batch);
         return Ok(());
     }
-    let meta = match partition_for_write(ctx, &partition).await {
+    let meta = match partition_for_write(ctx, &access, &partition).await {
         Ok(meta) => meta,
         Err(error) => {
             ctx.store.batch_pool.put(batch);

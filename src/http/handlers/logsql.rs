@@ -11,6 +11,7 @@
 //! stops every shard at its next block. Errors before the first byte are
 //! VictoriaLogs': 400 with a plain-text body.
 
+use crate::http::auth::Access;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -58,6 +59,7 @@ async fn start(
     ctx: &Rc<ShardContext>,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, Refusal> {
+    let access = Access::of(&request);
     let mut pairs = parse_form(request.uri().query().unwrap_or("")).map_err(bad)?;
     if request.method() == Method::POST {
         let body = read_limited(
@@ -73,7 +75,7 @@ async fn start(
         pairs.extend(parse_form(body).map_err(bad)?);
     }
     let body = body_of(&pairs)?;
-    let plan = {
+    let mut plan = {
         let catalog = ctx.catalog.borrow();
         compile(body, &catalog, &ctx.config.query).map_err(|error| match error {
             PlanError::BadRequest(message) | PlanError::InvalidCursor(message) => bad(message),
@@ -83,6 +85,9 @@ async fn start(
             ),
         })?
     };
+    access
+        .restrict_plan(&mut plan)
+        .map_err(|error| (error.kind.status(), error.message))?;
     let slot = QuerySlot::take(ctx).map_err(|error| (error.kind.status(), error.message))?;
     let plan = Arc::new(plan);
     if plan.aggregation.is_some() {

@@ -19,6 +19,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 
+use crate::auth::Role;
+use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
@@ -52,6 +54,8 @@ pub async fn push(ctx: &ShardContext, request: Request<Incoming>) -> HttpRespons
 
 async fn push_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<usize, ApiError> {
     let partition_name = tenant_partition(ctx, &request)?;
+    let access = Access::of(&request);
+    access.require_partition(Role::Ingest, &partition_name)?;
     refuse_if_unwritable(ctx)?;
     let header = |name| {
         request
@@ -93,7 +97,7 @@ async fn push_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<us
         ctx.store.batch_pool.put(batch);
         return Ok(0);
     }
-    let meta = partition_for_write(ctx, &partition_name).await?;
+    let meta = partition_for_write(ctx, &access, &partition_name).await?;
     commit_batch(ctx, &meta, batch, accepted, body.len()).await?;
     Ok(accepted)
 }

@@ -182,6 +182,8 @@ async fn read_params(ctx: &ShardContext, request: Request<Incoming>) -> Result<P
         .filter(|tenant| !tenant.is_empty())
         .unwrap_or(&ctx.config.loki.default_partition)
         .to_string();
+    crate::http::auth::Access::of(&request)
+        .require_partition(crate::auth::Role::Query, &partition)?;
     let is_form = request
         .headers()
         .get(CONTENT_TYPE)

@@ -4,6 +4,7 @@ pub mod disk_metrics;
 pub mod elasticsearch;
 pub mod ingest;
 pub mod jsonline;
+pub mod keys;
 pub mod logsql;
 pub mod loki;
 pub mod loki_query;

@@ -92,7 +92,7 @@ type CounterSeries = (&'static str, &'static str, fn(&ShardCounters) -> u64);
 pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
     let shards = gather(ctx).await?;
     let mut out = String::new();
-    let counters: [CounterSeries; 7] = [
+    let counters: [CounterSeries; 9] = [
         (
             "timberdb_ingest_requests_total",
             "Ingest requests answered with success.",
@@ -125,6 +125,16 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             "timberdb_http_errors_total",
             "Requests answered with an error status.",
             |c| c.http_errors,
+        ),
+        (
+            "timberdb_auth_unauthorized_total",
+            "Requests refused with 401: no API key, or a malformed, unknown or wrong one.",
+            |c| c.auth_unauthorized,
+        ),
+        (
+            "timberdb_auth_forbidden_total",
+            "Requests refused with 403: a valid key outside its role or partitions.",
+            |c| c.auth_forbidden,
         ),
     ];
     for (name, help, read) in counters {
@@ -196,6 +206,21 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
         ));
     }
     super::disk_metrics::render(ctx, &shards, &mut out);
+    render_auth_metrics(ctx, &mut out);
     super::retention_metrics::render(ctx, &shards, &mut out).await?;
     Ok(text(StatusCode::OK, "text/plain; version=0.0.4", out))
+}
+
+/// The node's key count and audit drops (shared by every shard, so no
+/// shard label).
+fn render_auth_metrics(ctx: &ShardContext, out: &mut String) {
+    out.push_str("# HELP timberdb_auth_keys API keys in force.\n# TYPE timberdb_auth_keys gauge\n");
+    out.push_str(&format!("timberdb_auth_keys {}\n", ctx.auth.ring().len()));
+    if let Some(audit) = &ctx.auth.audit {
+        out.push_str("# HELP timberdb_audit_events_dropped_total Audit events lost because the audit queue was full.\n# TYPE timberdb_audit_events_dropped_total counter\n");
+        out.push_str(&format!(
+            "timberdb_audit_events_dropped_total {}\n",
+            audit.dropped()
+        ));
+    }
 }

@@ -13,6 +13,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 
+use crate::auth::Role;
+use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
@@ -56,6 +58,7 @@ async fn export(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     refuse_if_unwritable(ctx)?;
+    let access = Access::of(&request);
     let content_encoding = request
         .headers()
         .get(hyper::header::CONTENT_ENCODING)
@@ -79,7 +82,12 @@ async fn export(
         rejected_count,
         first_rejection,
     } = converted;
-    commit_all(ctx, batches, body_bytes).await?;
+    // Every partition is checked before any is written: a request with one
+    // partition outside the key's grant writes nothing.
+    for target in &batches {
+        access.require_partition(Role::Ingest, &target.partition)?;
+    }
+    commit_all(ctx, &access, batches, body_bytes).await?;
     let message = first_rejection.unwrap_or_default();
     Ok(reply(
         StatusCode::OK,
@@ -93,6 +101,7 @@ async fn export(
 /// those come twice (OTLP's delivery is at least once).
 async fn commit_all(
     ctx: &ShardContext,
+    access: &Access,
     batches: Vec<crate::protocol::otlp::convert::PartitionBatch>,
     body_bytes: usize,
 ) -> Result<(), ApiError> {
@@ -102,7 +111,7 @@ async fn commit_all(
             ctx.store.batch_pool.put(target.batch);
             continue;
         }
-        let meta = match partition_for_write(ctx, &target.partition).await {
+        let meta = match partition_for_write(ctx, access, &target.partition).await {
             Ok(meta) => meta,
             Err(error) => {
                 ctx.store.batch_pool.put(target.batch);
@@ -150,6 +159,8 @@ fn otlp_status(error: &ApiError) -> (StatusCode, i32, bool) {
             (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE, true)
         }
         ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL, false),
+        ErrorKind::Unauthorized => (error.kind.status(), code::UNAUTHENTICATED, false),
+        ErrorKind::Forbidden => (error.kind.status(), code::PERMISSION_DENIED, false),
     }
 }
 

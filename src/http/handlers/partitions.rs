@@ -77,8 +77,19 @@ pub async fn create(
     ))
 }
 
-pub async fn list(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
-    let metas: Vec<Arc<PartitionMeta>> = ctx.catalog.borrow().list().cloned().collect();
+/// Every partition the caller may see (a key with a partition list sees
+/// only those).
+pub async fn list(
+    ctx: &ShardContext,
+    access: &crate::http::auth::Access,
+) -> Result<HttpResponse, ApiError> {
+    let metas: Vec<Arc<PartitionMeta>> = ctx
+        .catalog
+        .borrow()
+        .list()
+        .filter(|meta| access.allows_partition(&meta.name))
+        .cloned()
+        .collect();
     let stats = admin::stats(ctx, None).await.map_err(ApiError::internal)?;
     let partitions: Vec<Value> = metas
         .iter()

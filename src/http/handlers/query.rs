@@ -2,6 +2,7 @@
 //! shards' streams as they arrive, and answer JSON (the page buffered, at
 //! most `query.max_result_bytes`) or NDJSON (streamed, see `query_ndjson`).
 
+use crate::http::auth::Access;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,7 @@ pub async fn execute(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let accepts_ndjson = accepts_ndjson(&request);
+    let access = Access::of(&request);
     let body = read_limited(
         request,
         BodyLimit {
@@ -58,7 +60,7 @@ pub async fn execute(
             )
         })?
     };
-    run(ctx, body, accepts_ndjson, started).await
+    run(ctx, &access, body, accepts_ndjson, started).await
 }
 
 /// `GET /api/v1/query?q=...`: the query language for curl users. The URL
@@ -71,7 +73,14 @@ pub async fn execute_get(
     let started = Instant::now();
     let body = body_from_url(request.uri().query().unwrap_or(""))
         .map_err(|message| ApiError::bad_request("invalid_query", message))?;
-    run(ctx, body, accepts_ndjson(request), started).await
+    run(
+        ctx,
+        &Access::of(request),
+        body,
+        accepts_ndjson(request),
+        started,
+    )
+    .await
 }
 
 /// Whether `Accept` names NDJSON.
@@ -160,12 +169,13 @@ pub(super) fn percent_decode(text: &str) -> Option<String> {
 
 async fn run(
     ctx: &Rc<ShardContext>,
+    access: &Access,
     body: QueryBody,
     accepts_ndjson: bool,
     started: Instant,
 ) -> Result<HttpResponse, ApiError> {
     let format = format_of(body.format.as_deref(), accepts_ndjson)?;
-    let plan = {
+    let mut plan = {
         let catalog = ctx.catalog.borrow();
         compile(body, &catalog, &ctx.config.query).map_err(|error| match error {
             PlanError::BadRequest(message) => ApiError::bad_request("invalid_query", message),
@@ -173,6 +183,7 @@ async fn run(
             PlanError::InvalidCursor(message) => ApiError::bad_request("invalid_cursor", message),
         })?
     };
+    access.restrict_plan(&mut plan)?;
     let slot = QuerySlot::take(ctx)?;
     let plan = Arc::new(plan);
     let shards = start_query(ctx, &plan).await.map_err(ApiError::internal)?;

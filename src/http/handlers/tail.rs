@@ -12,6 +12,7 @@
 //! stream. The feeding task (`tail_stream`) sends the look-back's entries
 //! below the watermarks, then the live ones.
 
+use crate::http::auth::Access;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +75,7 @@ pub async fn tail_get(
 ) -> Result<HttpResponse, ApiError> {
     let parsed = request_from_url(request.uri().query().unwrap_or(""))
         .map_err(|message| ApiError::bad_request("invalid_query", message))?;
-    start(ctx, parsed, accepts_sse(request)).await
+    start(ctx, &Access::of(request), parsed, accepts_sse(request)).await
 }
 
 pub async fn tail_post(
@@ -82,6 +83,7 @@ pub async fn tail_post(
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
     let sse = accepts_sse(&request);
+    let access = Access::of(&request);
     let body = read_limited(
         request,
         BodyLimit {
@@ -92,7 +94,7 @@ pub async fn tail_post(
     .await?;
     let parsed = request_from_body(&body)
         .map_err(|message| ApiError::bad_request("invalid_query", message))?;
-    start(ctx, parsed, sse).await
+    start(ctx, &access, parsed, sse).await
 }
 
 /// Whether `Accept` names `text/event-stream`.
@@ -190,7 +192,11 @@ fn since_ns(since: &str, now_ns: i64) -> Result<i64, ApiError> {
     })
 }
 
-fn compile_tail(ctx: &ShardContext, query: &Map<String, Value>) -> Result<QueryPlan, ApiError> {
+fn compile_tail(
+    ctx: &ShardContext,
+    access: &Access,
+    query: &Map<String, Value>,
+) -> Result<QueryPlan, ApiError> {
     let body: QueryBody =
         serde_json::from_value(Value::Object(query.clone())).map_err(|error| {
             ApiError::bad_request(
@@ -205,6 +211,8 @@ fn compile_tail(ctx: &ShardContext, query: &Map<String, Value>) -> Result<QueryP
             // `cursor` is refused with the other query-only fields before compiling.
             PlanError::InvalidCursor(message) => ApiError::bad_request("invalid_cursor", message),
         })?;
+    let mut plan = plan;
+    access.restrict_plan(&mut plan)?;
     if plan.aggregation.is_some() {
         return Err(ApiError::bad_request(
             "invalid_query",
@@ -218,10 +226,11 @@ fn compile_tail(ctx: &ShardContext, query: &Map<String, Value>) -> Result<QueryP
 /// as many entries as a query may return.
 fn lookback_plan(
     ctx: &ShardContext,
+    access: &Access,
     query: &Map<String, Value>,
     since_ns: i64,
 ) -> Result<QueryPlan, ApiError> {
-    let mut plan = compile_tail(ctx, query)?;
+    let mut plan = compile_tail(ctx, access, query)?;
     plan.predicate.time_start_ns = plan.predicate.time_start_ns.max(since_ns);
     plan.block_test = BlockTest::of(&plan.predicate);
     plan.descending = false;
@@ -232,6 +241,7 @@ fn lookback_plan(
 
 async fn start(
     ctx: &Rc<ShardContext>,
+    access: &Access,
     request: TailRequest,
     accepts_sse: bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,8 +251,10 @@ async fn start(
             .query
             .get("q")
             .and_then(Value::as_str)
-            .is_some_and(names_partitions);
-    let plan = Arc::new(compile_tail(ctx, &request.query)?);
+            .is_some_and(names_partitions)
+        // A key limited to some partitions follows those it may read now.
+        && access.sees_every_partition();
+    let plan = Arc::new(compile_tail(ctx, access, &request.query)?);
     let lookback = match &request.since {
         Some(since) => {
             let now_ns = SystemTime::now()
@@ -250,6 +262,7 @@ async fn start(
                 .map_or(0, |d| d.as_nanos() as i64);
             Some(lookback_plan(
                 ctx,
+                access,
                 &request.query,
                 since_ns(since, now_ns)?,
             )?)

@@ -210,7 +210,15 @@ async fn commit_inner(
     batch: ColumnBatch,
     frame_bytes: u64,
 ) -> Result<(), String> {
-    let meta = match partition_for_write(ctx, &ctx.config.syslog.partition).await {
+    let meta = match partition_for_write(
+        ctx,
+        // Syslog carries no key: its listeners are unauthenticated by
+        // design (the non-loopback rule in `auth::exposure` covers them).
+        &crate::http::auth::Access::Open,
+        &ctx.config.syslog.partition,
+    )
+    .await
+    {
         Ok(meta) => meta,
         Err(error) => {
             ctx.store.batch_pool.put(batch);

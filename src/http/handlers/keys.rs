@@ -1,0 +1,108 @@
+//! `/api/v1/admin/keys`: create (the key is answered once), list (ids,
+//! roles, partitions: never secrets or hashes), revoke. Admin keys only;
+//! `shard::keys` makes each change durable and known to every shard before
+//! it answers.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{KeyRecord, KeySpec, Role};
+use crate::http::body::{read_limited, BodyLimit};
+use crate::http::error::{ApiError, ErrorKind};
+use crate::http::response::{json, HttpResponse};
+use crate::shard::keys::{self as admin, KeyAdminError};
+use crate::shard::ShardContext;
+
+/// A key request is a few hundred bytes; this bounds what we buffer.
+const KEY_BODY_BYTES_MAX: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    role: String,
+    #[serde(default)]
+    partitions: Vec<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+pub async fn create(
+    ctx: &ShardContext,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = BodyLimit {
+        bytes: KEY_BODY_BYTES_MAX,
+        name: "the key request limit",
+    };
+    let body = read_limited(request, limit).await?;
+    let body: CreateBody = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("expected {{\"role\": \"ingest\" | \"query\" | \"admin\", \"partitions\"?: [names or globs], \"name\"?: string}}: {error}"),
+        )
+    })?;
+    let Some(role) = Role::parse(&body.role) else {
+        return Err(ApiError::bad_request(
+            "invalid_role",
+            format!("role {:?} is not one of ingest, query, admin", body.role),
+        ));
+    };
+    let spec = KeySpec {
+        role,
+        partitions: body.partitions,
+        name: body.name,
+    };
+    let (record, text) = admin::create(ctx, spec).await.map_err(key_error)?;
+    let mut answer = record_json(&record);
+    answer["key"] = json!(text);
+    answer["note"] = json!("this is the only time the key is shown; store it now");
+    Ok(json(StatusCode::CREATED, &answer))
+}
+
+pub fn list(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
+    let keys: Vec<Value> = ctx
+        .auth
+        .ring()
+        .records()
+        .iter()
+        .map(|record| record_json(record))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "keys": keys, "count": keys.len() }),
+    ))
+}
+
+pub async fn revoke(ctx: &ShardContext, id: &str) -> Result<HttpResponse, ApiError> {
+    admin::revoke(ctx, id.to_string())
+        .await
+        .map_err(key_error)?;
+    Ok(json(StatusCode::OK, &json!({ "revoked": true, "id": id })))
+}
+
+/// A key as the API shows it: no salt, no hash.
+fn record_json(record: &KeyRecord) -> Value {
+    json!({
+        "id": record.id,
+        "name": record.name,
+        "role": record.role.as_str(),
+        "partitions": record.partitions,
+        "created_at": record.created_at,
+    })
+}
+
+fn key_error(error: KeyAdminError) -> ApiError {
+    match error {
+        KeyAdminError::Invalid(message) => ApiError::bad_request("invalid_key_request", message),
+        KeyAdminError::NotFound(id) => ApiError::new(
+            ErrorKind::NotFound,
+            "key_not_found",
+            format!("no API key has the id {id:?}; GET /api/v1/admin/keys lists them"),
+        ),
+        KeyAdminError::Internal(message) => {
+            ApiError::internal(format!("the key change was not made: {message}"))
+        }
+    }
+}
