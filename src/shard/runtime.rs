@@ -160,6 +160,7 @@ fn size_wal_to_disk(storage: &mut crate::config::StorageConfig, shard_count: u64
     }
     storage.wal_segment_size_bytes = segment_bytes;
     storage.wal_size_max_bytes = wal_max_bytes;
+}
 
 /// Loads the API keys, applies the non-loopback rule and opens the audit
 /// log (after the directory lock: the key file belongs to this node).
