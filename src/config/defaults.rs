@@ -223,6 +223,7 @@ impl Default for Config {
             loki: Default::default(),
             otlp: Default::default(),
             syslog: Default::default(),
+            tls: Default::default(),
         }
     }
 }

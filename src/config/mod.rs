@@ -31,6 +31,7 @@ mod file;
 mod key;
 pub mod protocols;
 mod summary;
+pub mod tls;
 mod validate;
 mod value;
 
@@ -52,6 +53,7 @@ pub use protocols::{
 };
 /// The config's size syntax (`1048576`, `10GiB`), for API fields that take sizes too.
 pub use value::size_bytes as parse_size_bytes;
+pub use tls::{ClientAuth, ClientRole, TlsConfig};
 
 /// Everything a TimberDB node needs to know to start. Built by [`load_from`]; read-only after.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,8 @@ pub struct Config {
     pub loki: LokiConfig,
     pub otlp: OtlpConfig,
     pub syslog: SyslogConfig,
+    /// `[tls]`: HTTPS and client certificates on the API port (off by default).
+    pub tls: TlsConfig,
 }
 
 /// Where and how log data is made durable.
@@ -279,6 +283,7 @@ pub fn load() -> Result<Loaded> {
         let cwd =
             std::env::current_dir().map_err(|error| ConfigError::WorkingDirectory { error })?;
         config.storage.make_paths_absolute(&cwd);
+        config.tls.make_paths_absolute(&cwd);
     }
     Ok(loaded)
 }

@@ -1,10 +1,15 @@
-//! Adapts glommio's TCP stream to hyper 1.x's `rt::Read` / `rt::Write`.
+//! Adapts glommio's TCP stream (or a TLS stream over it) to hyper 1.x's `rt::Read` /
+//! `rt::Write`.
 //!
 //! Reads go through glommio's buffered stream (`AsyncBufRead`): glommio fills
 //! its own preallocated buffer from io_uring and we copy straight into hyper's
 //! uninitialised read cursor with `put_slice`. That costs one memcpy and never
 //! zero-fills a read buffer (the adapter in glommio's example initialises
 //! hyper's buffer on every read, which is a memset of up to the whole buffer).
+//!
+//! The adapter is generic over any buffered stream: plain HTTP uses glommio's buffered
+//! `TcpStream` directly; HTTPS uses a `BufReader` over the rustls stream (`http::tls`),
+//! whose decrypted bytes are copied into hyper's cursor the same way.
 
 use std::io;
 use std::pin::Pin;
@@ -19,19 +24,29 @@ use glommio::net::{Preallocated, TcpStream};
 /// most (connections are bounded by `CONNECTIONS_PER_SHARD_MAX`).
 pub const CONNECTION_READ_BUFFER_BYTES: usize = 64 * 1024;
 
-pub struct HyperStream {
-    inner: TcpStream<Preallocated>,
+pub struct HyperStream<S = TcpStream<Preallocated>> {
+    inner: S,
 }
 
 impl HyperStream {
     pub fn new(stream: TcpStream) -> HyperStream {
-        HyperStream {
-            inner: stream.buffered_with(Preallocated::new(CONNECTION_READ_BUFFER_BYTES)),
-        }
+        HyperStream::from_buffered(buffered(stream))
     }
 }
 
-impl hyper::rt::Read for HyperStream {
+impl<S> HyperStream<S> {
+    /// Serves hyper from an already buffered stream.
+    pub fn from_buffered(inner: S) -> HyperStream<S> {
+        HyperStream { inner }
+    }
+}
+
+/// glommio's stream with its receive buffer of [`CONNECTION_READ_BUFFER_BYTES`].
+pub fn buffered(stream: TcpStream) -> TcpStream<Preallocated> {
+    stream.buffered_with(Preallocated::new(CONNECTION_READ_BUFFER_BYTES))
+}
+
+impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -50,7 +65,7 @@ impl hyper::rt::Read for HyperStream {
     }
 }
 
-impl hyper::rt::Write for HyperStream {
+impl<S: AsyncWrite + Unpin> hyper::rt::Write for HyperStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

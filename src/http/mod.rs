@@ -2,7 +2,8 @@
 //!
 //! hyper 1.x HTTP/1.1 on every shard. `io` adapts glommio streams to hyper,
 //! `router` maps routes to `handlers`, `error` is the error body and the
-//! one status mapping, `body` reads bodies within the size limit.
+//! one status mapping, `body` reads bodies within the size limit, `tls`
+//! serves HTTPS (and client certificates) when `[tls]` is configured.
 
 pub mod body;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod io;
 pub mod negotiate;
 pub mod response;
 pub mod router;
+pub mod tls;
 
 use std::rc::Rc;
 
@@ -26,8 +28,9 @@ use crate::shard::ShardContext;
 /// past it are closed at once.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 
-/// Accepts connections on this shard's listener for as long as it runs.
-pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
+/// Accepts connections on this shard's listener for as long as it runs; over TLS when
+/// `tls` is given (`[tls]` configured), plain HTTP otherwise.
+pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener, tls: Option<Rc<tls::ShardTls>>) {
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -47,19 +50,27 @@ pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         ctx.connections_open.set(ctx.connections_open.get() + 1);
         let conn_ctx = ctx.clone();
+        let conn_tls = tls.clone();
         glommio::spawn_local(async move {
-            let service_ctx = conn_ctx.clone();
-            let service = service_fn(move |request| router::handle(service_ctx.clone(), request));
-            let connection = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(io::HyperStream::new(stream), service);
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+            match conn_tls {
+                Some(conn_tls) => tls::serve_connection(conn_ctx.clone(), conn_tls, stream).await,
+                None => serve_plain(conn_ctx.clone(), stream).await,
             }
             conn_ctx
                 .connections_open
                 .set(conn_ctx.connections_open.get() - 1);
         })
         .detach();
+    }
+}
+
+/// Serves one accepted connection over plain HTTP until it closes.
+async fn serve_plain(ctx: Rc<ShardContext>, stream: glommio::net::TcpStream) {
+    let service = service_fn(move |request| router::handle(ctx.clone(), request));
+    let connection = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io::HyperStream::new(stream), service);
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }

@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
     elasticsearch, ingest, jsonline, logsql, loki, ops, otlp, partition_settings, partitions,
-    query, scrub, snapshots, tail,
+    query, scrub, snapshots, tail, whoami,
 };
 use super::response::HttpResponse;
 use crate::shard::ShardContext;
@@ -39,13 +39,15 @@ enum Route<'a> {
     AdminScrub,
     /// A live tail of matching entries.
     Tail,
+    /// The caller's connection: TLS session and client certificate.
+    Whoami,
 }
 
 impl Route<'_> {
     /// The methods this route takes, for `Allow`.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Ready | Route::Metrics => "GET",
+            Route::Health | Route::Ready | Route::Metrics | Route::Whoami => "GET",
             Route::Partitions => "GET, POST",
             Route::PartitionCreate
             | Route::PartitionLogs(_)
@@ -89,6 +91,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["api", "v1", "admin", "snapshots", name] => Route::Snapshot(name),
         ["api", "v1", "admin", "scrub"] => Route::AdminScrub,
         ["api", "v1", "tail"] => Route::Tail,
+        ["api", "v1", "whoami"] => Route::Whoami,
         _ => return None,
     };
     Some(route)
@@ -164,6 +167,7 @@ async fn route(
         (&Method::GET, Route::AdminScrub) => scrub::status(ctx).await,
         (&Method::GET, Route::Tail) => tail::tail_get(ctx, &request).await,
         (&Method::POST, Route::Tail) => tail::tail_post(ctx, request).await,
+        (&Method::GET, Route::Whoami) => Ok(whoami::whoami(&request)),
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -17,3 +17,4 @@ pub mod scrub;
 pub mod snapshots;
 pub mod tail;
 pub mod tail_stream;
+pub mod whoami;
