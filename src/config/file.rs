@@ -75,7 +75,10 @@ pub fn apply(
             (section, _) if protocols::SECTIONS.contains(&section) => {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
-            ("server" | "node" | "storage" | "network" | "api" | "query" | "logging" | "tls", _) => {
+            (
+                "server" | "node" | "storage" | "network" | "api" | "query" | "logging" | "tls",
+                _,
+            ) => {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
             _ => layer.unknown(name, item),

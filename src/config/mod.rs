@@ -51,9 +51,9 @@ use key::Origins;
 pub use protocols::{
     ElasticsearchConfig, FieldMapping, JsonLineConfig, LokiConfig, OtlpConfig, SyslogConfig,
 };
+pub use tls::{ClientAuth, ClientRole, TlsConfig};
 /// The config's size syntax (`1048576`, `10GiB`), for API fields that take sizes too.
 pub use value::size_bytes as parse_size_bytes;
-pub use tls::{ClientAuth, ClientRole, TlsConfig};
 
 /// Everything a TimberDB node needs to know to start. Built by [`load_from`]; read-only after.
 #[derive(Debug, Clone, PartialEq)]

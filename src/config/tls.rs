@@ -138,7 +138,11 @@ pub const ENV_VARIABLES: [&str; 6] = [
 
 /// Applies one `[tls]` table read from the file at `path` (relative file names are relative
 /// to the file's directory, as `[storage]` paths are).
-pub fn apply_file_section(config: &mut Config, path: &Path, section: &Table) -> Result<Vec<String>> {
+pub fn apply_file_section(
+    config: &mut Config,
+    path: &Path,
+    section: &Table,
+) -> Result<Vec<String>> {
     let base = path.parent().unwrap_or(Path::new(""));
     let mut warnings = Vec::new();
     for (name, item) in section {

@@ -125,7 +125,11 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
         signal_hook::consts::SIGHUP,
     ])
     .map_err(|error| format!("cannot install signal handlers: {error}"))?;
-    let scheme = if tls_reloader.is_some() { "https" } else { "http" };
+    let scheme = if tls_reloader.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
         "timberdb listening on {scheme}://{listen_addr} with {shard_count} shards, data in {}, WAL in {}",
         config.storage.data_dir.display(),

@@ -45,7 +45,7 @@ impl ClientIdentity {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(super) fn sha256_hex(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut hex = String::with_capacity(64);
     for byte in digest.as_ref() {
@@ -206,7 +206,10 @@ mod tests {
             flipped[index] ^= 0xff;
             let _ = subject_common_name(&flipped);
         }
-        assert_eq!(subject_common_name(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(
+            subject_common_name(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            None
+        );
         assert_eq!(subject_common_name(&[]), None);
     }
 

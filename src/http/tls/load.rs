@@ -46,6 +46,14 @@ pub enum TlsLoadError {
     },
 }
 
+/// A server configuration read from `[tls]`'s files, with what the log says about it.
+pub struct LoadedTls {
+    pub config: Arc<ServerConfig>,
+    /// SHA-256 of the served leaf certificate, 64 lower-case hex digits (public, and what
+    /// `openssl s_client ... | openssl x509 -noout -fingerprint -sha256` shows a client).
+    pub leaf_sha256: String,
+}
+
 /// The rustls provider every TLS object of the server uses.
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -55,11 +63,12 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// certificate verification when `client_auth` asks for it.
 ///
 /// Precondition: `tls` passed config validation and TLS is on.
-pub fn load_server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsLoadError> {
+pub fn load_server_config(tls: &TlsConfig) -> Result<LoadedTls, TlsLoadError> {
     let (Some(cert_path), Some(key_path)) = (&tls.cert_file, &tls.key_file) else {
         unreachable!("validation requires tls.cert_file and tls.key_file together");
     };
     let certs = read_certificates("tls.cert_file", cert_path)?;
+    let leaf_sha256 = super::identity::sha256_hex(certs[0].as_ref());
     let key = read_private_key(key_path)?;
     let provider = crypto_provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -87,7 +96,10 @@ pub fn load_server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsLoadE
         .map_err(|error| key_error(cert_path, key_path, error))?;
     // HTTP/1.1 only: hyper serves http1 on this port.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(LoadedTls {
+        config: Arc::new(config),
+        leaf_sha256,
+    })
 }
 
 /// The certificates of a PEM file, in order; at least one.
@@ -154,8 +166,12 @@ fn read_pem_file(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsLoadError
 /// A PEM syntax error in words that quote nothing from the file.
 fn pem_error(key: &'static str, path: &Path, error: &pem::Error) -> TlsLoadError {
     let reason = match error {
-        pem::Error::MissingSectionEnd { .. } => "not valid PEM: a \"-----BEGIN\" block has no matching \"-----END\" line",
-        pem::Error::IllegalSectionStart { .. } => "not valid PEM: a \"-----BEGIN\" line is malformed",
+        pem::Error::MissingSectionEnd { .. } => {
+            "not valid PEM: a \"-----BEGIN\" block has no matching \"-----END\" line"
+        }
+        pem::Error::IllegalSectionStart { .. } => {
+            "not valid PEM: a \"-----BEGIN\" line is malformed"
+        }
         pem::Error::Base64Decode(_) => "not valid PEM: a block's base64 text does not decode",
         pem::Error::SectionTooLarge => "not valid PEM: a block is too large",
         pem::Error::NoItemsFound => "not valid PEM: no block of the expected kind in it",

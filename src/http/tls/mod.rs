@@ -37,7 +37,7 @@ use hyper::service::service_fn;
 use rustls::ServerConfig;
 
 pub use identity::{subject_common_name, ClientIdentity};
-pub use load::{crypto_provider, load_server_config, TlsLoadError};
+pub use load::{crypto_provider, load_server_config, LoadedTls, TlsLoadError};
 
 use super::{io as hyper_io, router};
 use crate::config::ClientRole;
@@ -114,7 +114,10 @@ pub async fn serve_connection(ctx: Rc<ShardContext>, tls: Rc<ShardTls>, stream: 
     let stream = match futures_lite::future::or(opening, timed_out).await {
         Ok(Opened::Tls(stream)) => stream,
         Ok(Opened::PlainHttpRefused) => {
-            tracing::debug!(?peer, "plain HTTP on the TLS port; answered 400 tls_required");
+            tracing::debug!(
+                ?peer,
+                "plain HTTP on the TLS port; answered 400 tls_required"
+            );
             return;
         }
         Ok(Opened::Closed) => return,

@@ -50,7 +50,14 @@ impl TlsReloader {
         tls: &TlsConfig,
         shard_count: usize,
     ) -> Result<(TlsReloader, Vec<ShardTlsBoot>), TlsLoadError> {
-        let initial = load_server_config(tls)?;
+        let loaded = load_server_config(tls)?;
+        tracing::info!(
+            cert_file = %path_shown(&tls.cert_file),
+            certificate_sha256 = %loaded.leaf_sha256,
+            client_auth = tls.client_auth.as_str(),
+            "tls: serving HTTPS (TLS 1.2 and 1.3)"
+        );
+        let initial = loaded.config;
         let client_roles = Arc::new(tls.client_roles.clone());
         let (shards, boots) = (0..shard_count)
             .map(|_| {
@@ -74,8 +81,8 @@ impl TlsReloader {
     /// Re-reads the files and swaps every shard's configuration; logs the outcome. Runs on
     /// the signal thread, so it may block (bounded by [`RELOAD_SEND_TIMEOUT`]).
     pub fn reload(&self) {
-        let config = match load_server_config(&self.tls) {
-            Ok(config) => config,
+        let loaded = match load_server_config(&self.tls) {
+            Ok(loaded) => loaded,
             Err(error) => {
                 tracing::error!(
                     reason = %error,
@@ -88,21 +95,24 @@ impl TlsReloader {
         let mut sent = 0;
         for (shard_id, shard) in self.shards.iter().enumerate() {
             let reload = Reload {
-                config: config.clone(),
+                config: loaded.config.clone(),
                 applied: applied.clone(),
             };
             match shard.send_timeout(reload, RELOAD_SEND_TIMEOUT) {
                 Ok(()) => sent += 1,
-                Err(_) => tracing::error!(shard_id, "tls: shard did not take the reloaded certificate; it keeps the one it had"),
+                Err(_) => tracing::error!(
+                    shard_id,
+                    "tls: shard did not take the reloaded certificate; it keeps the one it had"
+                ),
             }
         }
         let confirmed = (0..sent)
             .take_while(|_| confirmations.recv_timeout(RELOAD_SEND_TIMEOUT).is_ok())
             .count();
-        let cert_file = self.tls.cert_file.as_deref().unwrap_or_else(|| "".as_ref());
         if confirmed == self.shards.len() {
             tracing::info!(
-                cert_file = %cert_file.display(),
+                cert_file = %path_shown(&self.tls.cert_file),
+                certificate_sha256 = %loaded.leaf_sha256,
                 shards = confirmed,
                 "tls: certificate reloaded on every shard; new connections use it"
             );
@@ -126,4 +136,8 @@ pub(super) async fn apply_reloads(
         tls.replace(reload.config);
         let _ = reload.applied.send(shard_id);
     }
+}
+
+fn path_shown(path: &Option<std::path::PathBuf>) -> std::path::Display<'_> {
+    path.as_deref().unwrap_or("".as_ref()).display()
 }
