@@ -442,6 +442,99 @@ mod tests {
         assert!(roles_list("a=ingest,a=admin").is_err());
     }
 
+    fn load(text: Option<&str>, env: &[(&str, &str)]) -> Result<(Config, std::path::PathBuf)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("timberdb.toml");
+        let mut args = vec!["timberdb".to_string()];
+        if let Some(text) = text {
+            std::fs::write(&path, text).expect("write config");
+            args.extend(["--config".to_string(), path.display().to_string()]);
+        }
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let loaded = super::super::load_from(args.into_iter().map(Into::into), &lookup)?;
+        let config = loaded.command.config().expect("server command").clone();
+        Ok((config, dir.path().to_path_buf()))
+    }
+
+    #[test]
+    fn a_file_section_sets_every_key_with_paths_relative_to_the_file() {
+        let text = "[tls]\ncert_file = \"tls/server.crt\"\nkey_file = \"/abs/server.key\"\nclient_ca_file = \"ca.crt\"\nclient_auth = \"Required\"\nhandshake_timeout = 3\n[tls.client_roles]\nshipper = \"ingest\"\n\"sha256:{}\" = \"admin\"\n";
+        let text = text.replace("{}", &"AB".repeat(32));
+        let (config, dir) = load(Some(&text), &[]).expect("valid");
+        let tls = &config.tls;
+        assert!(tls.is_enabled());
+        assert_eq!(
+            tls.cert_file.as_deref(),
+            Some(dir.join("tls/server.crt").as_path())
+        );
+        assert_eq!(tls.key_file.as_deref(), Some(Path::new("/abs/server.key")));
+        assert_eq!(tls.client_auth, ClientAuth::Required);
+        assert_eq!(tls.handshake_timeout, Duration::from_secs(3));
+        assert_eq!(tls.client_roles["shipper"], ClientRole::Ingest);
+        let fingerprint = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(tls.client_roles[&fingerprint], ClientRole::Admin);
+        // The start-up summary is a config file that loads back to the same settings.
+        let (again, _) = load(Some(&config.to_toml_summary()), &[]).expect("summary loads");
+        assert_eq!(again.tls, config.tls);
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let text = "[tls]\ncert_file = \"a.crt\"\nkey_file = \"a.key\"\n";
+        let env = [
+            ("TIMBERDB_TLS_CERT_FILE", "/env/b.crt"),
+            ("TIMBERDB_TLS_CLIENT_AUTH", "optional"),
+            ("TIMBERDB_TLS_CLIENT_CA_FILE", "/env/ca.crt"),
+            ("TIMBERDB_TLS_CLIENT_ROLES", "grafana=query"),
+            ("TIMBERDB_TLS_HANDSHAKE_TIMEOUT", "30"),
+        ];
+        let (config, _) = load(Some(text), &env).expect("valid");
+        assert_eq!(
+            config.tls.cert_file.as_deref(),
+            Some(Path::new("/env/b.crt"))
+        );
+        assert_eq!(config.tls.client_auth, ClientAuth::Optional);
+        assert_eq!(config.tls.client_roles["grafana"], ClientRole::Query);
+        assert_eq!(config.tls.handshake_timeout, Duration::from_secs(30));
+        let (plain, _) = load(None, &[]).expect("defaults");
+        assert!(!plain.tls.is_enabled());
+    }
+
+    fn refused(text: &str, env: &[(&str, &str)]) -> String {
+        match load(Some(text), env) {
+            Ok((config, _)) => panic!("accepted {text:?}: {:?}", config.tls),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn inconsistent_or_malformed_settings_are_refused_by_name() {
+        let both = "[tls]\ncert_file = \"a.crt\"\nkey_file = \"a.key\"\n";
+        let cases: Vec<(String, &str)> = vec![
+            ("[tls]\ncert_file = \"a.crt\"\n".into(), "tls.key_file"),
+            ("[tls]\nkey_file = \"a.key\"\n".into(), "tls.cert_file"),
+            (format!("{both}client_auth = \"required\"\n"), "tls.client_ca_file"),
+            (format!("{both}client_ca_file = \"ca.crt\"\n"), "tls.client_auth"),
+            (format!("{both}[tls.client_roles]\nx = \"admin\"\n"), "tls.client_roles"),
+            (format!("{both}client_auth = \"maybe\"\n"), "\"off\", \"optional\" or \"required\""),
+            (format!("{both}handshake_timeout = 0\n"), "tls.handshake_timeout"),
+            (format!("{both}client_auth = \"optional\"\nclient_ca_file = \"c\"\n[tls.client_roles]\nx = \"root\"\n"), "\"ingest\", \"query\" or \"admin\""),
+            (format!("{both}client_auth = \"optional\"\nclient_ca_file = \"c\"\nclient_roles = \"x\"\n"), "expected a table"),
+            ("tls = 1\n".into(), "expected a table [tls]"),
+            ("[tls]\nclient_auth = \"required\"\nclient_ca_file = \"c\"\n".into(), "need TLS"),
+        ];
+        for (text, expected) in cases {
+            let message = refused(&text, &[]);
+            assert!(message.contains(expected), "{text:?}: {message}");
+        }
+        let message = refused(both, &[("TIMBERDB_TLS_CLIENT_AUTH", "sometimes")]);
+        assert!(message.contains("TIMBERDB_TLS_CLIENT_AUTH"), "{message}");
+    }
+
     #[test]
     fn handshake_timeout_is_bounded() {
         assert_eq!(handshake_timeout("5").unwrap(), Duration::from_secs(5));
