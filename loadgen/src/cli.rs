@@ -94,6 +94,12 @@ pub struct IngestArgs {
     #[arg(long, default_value = "http://127.0.0.1:7777", value_name = "URL")]
     pub target: String,
 
+    /// For an https:// target: PEM file with the CA certificate(s) the
+    /// server's certificate must chain to (its name is checked against the
+    /// target's host).
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+
     /// Wire protocol: TimberDB's native NDJSON, Elasticsearch _bulk, Loki
     /// push (JSON), OTLP/HTTP logs (JSON or protobuf), or VictoriaLogs JSON lines.
     #[arg(long, value_enum, default_value = "native")]

@@ -3,19 +3,24 @@
 //! `Content-Length`, chunked encoding or connection close.
 //!
 //! A load generator wants this rather than a general client: no pool, no
-//! redirects, no TLS, no async runtime competing with the thread pinning, and
-//! the body bytes are written straight from the caller's buffer.
+//! redirects, no async runtime competing with the thread pinning, and
+//! the body bytes are written straight from the caller's buffer. `https://`
+//! targets are served by rustls (the `ring` provider, as the server) over the
+//! same blocking socket, trusting the CA certificates of `--tls-ca-file`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use rustls::pki_types::{CertificateDer, ServerName};
 
 /// The API key loadgen sends (as TimberDB's own client does).
 pub const API_KEY_VAR: &str = "TIMBERDB_API_KEY";
 
-/// Where requests go: `http://host:port[/base/path]`.
+/// Where requests go: `http://host:port[/base/path]` or `https://...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// `host:port`, as sent in the `Host` header.
@@ -26,15 +31,83 @@ pub struct Target {
     /// `Authorization` sent with every request: `Bearer $TIMBERDB_API_KEY`
     /// when that variable is set (a server with `auth.enabled`), else none.
     pub authorization: Option<String>,
+    /// For `https://` targets: the TLS client and the name the certificate must carry.
+    pub tls: Option<TlsTarget>,
+}
+
+/// The TLS side of an `https://` target.
+#[derive(Clone)]
+pub struct TlsTarget {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsTarget({:?})", self.server_name)
+    }
+}
+
+impl PartialEq for TlsTarget {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.config, &other.config) && self.server_name == other.server_name
+    }
+}
+
+impl Eq for TlsTarget {}
+
+impl TlsTarget {
+    /// A client trusting the PEM CA certificates in `ca_file`, for `host`.
+    fn new(host: &str, ca_file: &Path) -> anyhow::Result<TlsTarget> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(ca_file)
+            .with_context(|| format!("--tls-ca-file {}: cannot read it", ca_file.display()))?;
+        for cert in certs {
+            let cert =
+                cert.with_context(|| format!("--tls-ca-file {}: not PEM", ca_file.display()))?;
+            roots.add(cert).with_context(|| {
+                format!("--tls-ca-file {}: not a CA certificate", ca_file.display())
+            })?;
+        }
+        if roots.is_empty() {
+            bail!("--tls-ca-file {}: no certificate in it", ca_file.display());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = ServerName::try_from(host.to_string())
+            .with_context(|| format!("{host:?} is not a TLS server name"))?;
+        Ok(TlsTarget {
+            config: Arc::new(config),
+            server_name,
+        })
+    }
 }
 
 impl Target {
-    /// Parses and resolves a base URL. Only `http://` is supported; the port
-    /// defaults to 80.
+    /// Parses and resolves a base URL (`http://`, port 80 by default). An
+    /// `https://` URL (port 443 by default) needs [`Target::parse_with_ca`].
     pub fn parse(url: &str) -> anyhow::Result<Target> {
-        let Some(rest) = url.strip_prefix("http://") else {
-            bail!("target {url:?}: only http:// URLs are supported (for example http://127.0.0.1:7777)");
+        Target::parse_with_ca(url, None)
+    }
+
+    /// As [`Target::parse`], and `https://` URLs with the server's CA
+    /// certificates in `ca_file`.
+    pub fn parse_with_ca(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Target> {
+        let (rest, default_port) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, 80),
+            (None, Some(rest)) => (rest, 443),
+            _ => bail!("target {url:?}: only http:// and https:// URLs are supported (for example http://127.0.0.1:7777)"),
         };
+        let https = default_port == 443;
+        if https && ca_file.is_none() {
+            bail!("target {url:?}: an https:// target needs --tls-ca-file with the CA certificate that signed the server's");
+        }
         let (authority, path) = match rest.find('/') {
             Some(slash) => (&rest[..slash], &rest[slash..]),
             None => (rest, ""),
@@ -48,7 +121,7 @@ impl Target {
         {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
         let addr = with_port
             .to_socket_addrs()
@@ -59,11 +132,20 @@ impl Target {
             .ok()
             .filter(|key| !key.trim().is_empty())
             .map(|key| format!("Bearer {}", key.trim()));
+        let host = authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.parse::<u16>().is_ok())
+            .map_or(authority, |(host, _)| host);
+        let tls = match ca_file {
+            Some(ca_file) if https => Some(TlsTarget::new(host, ca_file)?),
+            _ => None,
+        };
         Ok(Target {
             authority: authority.to_string(),
             base_path: path.trim_end_matches('/').to_string(),
             addr,
             authorization,
+            tls,
         })
     }
 
@@ -153,11 +235,42 @@ fn io_error(e: io::Error) -> RequestError {
     }
 }
 
+/// A connection to the target: a socket, or a TLS session over one.
+enum Connection {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Connection::Plain(socket) => socket.read(buf),
+            Connection::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Connection::Plain(socket) => socket.write(buf),
+            Connection::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Connection::Plain(socket) => socket.flush(),
+            Connection::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// One keep-alive connection that reconnects on demand.
 pub struct Client {
     target: Target,
     timeout: Duration,
-    stream: Option<BufReader<TcpStream>>,
+    stream: Option<BufReader<Connection>>,
     head: Vec<u8>,
 }
 
@@ -225,6 +338,7 @@ impl Client {
         if let Some(body) = body {
             socket.write_all(body).map_err(io_error)?;
         }
+        socket.flush().map_err(io_error)?;
         read_response(stream, head_only)
     }
 
@@ -247,7 +361,7 @@ impl Client {
         self.head.extend_from_slice(b"\r\n");
     }
 
-    fn connected(&mut self) -> Result<&mut BufReader<TcpStream>, RequestError> {
+    fn connected(&mut self) -> Result<&mut BufReader<Connection>, RequestError> {
         if self.stream.is_none() {
             let socket = TcpStream::connect_timeout(&self.target.addr, self.timeout)
                 .map_err(RequestError::Connect)?;
@@ -258,7 +372,16 @@ impl Client {
             socket
                 .set_write_timeout(Some(self.timeout))
                 .map_err(RequestError::Connect)?;
-            self.stream = Some(BufReader::with_capacity(64 * 1024, socket));
+            let connection = match &self.target.tls {
+                None => Connection::Plain(socket),
+                Some(tls) => {
+                    let session =
+                        rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+                            .map_err(|e| RequestError::Connect(io::Error::other(e)))?;
+                    Connection::Tls(Box::new(rustls::StreamOwned::new(session, socket)))
+                }
+            };
+            self.stream = Some(BufReader::with_capacity(64 * 1024, connection));
         }
         Ok(self.stream.as_mut().expect("connected above"))
     }
@@ -272,7 +395,7 @@ const SMALL_BODY_BYTES: usize = 16 * 1024;
 const HEAD_BYTES_MAX: usize = 64 * 1024;
 
 fn read_response(
-    stream: &mut BufReader<TcpStream>,
+    stream: &mut BufReader<Connection>,
     head_only: bool,
 ) -> Result<Response, RequestError> {
     let mut line = String::new();
@@ -331,7 +454,7 @@ fn read_response(
     })
 }
 
-fn read_line(stream: &mut BufReader<TcpStream>, line: &mut String) -> Result<(), RequestError> {
+fn read_line(stream: &mut BufReader<Connection>, line: &mut String) -> Result<(), RequestError> {
     let n = stream.read_line(line).map_err(io_error)?;
     if n == 0 {
         return Err(RequestError::Io(io::Error::new(
@@ -357,7 +480,7 @@ fn parse_status_line(line: &str) -> Result<u16, RequestError> {
         .map_err(|_| RequestError::Protocol(format!("bad status line {:?}", line.trim_end())))
 }
 
-fn read_chunked(stream: &mut BufReader<TcpStream>) -> Result<Vec<u8>, RequestError> {
+fn read_chunked(stream: &mut BufReader<Connection>) -> Result<Vec<u8>, RequestError> {
     let mut body = Vec::new();
     let mut line = String::new();
     loop {
@@ -425,7 +548,11 @@ mod tests {
         assert!(Target::parse("https://x:1")
             .unwrap_err()
             .to_string()
-            .contains("only http://"));
+            .contains("--tls-ca-file"));
+        assert!(Target::parse("ftp://x:1")
+            .unwrap_err()
+            .to_string()
+            .contains("only http:// and https://"));
         assert!(Target::parse("http:///x").is_err());
     }
 

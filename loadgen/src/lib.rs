@@ -62,7 +62,8 @@ pub fn run_cli(cli: Cli) -> anyhow::Result<bool> {
 pub fn ingest(args: &IngestArgs) -> anyhow::Result<report::IngestReport> {
     let mut run = run::run_ingest(args)?;
     if args.verify {
-        let mut client = Client::new(Target::parse(&args.target)?, args.timeout);
+        let target = Target::parse_with_ca(&args.target, args.tls_ca_file.as_deref())?;
+        let mut client = Client::new(target, args.timeout);
         let verified = verify::verify(
             &mut client,
             &args.partition,

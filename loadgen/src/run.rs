@@ -153,7 +153,7 @@ fn splitmix64(mut x: u64) -> u64 {
 /// printed) and what was sent.
 pub fn run_ingest(args: &IngestArgs) -> anyhow::Result<IngestRun> {
     check_args(args)?;
-    let target = Target::parse(&args.target)?;
+    let target = Target::parse_with_ca(&args.target, args.tls_ca_file.as_deref())?;
     let source = line_source(args)?;
     probe_target(args, &target)?;
     let mut admin = Client::new(target.clone(), args.timeout);

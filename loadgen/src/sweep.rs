@@ -329,6 +329,7 @@ fn run_one(
     let mut server = start_server(args, bin, config, data_dir)?;
     let ingest = IngestArgs {
         target: server.addr.clone(),
+        tls_ca_file: None,
         protocol: Protocol::Native,
         partition: "sweep".into(),
         duration: Some(parse_duration(&args.duration)?),

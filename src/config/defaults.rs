@@ -225,6 +225,7 @@ impl Default for Config {
             syslog: Default::default(),
             auth: Default::default(),
             audit: Default::default(),
+            tls: Default::default(),
         }
     }
 }

@@ -213,6 +213,7 @@ fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()
         config.query.max_result_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
     apply_protocols(config, layer.env)?;
+    super::tls::apply_env(config, layer.env)?;
     let logging = &mut config.logging;
     layer.set(
         &mut logging.level,

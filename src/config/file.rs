@@ -65,6 +65,10 @@ pub fn apply(
             ("api", Value::Table(section)) => layer.api(config, section)?,
             ("query", Value::Table(section)) => layer.query(config, section)?,
             ("logging", Value::Table(section)) => layer.logging(config, section)?,
+            ("tls", Value::Table(section)) => {
+                let unknown = super::tls::apply_file_section(config, path, section)?;
+                layer.warnings.extend(unknown);
+            }
             (section, Value::Table(table)) if protocols::SECTIONS.contains(&section) => {
                 layer.protocol(config, section, table)?;
             }
@@ -77,7 +81,10 @@ pub fn apply(
             {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
-            ("server" | "node" | "storage" | "network" | "api" | "query" | "logging", _) => {
+            (
+                "server" | "node" | "storage" | "network" | "api" | "query" | "logging" | "tls",
+                _,
+            ) => {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
             _ => layer.unknown(name, item),
@@ -407,7 +414,9 @@ fn unknown_reason(name: &str) -> &'static str {
         "api.bind_addr" | "api.https_bind_addr" => {
             "not implemented (the HTTP API listens on network.listen_addr)"
         }
-        "network.tls" | "api.enable_https" => "not implemented (TLS is not supported yet)",
+        "network.tls" | "api.enable_https" => {
+            "not implemented (TLS is configured in [tls]: cert_file and key_file)"
+        }
         "storage.temp_dir" => "not implemented (TimberDB keeps no temporary files)",
         _ => "not implemented",
     }

@@ -32,6 +32,7 @@ mod file;
 mod key;
 pub mod protocols;
 mod summary;
+pub mod tls;
 mod validate;
 mod value;
 
@@ -51,6 +52,7 @@ use key::Origins;
 pub use protocols::{
     ElasticsearchConfig, FieldMapping, JsonLineConfig, LokiConfig, OtlpConfig, SyslogConfig,
 };
+pub use tls::{ClientAuth, ClientRole, TlsConfig};
 /// The config's size syntax (`1048576`, `10GiB`), for API fields that take sizes too.
 pub use value::size_bytes as parse_size_bytes;
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub auth: auth::AuthConfig,
     /// `[audit]`: the audit log (`crate::auth::audit`).
     pub audit: auth::AuditConfig,
+    /// `[tls]`: HTTPS and client certificates on the API port (off by default).
+    pub tls: TlsConfig,
 }
 
 /// Where and how log data is made durable.
@@ -319,6 +323,7 @@ pub fn load() -> Result<Loaded> {
         let cwd =
             std::env::current_dir().map_err(|error| ConfigError::WorkingDirectory { error })?;
         config.storage.make_paths_absolute(&cwd);
+        config.tls.make_paths_absolute(&cwd);
     }
     Ok(loaded)
 }

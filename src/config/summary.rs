@@ -31,6 +31,9 @@ impl Config {
                 None => writeln!(text, "# {} not set: off", setting.name),
             };
         }
+        for line in super::tls::summary_lines(&self.tls) {
+            let _ = writeln!(text, "{line}");
+        }
         if self.storage.retention_days.is_none() {
             text.push_str("# storage.retention_days not set: data is kept forever\n");
         }

@@ -36,6 +36,7 @@ pub fn resolve(config: &mut Config, origins: &Origins) -> Result<()> {
     validate_query(config, origins)?;
     validate_storage(config, origins)?;
     validate_wal(config, origins)?;
+    super::tls::validate(&config.tls)?;
     super::protocols::validate(config)
 }
 

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures_lite::io::{AsyncBufRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use hyper::body::Incoming;
@@ -79,6 +80,20 @@ impl ConnectionEdge {
 /// Serves one accepted connection until it closes.
 /// `remote` is the client's address, for the audit log (`http::auth`).
 pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, remote: Option<RemoteAddr>) {
+    serve_stream(ctx, super::io::buffered(stream), remote, |_| {}).await
+}
+
+/// Serves one connection over any buffered stream (plain TCP, or TLS once
+/// its handshake is done); `tag` adds what the transport knows about the
+/// client (a TLS session, a client certificate) to every request.
+pub async fn serve_stream<S>(
+    ctx: Rc<ShardContext>,
+    stream: S,
+    remote: Option<RemoteAddr>,
+    tag: impl Fn(&mut hyper::http::Extensions) + Unpin + 'static,
+) where
+    S: AsyncBufRead + AsyncWrite + Unpin + 'static,
+{
     let body_bytes_max = ctx.config.api.max_request_size_bytes as u64;
     let edge = Rc::new(ConnectionEdge::new(body_bytes_max));
     let service_edge = edge.clone();
@@ -88,6 +103,7 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, remote: Option<Remo
         if let Some(remote) = remote {
             request.extensions_mut().insert(remote);
         }
+        tag(request.extensions_mut());
         Box::pin(respond(ctx.clone(), service_edge.clone(), request))
     });
     let mut connection = http1::Builder::new()
@@ -137,7 +153,10 @@ async fn respond(
 
 /// After hyper: answers a refused head, then discards what the client is
 /// still sending (bounded) so it reads the answer, then closes.
-async fn finish(mut io: HyperStream, edge: &ConnectionEdge) {
+async fn finish<S: AsyncBufRead + AsyncWrite + Unpin>(
+    mut io: HyperStream<S>,
+    edge: &ConnectionEdge,
+) {
     let refused = edge.refused.borrow_mut().take();
     if let Some(error) = &refused {
         tracing::debug!(code = error.code, message = %error.message, "malformed request refused");
@@ -170,9 +189,11 @@ pub fn refusal_bytes(error: &FramingError) -> Vec<u8> {
 
 /// Reads and drops up to `LINGER_BYTES_MAX` bytes, for at most
 /// `LINGER_TIME_MAX`, or until the client closes.
-async fn linger(io: &mut HyperStream) {
+async fn linger<S: AsyncBufRead + AsyncWrite + Unpin>(io: &mut HyperStream<S>) {
     let socket = io.socket();
-    let _ = socket.shutdown(std::net::Shutdown::Write).await;
+    // Closing the write side (a TCP FIN, after TLS's close_notify) tells
+    // the client the answer is complete.
+    let _ = socket.close().await;
     let discard = async {
         let mut scratch = [0u8; 8192];
         let mut discarded = 0;

@@ -1,4 +1,5 @@
-//! Adapts glommio's TCP stream to hyper 1.x's `rt::Read` / `rt::Write`.
+//! Adapts glommio's TCP stream (or a TLS stream over it) to hyper 1.x's
+//! `rt::Read` / `rt::Write`.
 //!
 //! Reads go through glommio's buffered stream (`AsyncBufRead`): glommio fills
 //! its own preallocated buffer from io_uring and we copy straight into hyper's
@@ -10,6 +11,10 @@
 //! it is whole and checked (a refused one is never shown to hyper, which
 //! is shut down gracefully instead), and body bytes are handed over no
 //! further than the body's end, so each head is checked before hyper reads it.
+//!
+//! The adapter is generic over any buffered stream: plain HTTP uses
+//! glommio's buffered `TcpStream` directly; HTTPS a `BufReader` over the
+//! rustls stream (`http::tls`), whose decrypted bytes pass the same checks.
 
 use std::io;
 use std::pin::Pin;
@@ -28,9 +33,14 @@ use super::framing::{check_head, BodyTracker, FramingError, HeadCheck, REQUEST_H
 /// most (connections are bounded by `CONNECTIONS_PER_SHARD_MAX`).
 pub const CONNECTION_READ_BUFFER_BYTES: usize = 64 * 1024;
 
-pub struct HyperStream {
-    inner: TcpStream<Preallocated>,
+pub struct HyperStream<S = TcpStream<Preallocated>> {
+    inner: S,
     framing: Framing,
+}
+
+/// glommio's stream with its receive buffer of [`CONNECTION_READ_BUFFER_BYTES`].
+pub fn buffered(stream: TcpStream) -> TcpStream<Preallocated> {
+    stream.buffered_with(Preallocated::new(CONNECTION_READ_BUFFER_BYTES))
 }
 
 /// The read side's framing state, apart from the socket so the socket's
@@ -54,10 +64,11 @@ struct Framing {
     woken_for_refusal: bool,
 }
 
-impl HyperStream {
-    pub fn new(stream: TcpStream, edge: Rc<ConnectionEdge>) -> HyperStream {
+impl<S> HyperStream<S> {
+    /// Serves hyper from an already buffered stream.
+    pub fn new(inner: S, edge: Rc<ConnectionEdge>) -> HyperStream<S> {
         HyperStream {
-            inner: stream.buffered_with(Preallocated::new(CONNECTION_READ_BUFFER_BYTES)),
+            inner,
             framing: Framing {
                 body: BodyTracker::new(edge.body_bytes_max),
                 held: Vec::new(),
@@ -71,7 +82,7 @@ impl HyperStream {
     }
 
     /// The socket, for the connection task's own answer once hyper is done.
-    pub fn socket(&mut self) -> &mut TcpStream<Preallocated> {
+    pub fn socket(&mut self) -> &mut S {
         &mut self.inner
     }
 
@@ -160,7 +171,7 @@ impl Framing {
     }
 }
 
-impl hyper::rt::Read for HyperStream {
+impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -258,7 +269,7 @@ fn framing_io_error(error: FramingError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
-impl hyper::rt::Write for HyperStream {
+impl<S: AsyncWrite + Unpin> hyper::rt::Write for HyperStream<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -4,7 +4,8 @@
 //! `framing` checks each request's head and body framing before hyper sees
 //! it (`io` runs it), `io` adapts glommio streams to hyper,
 //! `router` maps routes to `handlers`, `error` is the error body and the
-//! one status mapping, `body` reads bodies within the size limit.
+//! one status mapping, `body` reads bodies within the size limit, `tls`
+//! serves HTTPS (and client certificates) when `[tls]` is configured.
 
 pub mod auth;
 pub mod body;
@@ -16,6 +17,7 @@ pub mod io;
 pub mod negotiate;
 pub mod response;
 pub mod router;
+pub mod tls;
 
 use std::rc::Rc;
 
@@ -29,8 +31,9 @@ use crate::shard::ShardContext;
 /// past it are closed at once.
 pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
 
-/// Accepts connections on this shard's listener for as long as it runs.
-pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
+/// Accepts connections on this shard's listener for as long as it runs; over TLS when
+/// `tls` is given (`[tls]` configured), plain HTTP otherwise.
+pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener, tls: Option<Rc<tls::ShardTls>>) {
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -51,8 +54,14 @@ pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener) {
         ctx.connections_open.set(ctx.connections_open.get() + 1);
         let conn_ctx = ctx.clone();
         let remote = stream.peer_addr().ok().map(auth::RemoteAddr);
+        let conn_tls = tls.clone();
         glommio::spawn_local(async move {
-            connection::serve(conn_ctx.clone(), stream, remote).await;
+            match conn_tls {
+                Some(conn_tls) => {
+                    tls::serve_connection(conn_ctx.clone(), conn_tls, stream, remote).await
+                }
+                None => connection::serve(conn_ctx.clone(), stream, remote).await,
+            }
             conn_ctx
                 .connections_open
                 .set(conn_ctx.connections_open.get() - 1);

@@ -13,7 +13,7 @@ use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
     elasticsearch, ingest, jsonline, keys, logsql, loki, ops, otlp, partition_settings, partitions,
-    query, scrub, snapshots, tail,
+    query, scrub, snapshots, tail, whoami,
 };
 use super::response::HttpResponse;
 use crate::auth::Role;
@@ -45,13 +45,15 @@ enum Route<'a> {
     Keys,
     /// One API key: revoke it.
     Key(&'a str),
+    /// The caller's connection: TLS session and client certificate.
+    Whoami,
 }
 
 impl Route<'_> {
     /// The methods this route takes, for `Allow`.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Ready | Route::Metrics => "GET",
+            Route::Health | Route::Ready | Route::Metrics | Route::Whoami => "GET",
             Route::Partitions => "GET, POST",
             Route::PartitionCreate
             | Route::PartitionLogs(_)
@@ -76,7 +78,11 @@ impl Route<'_> {
         let reads = method == Method::GET || method == Method::HEAD;
         match self {
             Route::Health => Need::Nothing,
-            Route::Ready | Route::Metrics | Route::Loki(Loki::BuildInfo) => Need::AnyKey,
+            // Whoami shows the caller its own connection (TLS session,
+            // client certificate): any key may see that.
+            Route::Ready | Route::Metrics | Route::Whoami | Route::Loki(Loki::BuildInfo) => {
+                Need::AnyKey
+            }
             Route::Partitions | Route::Partition(_) if reads => Need::Role(Role::Query),
             Route::Partitions | Route::Partition(_) | Route::PartitionCreate => {
                 Need::Role(Role::Admin)
@@ -154,6 +160,7 @@ fn match_route(path: &str) -> Option<Route<'_>> {
         ["api", "v1", "tail"] => Route::Tail,
         ["api", "v1", "admin", "keys"] => Route::Keys,
         ["api", "v1", "admin", "keys", id] => Route::Key(id),
+        ["api", "v1", "whoami"] => Route::Whoami,
         _ => return None,
     };
     Some(route)
@@ -265,6 +272,7 @@ async fn route(
         (&Method::DELETE, Route::Key(id)) => keys::revoke(ctx, id).await,
         (&Method::GET, Route::Tail) => tail::tail_get(ctx, &request).await,
         (&Method::POST, Route::Tail) => tail::tail_post(ctx, request).await,
+        (&Method::GET, Route::Whoami) => Ok(whoami::whoami(&request)),
         _ => {
             let mut error = ApiError::new(
                 ErrorKind::MethodNotAllowed,

@@ -4,7 +4,11 @@
 //! Start-up order: shard 0 binds first (so `--listen 127.0.0.1:0` picks one
 //! port that every shard then binds with SO_REUSEPORT); then every shard
 //! recovers and reports ready; only then does `timberdb` print the line
-//! `timberdb listening on http://<addr>` that scripts and tests wait for.
+//! `timberdb listening on http://<addr>` (`https://` with `[tls]`) that scripts and tests
+//! wait for.
+//!
+//! Signals: SIGINT and SIGTERM shut down gracefully; SIGHUP reloads the TLS certificate
+//! files (`http::tls::reload`) and is otherwise logged and ignored.
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -23,6 +27,8 @@ use super::retention::RetentionPolicy;
 use super::store::ShardStore;
 use super::worker::{StoreJob, StoreWorker, STORE_QUEUE_MAX};
 use crate::config::Config;
+use crate::http::tls::reload::{ShardTlsBoot, TlsReloader};
+use crate::http::tls::ShardTls;
 use crate::storage::catalog::Catalog;
 use crate::storage::layout::{check_shard_count, ShardPaths};
 use crate::storage::lock::DirectoryLock;
@@ -50,12 +56,23 @@ struct ShardBoot {
     /// The API keys loaded at start, and the audit log (`shard::keys`).
     keys: Arc<crate::auth::KeyRing>,
     audit: Option<crate::auth::audit::AuditLog>,
+    /// The shard's TLS configuration and reload queue; `None`: plain HTTP.
+    tls: Option<ShardTlsBoot>,
 }
 
 /// Runs the server until a shard stops. Returns an error sentence for the user.
 pub fn run_server(mut config: Config) -> Result<(), String> {
     let shard_count = config.shard_count as u32;
     crate::check::io_uring_preflight(config.shard_count)?;
+    // Read before anything else is opened: unusable certificate files refuse start-up.
+    let (tls_reloader, mut tls_boots) = match config.tls.is_enabled() {
+        true => {
+            let (reloader, boots) = TlsReloader::start(&config.tls, config.shard_count)
+                .map_err(|error| format!("cannot serve TLS: {error}"))?;
+            (Some(reloader), boots.into_iter().map(Some).collect())
+        }
+        false => (None, Vec::new()),
+    };
     let storage = &mut config.storage;
     storage.data_dir = create_and_resolve(&storage.data_dir, "data")?;
     storage.wal_dir = create_and_resolve(&storage.wal_dir, "WAL")?;
@@ -92,6 +109,7 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
             events: events_tx.clone(),
             keys: keys.clone(),
             audit: audit.clone(),
+            tls: tls_boots.get_mut(shard_id as usize).and_then(Option::take),
         };
         let cpu = cores[shard_id as usize % cores.len()];
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -111,15 +129,25 @@ pub fn run_server(mut config: Config) -> Result<(), String> {
     let signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
     ])
     .map_err(|error| format!("cannot install signal handlers: {error}"))?;
+    let scheme = if tls_reloader.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "timberdb listening on http://{listen_addr} with {shard_count} shards, data in {}, WAL in {}",
+        "timberdb listening on {scheme}://{listen_addr} with {shard_count} shards, data in {}, WAL in {}",
         config.storage.data_dir.display(),
         config.storage.wal_dir.display()
     );
-    tracing::info!(%listen_addr, shard_count, "serving");
-    wait_for_exit(handles, &senders, signals)
+    tracing::info!(%listen_addr, shard_count, scheme, "serving");
+    let on_hangup = move || match &tls_reloader {
+        Some(reloader) => reloader.reload(),
+        None => tracing::info!("SIGHUP received; nothing to reload (TLS is off)"),
+    };
+    wait_for_exit(handles, &senders, signals, on_hangup)
 }
 
 /// Shrinks the WAL segment size and the WAL size bound on a filesystem too
@@ -232,17 +260,24 @@ enum Exit {
 }
 
 /// Serves until SIGINT/SIGTERM (then shuts down gracefully) or until a
-/// shard stops on its own (an error).
+/// shard stops on its own (an error). Each SIGHUP runs `on_hangup` on the
+/// signal thread.
 fn wait_for_exit(
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     mailboxes: &[flume::Sender<PeerRequest>],
     mut signals: signal_hook::iterator::Signals,
+    on_hangup: impl Fn() + Send + 'static,
 ) -> Result<(), String> {
     let (exit_tx, exit_rx) = mpsc::channel();
     let signal_tx = exit_tx.clone();
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        for signal in signals.forever() {
+            if signal == signal_hook::consts::SIGHUP {
+                on_hangup();
+                continue;
+            }
             let _ = signal_tx.send(Exit::Signal(signal));
+            break;
         }
     });
     for (shard_id, handle) in handles.into_iter().enumerate() {
@@ -340,7 +375,7 @@ async fn shard_main(boot: ShardBoot) {
     }
 }
 
-async fn start_shard(boot: ShardBoot) -> Result<(), String> {
+async fn start_shard(mut boot: ShardBoot) -> Result<(), String> {
     let shard_id = boot.shard_id;
     let listener = TcpListener::bind(boot.listen_addr)
         .map_err(|error| format!("cannot listen on {}: {error}", boot.listen_addr))?;
@@ -350,8 +385,12 @@ async fn start_shard(boot: ShardBoot) -> Result<(), String> {
     }
     let ctx = open_shard(&boot).await?;
     crate::protocol::syslog::start(&ctx)?;
+    let tls = boot
+        .tls
+        .take()
+        .map(|tls_boot| ShardTls::start(shard_id, tls_boot));
     let _ = boot.events.send(StartEvent::Ready);
-    crate::http::serve(ctx, listener).await;
+    crate::http::serve(ctx, listener, tls).await;
     Ok(())
 }
 

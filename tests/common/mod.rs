@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod crash;
 pub mod loop_disk;
+pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -34,6 +35,8 @@ pub struct Server {
     pub pass_data_dir: bool,
     /// The line the server printed once it served: address, shards and directories.
     pub listening_line: String,
+    /// `"http"`, or `"https"` when the server serves TLS (`[tls]` configured).
+    pub scheme: String,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -94,6 +97,7 @@ impl ServerBuilder {
             working_dir: self.working_dir,
             pass_data_dir: self.pass_data_dir,
             listening_line: String::new(),
+            scheme: String::new(),
             _temp: temp,
         };
         server.spawn();
@@ -145,14 +149,18 @@ impl Server {
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
             while let Some(Ok(line)) = lines.next() {
-                if line.starts_with("timberdb listening on http://") {
+                if line.starts_with("timberdb listening on http://")
+                    || line.starts_with("timberdb listening on https://")
+                {
                     let _ = tx.send(line);
                 }
             }
         });
         match rx.recv_timeout(STARTUP_DEADLINE) {
             Ok(line) => {
-                let rest = &line["timberdb listening on http://".len()..];
+                let after_on = &line["timberdb listening on ".len()..];
+                let (scheme, rest) = after_on.split_once("://").unwrap_or(("http", after_on));
+                self.scheme = scheme.to_string();
                 self.addr = rest
                     .split_whitespace()
                     .next()
@@ -352,7 +360,7 @@ pub fn send_raw(addr: &str, raw: &[u8]) -> Response {
     read_response(&mut stream)
 }
 
-pub fn read_response(stream: &mut TcpStream) -> Response {
+pub fn read_response(stream: &mut impl Read) -> Response {
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line).expect("status line");

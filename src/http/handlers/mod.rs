@@ -19,3 +19,4 @@ pub mod scrub;
 pub mod snapshots;
 pub mod tail;
 pub mod tail_stream;
+pub mod whoami;
