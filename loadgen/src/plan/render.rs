@@ -332,7 +332,8 @@ fn render_config(out: &mut String, plan: &Plan) {
          tuning/profiles/nvme-production.toml is a full file)"
     );
     let text = format!(
-        "shards = {}\n\n[network]\nlisten_addr = \"{}\"\n\n[api]\nmax_request_size = {}\n\n\
+        "shards = {}\n\n[network]\nlisten_addr = \"{}\"\n\n[auth]\nenabled = true  # beyond \
+         loopback the server needs API keys (docs/API.md)\n\n[api]\nmax_request_size = {}\n\n\
          [storage]\nblock_rotation = {{ type = \"size\", value = {} }}\ncompression = \"{}\"  \
          # the codec the ratio was measured with\ncompression_level = {}\nsync_writes = {}  \
          # the per-core rate is durable ingest\nwrite_buffer_size = {}\nwal_segment_size = {}\n\
