@@ -18,6 +18,10 @@ struct MtlsServer {
 /// A server whose `[tls]` comes from a config file (the only place `client_roles` can be a
 /// table), with `client_auth` and the given `[tls.client_roles]` lines.
 fn start_mtls_server(client_auth: &str, roles: &str) -> MtlsServer {
+    start_mtls_server_with(client_auth, roles, &[])
+}
+
+fn start_mtls_server_with(client_auth: &str, roles: &str, envs: &[(&str, &str)]) -> MtlsServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = TestCa::new("TimberDB clients CA");
     ca.server_cert().write(dir.path(), "server");
@@ -27,12 +31,15 @@ fn start_mtls_server(client_auth: &str, roles: &str) -> MtlsServer {
     );
     let config_path = dir.path().join("timberdb.toml");
     std::fs::write(&config_path, config).expect("write config");
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .arg("--config")
         .arg(config_path.to_str().expect("utf-8"))
         .arg("--shards")
-        .arg("2")
-        .start();
+        .arg("2");
+    for (key, value) in envs {
+        builder = builder.env(key, value);
+    }
+    let server = builder.start();
     MtlsServer {
         server,
         ca,
@@ -148,4 +155,61 @@ fn optional_client_certificates_serve_clients_without_one() {
     let stranger = TestCa::new("Someone else's CA").client_cert("intruder");
     let foreign = client_config(&mtls.ca.cert_pem(), Version::Both, Some(&stranger));
     assert!(!served(&mtls.server.addr, foreign));
+}
+
+/// With `auth.enabled`, a verified certificate that `[tls.client_roles]` gives a role
+/// authenticates its requests as that role without any key; a certificate without a role,
+/// or no certificate, authenticates nothing (401). Audit lines name the certificate.
+#[test]
+fn a_certificate_with_a_role_authenticates_as_that_role_when_auth_is_on() {
+    let mtls = start_mtls_server_with(
+        "optional",
+        "\"admin-1\" = \"admin\"\n\"reader-1\" = \"query\"",
+        &[("TIMBERDB_AUTH_ENABLED", "true")],
+    );
+    let addr = &mtls.server.addr;
+    let ca = mtls.ca.cert_pem();
+    let connect = |name: Option<&str>| {
+        let cert = name.map(|name| mtls.ca.client_cert(name));
+        TlsClient::connect(addr, client_config(&ca, Version::Both, cert.as_ref()))
+            .expect("handshake")
+    };
+
+    let mut admin = connect(Some("admin-1"));
+    let created = admin
+        .post_json(
+            "/api/v1/partitions/create",
+            &serde_json::json!({"name": "certified"}),
+        )
+        .expect("create");
+    assert!(
+        created.status == 200 || created.status == 201,
+        "{}",
+        created.text()
+    );
+
+    let mut reader = connect(Some("reader-1"));
+    let listed = reader.get("/api/v1/partitions").expect("list");
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert!(listed.text().contains("certified"), "{}", listed.text());
+    let refused = reader
+        .post_json(
+            "/api/v1/partitions/create",
+            &serde_json::json!({"name": "nope"}),
+        )
+        .expect("create as reader");
+    assert_eq!(refused.status, 403, "{}", refused.text());
+
+    for name in [Some("nobody"), None] {
+        let mut client = connect(name);
+        let answer = client.get("/api/v1/partitions").expect("list");
+        assert_eq!(answer.status, 401, "{name:?}: {}", answer.text());
+    }
+
+    let audit_path = mtls.server.data_dir.join("audit").join("audit.log");
+    let audit = common::eventually(std::time::Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&audit_path).ok()?;
+        text.contains("partition.create").then_some(text)
+    });
+    assert!(audit.contains("cert:admin-1"), "{audit}");
 }
