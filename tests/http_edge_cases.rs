@@ -22,9 +22,22 @@ fn connect(server: &Server) -> TcpStream {
     stream
 }
 
-/// Reads one response off a keep-alive connection (by its Content-Length).
+/// Reads one response off a keep-alive connection (by its Content-Length),
+/// and not a byte more: the next response may already have arrived behind
+/// it (a pipelined request's), and a buffered reader dropped here would
+/// take its bytes along.
 fn next_response(stream: &mut TcpStream) -> Response {
-    read_response(stream)
+    read_response(&mut ByteAtATime(stream))
+}
+
+/// Reads one byte per call, so a `BufReader` over it never reads ahead.
+struct ByteAtATime<'a>(&'a mut TcpStream);
+
+impl Read for ByteAtATime<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let end = buf.len().min(1);
+        self.0.read(&mut buf[..end])
+    }
 }
 
 /// True when the server has closed the connection (EOF, not a timeout).
