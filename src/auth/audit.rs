@@ -249,8 +249,15 @@ impl RotatingFile {
         let dir = path.parent().unwrap_or(Path::new("/"));
         std::fs::create_dir_all(dir)
             .map_err(|error| format!("cannot create audit directory {}: {error}", dir.display()))?;
-        let file = open_append(&path)?;
-        let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut file = open_append(&path)?;
+        let mut bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if ends_mid_line(&path, bytes) {
+            // A crash cut the last line short: end it, so the next line
+            // starts on a line of its own and stays whole.
+            file.write_all(b"\n")
+                .map_err(|error| format!("write: {error}"))?;
+            bytes += 1;
+        }
         Ok(RotatingFile {
             path,
             file,
@@ -296,6 +303,21 @@ impl RotatingFile {
         }
         Ok(())
     }
+}
+
+/// Whether a log of `bytes` bytes ends without its final newline.
+fn ends_mid_line(path: &Path, bytes: u64) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    if bytes == 0 {
+        return false;
+    }
+    let mut last = [0u8; 1];
+    File::open(path)
+        .and_then(|mut file| {
+            file.seek(SeekFrom::Start(bytes - 1))?;
+            file.read_exact(&mut last)
+        })
+        .is_ok_and(|()| last[0] != b'\n')
 }
 
 fn open_append(path: &Path) -> Result<File, String> {
@@ -358,6 +380,34 @@ mod tests {
             assert!(size <= 600, "{} holds {size}", path.display());
         }
         assert!(!file.rotated(3).exists());
+    }
+
+    /// A line a crash cut short is ended at the next open, so the lines
+    /// after it stay whole.
+    #[test]
+    fn a_torn_last_line_is_ended_before_new_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let settings = AuditSettings {
+            path: dir.path().join("audit.log"),
+            max_file_bytes: 1 << 20,
+            max_files: 2,
+            auth_failures_per_second: 10,
+        };
+        let line = event(EventKind::Admin).to_line();
+        std::fs::write(&settings.path, format!("{line}{}", &line[..20])).expect("torn log");
+        let mut file = RotatingFile::open(&settings).expect("open");
+        file.append(line.as_bytes(), false).expect("append");
+        let text = std::fs::read_to_string(&settings.path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, [line.trim_end(), &line[..20], line.trim_end()]);
+        // A whole log is left as it is.
+        drop(file);
+        let before = std::fs::read_to_string(&settings.path).expect("read");
+        RotatingFile::open(&settings).expect("open again");
+        assert_eq!(
+            std::fs::read_to_string(&settings.path).expect("read"),
+            before
+        );
     }
 
     #[test]
