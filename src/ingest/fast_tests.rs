@@ -7,57 +7,14 @@
 
 use proptest::prelude::*;
 
-use super::super::error::Fault;
-use super::super::object::Decoder;
-use super::super::parse::parse_line;
 use super::*;
-use crate::entry::ColumnBatch;
 
 const NOW_NS: i64 = 77;
 
-/// What one line decodes to: the batch, or the fault (or serde's error text).
-type Outcome = Result<ColumnBatch, (Option<Fault>, String)>;
-
-/// The line through `parse_ndjson`'s steps; also whether the fast path took it.
-fn through_fast_path(line: &str) -> (Outcome, bool) {
-    let mut batch = ColumnBatch::default();
-    let mut decoder = Decoder::new(&mut batch, NOW_NS);
-    let taken = try_line(line, &mut decoder);
-    let result = if taken {
-        assert!(
-            decoder.take_fault().is_none(),
-            "the fast path records no faults"
-        );
-        Ok(())
-    } else {
-        parse_line(line, &mut decoder)
-    };
-    let fault = decoder.take_fault();
-    drop(decoder);
-    let outcome = match result {
-        Ok(()) => Ok(batch),
-        Err(error) => Err((fault, error.to_string())),
-    };
-    (outcome, taken)
-}
-
-/// The line through the serde path alone.
-fn through_serde(line: &str) -> Outcome {
-    let mut batch = ColumnBatch::default();
-    let mut decoder = Decoder::new(&mut batch, NOW_NS);
-    let result = parse_line(line, &mut decoder);
-    let fault = decoder.take_fault();
-    drop(decoder);
-    match result {
-        Ok(()) => Ok(batch),
-        Err(error) => Err((fault, error.to_string())),
-    }
-}
-
+/// Whether the line decodes the same through the fast path as through
+/// serde alone (the fuzzers' own check); also whether the fast path took it.
 fn assert_same(line: &str) -> bool {
-    let (fast, taken) = through_fast_path(line);
-    assert_eq!(fast, through_serde(line), "line {line:?}");
-    taken
+    super::super::fuzz_check::assert_fast_path_agrees_with_serde(line, NOW_NS)
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The fast-path-against-serde check of `fast_tests`, callable from the
+//! The fast-path-against-serde check, shared by `fast_tests` and the
 //! fuzzers (`crate::fuzzing::ingest`): `fast` and `object` are private to
 //! `ingest`, so the comparison lives here.
 
