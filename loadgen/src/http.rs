@@ -307,6 +307,60 @@ impl Client {
         result
     }
 
+    /// Sends one request and hands each line of a 2xx response's body to
+    /// `each_line` (without its `\n`) as it arrives: a streamed NDJSON
+    /// answer is checked while the server still produces it, in one line's
+    /// memory plus the read buffers. Any other status is an error carrying
+    /// the body's text, as is an error from `each_line`.
+    pub fn request_lines(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+        mut each_line: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.build_head("POST", path, Some(content_type), body.len());
+        self.head.extend_from_slice(body);
+        let head = std::mem::take(&mut self.head);
+        let result = self.stream_lines(&head, &mut each_line);
+        self.head = head;
+        if !matches!(result, Ok(false)) {
+            self.stream = None;
+        }
+        result.map(drop)
+    }
+
+    /// [`Client::request_lines`] once the request is built; `Ok(close)`.
+    fn stream_lines(
+        &mut self,
+        request: &[u8],
+        each_line: &mut impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<bool> {
+        let stream = self.connected()?;
+        let socket = stream.get_mut();
+        socket.write_all(request).map_err(io_error)?;
+        socket.flush().map_err(io_error)?;
+        let head = read_head(stream, false)?;
+        let mut body =
+            BufReader::with_capacity(STREAM_BUFFER_BYTES, BodyReader::new(stream, head.framing));
+        if !(200..300).contains(&head.status) {
+            let mut text = Vec::new();
+            body.read_to_end(&mut text).map_err(io_error)?;
+            bail!("HTTP {}: {}", head.status, String::from_utf8_lossy(&text));
+        }
+        let mut line = Vec::with_capacity(4096);
+        loop {
+            line.clear();
+            if body.read_until(b'\n', &mut line).map_err(io_error)? == 0 {
+                return Ok(head.close);
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            if !text.is_empty() {
+                each_line(text)?;
+            }
+        }
+    }
+
     fn try_request(
         &mut self,
         method: &str,
@@ -391,13 +445,32 @@ impl Client {
 /// write; larger ones are written separately from the caller's buffer.
 const SMALL_BODY_BYTES: usize = 16 * 1024;
 
+/// The read buffer of a streamed body: large, so that one `read` takes
+/// in many lines of a fast stream.
+const STREAM_BUFFER_BYTES: usize = 256 * 1024;
+
 /// Largest response head accepted; a longer one is a protocol error.
 const HEAD_BYTES_MAX: usize = 64 * 1024;
 
-fn read_response(
-    stream: &mut BufReader<Connection>,
-    head_only: bool,
-) -> Result<Response, RequestError> {
+/// A response's status line and headers: what the body's framing is.
+struct Head {
+    status: u16,
+    framing: Framing,
+    /// The server asked to close the connection after this response.
+    close: bool,
+}
+
+/// How a response body ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    Empty,
+    Length(usize),
+    Chunked,
+    /// No length: the body runs until the server closes the connection.
+    UntilClose,
+}
+
+fn read_head(stream: &mut BufReader<Connection>, head_only: bool) -> Result<Head, RequestError> {
     let mut line = String::new();
     read_line(stream, &mut line)?;
     let status = parse_status_line(&line)?;
@@ -433,24 +506,39 @@ fn read_response(
             close = value.eq_ignore_ascii_case("close");
         }
     }
-    let body = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
-        Vec::new()
+    let framing = if head_only || status == 204 || status == 304 || (100..200).contains(&status) {
+        Framing::Empty
     } else if chunked {
-        read_chunked(stream)?
+        Framing::Chunked
     } else if let Some(length) = content_length {
-        let mut body = vec![0; length];
-        stream.read_exact(&mut body).map_err(io_error)?;
-        body
+        Framing::Length(length)
     } else {
         close = true;
-        let mut body = Vec::new();
-        stream.read_to_end(&mut body).map_err(io_error)?;
-        body
+        Framing::UntilClose
     };
-    Ok(Response {
+    Ok(Head {
         status,
-        body,
+        framing,
         close,
+    })
+}
+
+fn read_response(
+    stream: &mut BufReader<Connection>,
+    head_only: bool,
+) -> Result<Response, RequestError> {
+    let head = read_head(stream, head_only)?;
+    let mut body = Vec::new();
+    if let Framing::Length(length) = head.framing {
+        body.reserve_exact(length);
+    }
+    BodyReader::new(stream, head.framing)
+        .read_to_end(&mut body)
+        .map_err(io_error)?;
+    Ok(Response {
+        status: head.status,
+        body,
+        close: head.close,
     })
 }
 
@@ -480,30 +568,121 @@ fn parse_status_line(line: &str) -> Result<u16, RequestError> {
         .map_err(|_| RequestError::Protocol(format!("bad status line {:?}", line.trim_end())))
 }
 
-fn read_chunked(stream: &mut BufReader<Connection>) -> Result<Vec<u8>, RequestError> {
-    let mut body = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        read_line(stream, &mut line)?;
-        let size_text = line.trim_end().split(';').next().unwrap_or("");
-        let size = usize::from_str_radix(size_text.trim(), 16)
-            .map_err(|_| RequestError::Protocol(format!("bad chunk size {size_text:?}")))?;
+/// A response body as a `Read`, whatever its framing: the chunked encoding
+/// is decoded as the bytes arrive, so a streamed answer (NDJSON) can be
+/// consumed while the server is still producing it.
+struct BodyReader<'a> {
+    stream: &'a mut BufReader<Connection>,
+    framing: Framing,
+    /// Bytes left in the current chunk (chunked) or the body (length).
+    remaining: usize,
+    /// The body's last byte has been read.
+    done: bool,
+    /// A chunk size line has been read (the next one follows a CRLF).
+    chunk_seen: bool,
+}
+
+impl<'a> BodyReader<'a> {
+    fn new(stream: &'a mut BufReader<Connection>, framing: Framing) -> BodyReader<'a> {
+        let remaining = match framing {
+            Framing::Length(length) => length,
+            _ => 0,
+        };
+        BodyReader {
+            stream,
+            framing,
+            remaining,
+            done: framing == Framing::Empty || framing == Framing::Length(0),
+            chunk_seen: false,
+        }
+    }
+
+    /// Reads the next chunk's size line (after the previous chunk's CRLF);
+    /// the last chunk also consumes the trailers.
+    fn next_chunk(&mut self, first: bool) -> io::Result<()> {
+        let mut line = String::new();
+        if !first {
+            self.read_line_io(&mut line)?;
+            line.clear();
+        }
+        self.read_line_io(&mut line)?;
+        let size_text = line.trim_end().split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad chunk size {size_text:?}"),
+            )
+        })?;
         if size == 0 {
-            // Trailers, up to the empty line.
             loop {
                 line.clear();
-                read_line(stream, &mut line)?;
+                self.read_line_io(&mut line)?;
                 if line.trim_end().is_empty() {
-                    return Ok(body);
+                    break;
                 }
             }
+            self.done = true;
         }
-        let start = body.len();
-        body.resize(start + size, 0);
-        stream.read_exact(&mut body[start..]).map_err(io_error)?;
-        line.clear();
-        read_line(stream, &mut line)?;
+        self.remaining = size;
+        Ok(())
+    }
+
+    fn read_line_io(&mut self, line: &mut String) -> io::Result<()> {
+        if self.stream.read_line(line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection inside a chunked body",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.framing {
+            Framing::Empty => Ok(0),
+            Framing::UntilClose => self.stream.read(buf),
+            Framing::Length(_) => {
+                if self.done {
+                    return Ok(0);
+                }
+                let want = buf.len().min(self.remaining);
+                let n = self.stream.read(&mut buf[..want])?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection inside the body",
+                    ));
+                }
+                self.remaining -= n;
+                self.done = self.remaining == 0;
+                Ok(n)
+            }
+            Framing::Chunked => {
+                if self.remaining == 0 && !self.done {
+                    let first = !self.chunk_seen;
+                    self.chunk_seen = true;
+                    self.next_chunk(first)?;
+                }
+                if self.done {
+                    return Ok(0);
+                }
+                let want = buf.len().min(self.remaining);
+                let n = self.stream.read(&mut buf[..want])?;
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection inside a chunk",
+                    ));
+                }
+                self.remaining -= n;
+                Ok(n)
+            }
+        }
     }
 }
 
@@ -590,6 +769,53 @@ mod tests {
         );
         assert!(received.contains("Content-Length: 3\r\nContent-Type: text/plain\r\n\r\nxyz"));
         assert!(received.contains("GET /base/q HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn streamed_lines_cross_chunk_boundaries_and_keep_the_connection() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"a\":1\r\n5;x=y\r\n}\n{\"b\r\n5\r\n\":2}\n\r\n0\r\nTrailer: t\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nx\ny\n",
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\n\r\nbad cursor\n",
+        ]);
+        let mut client = Client::new(target, Duration::from_secs(5));
+        let mut lines = Vec::new();
+        let mut collect = |line: &[u8]| {
+            lines.push(String::from_utf8(line.to_vec()).unwrap());
+            Ok(())
+        };
+        client
+            .request_lines("/q", "application/json", b"{}", &mut collect)
+            .unwrap();
+        client
+            .request_lines("/q", "application/json", b"{}", &mut collect)
+            .unwrap();
+        assert_eq!(lines, [r#"{"a":1}"#, r#"{"b":2}"#, "x", "y"]);
+        let error = client
+            .request_lines("/q", "application/json", b"{}", |_| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "HTTP 400: bad cursor\n");
+        // All three went over the one keep-alive connection.
+        let received = String::from_utf8(server.join().unwrap()).unwrap();
+        assert_eq!(received.matches("POST /base/q HTTP/1.1").count(), 3);
+    }
+
+    #[test]
+    fn a_chunked_body_cut_short_is_an_error() {
+        let (target, _server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nab\ncd",
+        ]);
+        let mut client = Client::new(target, Duration::from_secs(5));
+        let mut lines = 0;
+        let error = client
+            .request_lines("/q", "application/json", b"{}", |_| {
+                lines += 1;
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(lines, 1, "the complete line before the cut");
+        assert!(error.to_string().contains("inside a chunk"), "{error}");
     }
 
     #[test]

@@ -14,6 +14,10 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod stored;
+
+use stored::{StoredEntry, StoredValue};
+
 use crate::http::Client;
 use crate::line::{FieldValue, LogLine};
 use crate::run::{Sent, RUN_TAG, SEQ_TAG};
@@ -21,8 +25,10 @@ use crate::timberdb;
 use crate::units::thousands;
 use crate::workload::LineSource;
 
-/// Entries fetched per query while reading a run back.
-const PAGE_ENTRIES: u64 = 50_000;
+/// Entries asked for per streamed read-back query: the server's default
+/// `query.max_results` is 1,000,000, so half of it leaves room for a server
+/// configured lower than the default without more pages than needed.
+const PAGE_ENTRIES: u64 = 500_000;
 /// How long to wait for the last acknowledged line to become queryable.
 const VISIBILITY_DEADLINE: Duration = Duration::from_secs(30);
 /// Problems described individually in the report.
@@ -122,8 +128,8 @@ pub fn verify(
     let started = Instant::now();
     let mut checker = Checker::new(source, sent);
     report.acknowledged_lines = checker.acknowledged_lines();
-    read_back(client, partition, run_id, |entry| {
-        checker.check(entry, &mut report)
+    read_back(client, partition, run_id, |entry, line| {
+        checker.check(entry, line, &mut report)
     })?;
     checker.finish(&mut report);
     report.read_back_seconds = started.elapsed().as_secs_f64();
@@ -181,35 +187,78 @@ fn visibility(
 /// Pages through the run's entries in timestamp order by cursor: each
 /// page continues strictly after the last one (the server's order is total,
 /// so entries sharing a timestamp are neither missed nor read twice), and
-/// costs the same however deep it is.
+/// costs the same however deep it is. Each page is an NDJSON stream that is
+/// parsed and checked line by line as it arrives, so the server's work and
+/// this check overlap instead of taking turns.
 fn read_back(
     client: &mut Client,
     partition: &str,
     run_id: &str,
-    mut each: impl FnMut(&Value),
+    mut each: impl FnMut(&StoredEntry, &[u8]),
 ) -> anyhow::Result<()> {
     let mut cursor: Option<String> = None;
     loop {
         let mut body = run_filter(partition, run_id);
         body["order"] = json!("asc");
         body["limit"] = json!(PAGE_ENTRIES);
+        body["format"] = json!("ndjson");
         if let Some(cursor) = &cursor {
             body["cursor"] = json!(cursor);
         }
-        let answer = timberdb::query(client, &body)?;
-        if answer["timed_out"].as_bool() == Some(true) {
+        let mut metadata = None;
+        client.request_lines(
+            "/api/v1/query/execute",
+            "application/json",
+            &serde_json::to_vec(&body)?,
+            |line| {
+                match line_kind(line) {
+                    Line::Entry => {
+                        let entry = StoredEntry::parse(line).with_context(|| {
+                            format!(
+                                "a read-back line is not an entry: {}",
+                                String::from_utf8_lossy(line)
+                            )
+                        })?;
+                        each(&entry, line);
+                    }
+                    Line::Metadata => metadata = Some(serde_json::from_slice::<Value>(line)?),
+                    Line::Error => bail!(
+                        "a read-back query failed: {}",
+                        String::from_utf8_lossy(line)
+                    ),
+                }
+                Ok(())
+            },
+        )?;
+        let metadata = metadata.context("a read-back answer ended without its metadata line")?;
+        let metadata = &metadata["metadata"];
+        if metadata["timed_out"].as_bool() == Some(true) {
             // A timed-out page may leave out entries before its last one.
             bail!("a read-back query timed out; its page may be incomplete");
         }
-        let entries = answer["entries"]
-            .as_array()
-            .context("query answer without entries")?;
-        entries.iter().for_each(&mut each);
-        match &answer["next"] {
+        match &metadata["next"] {
             Value::Null => return Ok(()),
             Value::String(next) => cursor = Some(next.clone()),
             other => bail!("query answer with a `next` that is not a cursor: {other}"),
         }
+    }
+}
+
+/// What a line of an NDJSON query answer is: the server writes its last
+/// line (metadata, or an error) with that member first.
+enum Line {
+    Entry,
+    Metadata,
+    Error,
+}
+
+fn line_kind(line: &[u8]) -> Line {
+    if line.starts_with(b"{\"metadata\"") {
+        Line::Metadata
+    } else if line.starts_with(b"{\"error\"") {
+        Line::Error
+    } else {
+        Line::Entry
     }
 }
 
@@ -246,14 +295,16 @@ impl<'a> Checker<'a> {
         self.acknowledged.iter().filter(|&&a| a).count() as u64
     }
 
-    fn check(&mut self, entry: &Value, report: &mut VerifyReport) {
+    /// Checks one stored entry; `line` is its JSON text, for the report.
+    fn check(&mut self, entry: &StoredEntry, line: &[u8], report: &mut VerifyReport) {
         report.found_entries += 1;
-        let index = entry["tags"][SEQ_TAG]
-            .as_str()
-            .and_then(|s| s.parse::<u64>().ok());
+        let index = entry.tag(SEQ_TAG).and_then(|s| s.parse::<u64>().ok());
         let Some(index) = index.filter(|&i| (i as usize) < self.found.len()) else {
             report.unexpected += 1;
-            sample(report, format!("unexpected entry {}", entry));
+            sample(
+                report,
+                format!("unexpected entry {}", String::from_utf8_lossy(line)),
+            );
             return;
         };
         let copies = &mut self.found[index as usize];
@@ -262,7 +313,10 @@ impl<'a> Checker<'a> {
             report.duplicated += 1;
             sample(
                 report,
-                format!("line {index} stored more than once (entry {})", entry["id"]),
+                format!(
+                    "line {index} stored more than once (entry {})",
+                    String::from_utf8_lossy(line)
+                ),
             );
         }
         self.source.fill(index, &mut self.expected);
@@ -297,49 +351,52 @@ fn sample(report: &mut VerifyReport, text: String) {
 }
 
 /// How a stored entry differs from the line sent, or `None`.
-fn difference(expected: &LogLine, entry: &Value) -> Option<String> {
-    let expect_str = |what: &str, want: &str, got: &Value| {
-        (got.as_str() != Some(want)).then(|| format!("{what}: sent {want:?}, stored {got}"))
+fn difference(expected: &LogLine, entry: &StoredEntry) -> Option<String> {
+    let expect_str = |what: &str, want: &str, got: Option<&str>| {
+        (got != Some(want)).then(|| format!("{what}: sent {want:?}, stored {got:?}"))
     };
-    if let Some(d) = expect_str("level", expected.level.as_str(), &entry["level"]) {
+    if let Some(d) = expect_str("level", expected.level.as_str(), entry.level.as_deref()) {
         return Some(d);
     }
-    if let Some(d) = expect_str("source", &expected.source, &entry["source"]) {
+    if let Some(d) = expect_str("source", &expected.source, Some(&entry.source)) {
         return Some(d);
     }
-    if let Some(d) = expect_str("message", &expected.message, &entry["message"]) {
+    if let Some(d) = expect_str("message", &expected.message, Some(&entry.message)) {
         return Some(d);
     }
-    tag_difference(expected, &entry["tags"])
-        .or_else(|| field_difference(expected, &entry["fields"]))
+    tag_difference(expected, entry).or_else(|| field_difference(expected, entry))
 }
 
-fn tag_difference(expected: &LogLine, tags: &Value) -> Option<String> {
-    let stored = tags.as_object().map(|t| t.len()).unwrap_or(0);
+fn tag_difference(expected: &LogLine, entry: &StoredEntry) -> Option<String> {
+    let stored = entry.tags.len();
     let mut count = 2; // lg_run and lg_seq
     for (key, value) in expected.tags() {
         count += 1;
-        if tags[key].as_str() != Some(value) {
-            return Some(format!("tag {key}: sent {value:?}, stored {}", tags[key]));
+        let got = entry.tag(key);
+        if got != Some(value) {
+            return Some(format!("tag {key}: sent {value:?}, stored {got:?}"));
         }
     }
-    (stored != count).then(|| format!("{stored} tags stored, {count} sent: {tags}"))
+    (stored != count).then(|| format!("{stored} tags stored, {count} sent: {:?}", entry.tags))
 }
 
-fn field_difference(expected: &LogLine, fields: &Value) -> Option<String> {
-    let stored = fields.as_object().map(|f| f.len()).unwrap_or(0);
+fn field_difference(expected: &LogLine, entry: &StoredEntry) -> Option<String> {
+    let stored = entry.fields.len();
     let mut count = 0;
     for (key, value) in expected.fields() {
         count += 1;
-        let got = &fields[key];
-        let same = match value {
-            FieldValue::Int(v) => got.as_i64() == Some(v),
-            FieldValue::Float(v) => got.as_f64() == Some(v),
-            FieldValue::Str(v) => got.as_str() == Some(v),
+        let got = entry.fields.get(key);
+        let same = match (value, got) {
+            (FieldValue::Int(v), Some(StoredValue::Int(g))) => v == *g,
+            (FieldValue::Float(v), Some(StoredValue::Float(g))) => v == *g,
+            // A float with an integral value may come back as an integer.
+            (FieldValue::Float(v), Some(StoredValue::Int(g))) => v == *g as f64,
+            (FieldValue::Str(v), Some(StoredValue::Str(g))) => v == g,
+            _ => false,
         };
         if !same {
-            return Some(format!("field {key}: stored {got}"));
+            return Some(format!("field {key}: stored {got:?}"));
         }
     }
-    (stored != count).then(|| format!("{stored} fields stored, {count} sent: {fields}"))
+    (stored != count).then(|| format!("{stored} fields stored, {count} sent: {:?}", entry.fields))
 }
