@@ -33,9 +33,12 @@
 //!   directory, or the frame whose bytes hold the flip);
 //! - a block with no flipped byte always verifies.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::rng::Rng;
 use timberdb::block::{
     encode_block, verify_block, verify_granule, BlockError, BlockHeader, ChecksumRegion, Codec,
     DecodedGranule, DirectoryRef, EncodeScratch, BLOCK_HEADER_BYTES,
@@ -49,24 +52,6 @@ const SEEDS: u64 = 300;
 const SEALS_MAX: u64 = 6;
 const PARTITION_KEY: u64 = 1;
 const SEGMENT_ID: u32 = 1;
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// One simulated file: what is durable, and writes not yet synced.
 #[derive(Default)]

@@ -698,6 +698,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_lone_checkpoint_cut_short_is_damage_when_segment_files_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = checkpoint_file_bytes(0, 3, vec![add(1, 0, 7)]);
+        // A flipped byte in the checkpoint's only (last) record reads as a
+        // record a crash cut short.
+        bytes[40] ^= 0x08;
+        std::fs::write(dir.path().join(manifest_file_name(3)), &bytes).unwrap();
+        let loaded = load(dir.path(), 0).expect("no segment file: an empty shard");
+        assert_eq!(loaded.generation, 0);
+        std::fs::write(dir.path().join("seg-000001.tdb"), [0u8; 4096]).unwrap();
+        let Err(error) = load(dir.path(), 0) else {
+            panic!("segment files: a lone cut-short checkpoint is damage");
+        };
+        assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        let text = error.to_string();
+        assert!(text.contains(&manifest_file_name(3)), "{text}");
+        assert!(text.contains("restore it from a snapshot"), "{text}");
+        // An interrupted format-2 conversion is redone, not refused.
+        std::fs::write(dir.path().join("manifest.json"), b"{}").unwrap();
+        assert_eq!(load(dir.path(), 0).unwrap().generation, 0);
+    }
+
     fn log_bytes(records: &[Vec<Edit>], generation: u64) -> Vec<u8> {
         let mut out = Vec::new();
         for edits in records {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod crash;
 pub mod loop_disk;
+pub mod rng;
 pub mod sealed;
 pub mod tls;
 
