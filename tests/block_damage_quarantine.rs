@@ -16,7 +16,9 @@
 //! - later queries no longer meet it (`partial` is false), ingest goes on,
 //!   and a restart after that is clean and still reports the loss;
 //! - compaction that reads a damaged block (no query involved) quarantines
-//!   it and goes on merging the others, with writes still accepted.
+//!   it and goes on merging the others, with writes still accepted;
+//! - a block whose directory in the manifest does not validate is
+//!   quarantined at start-up instead of refusing it.
 
 mod common;
 
@@ -225,4 +227,65 @@ fn compaction_over_a_damaged_block_quarantines_it_and_goes_on() {
     let answer = query_all(&server);
     assert_eq!(numbers(&answer), expected);
     assert_eq!(answer["partial"], false, "{answer}");
+}
+
+/// A block whose directory (the manifest's copy) does not validate is
+/// quarantined at start-up, and the shard starts without it. The manifest
+/// is rewritten as a new generation whose record for block 2 holds a
+/// directory that is not one (its record checksum is valid: damage the
+/// checksum cannot see, or a directory this build cannot read).
+#[test]
+fn a_block_whose_directory_does_not_validate_is_quarantined_at_start_up() {
+    use timberdb::storage::manifest::{self, checkpoint_file_bytes, manifest_file_name, Edit};
+    let sealed = seal_four_blocks();
+    let data_dir = sealed.dir.path().join("directory");
+    common::copy_dir(&sealed.data_dir, &data_dir);
+    let shard = shard_dir(&data_dir, 0);
+    let loaded = manifest::load(&shard, 0).unwrap();
+    let (block_offset, _) = sealed.blocks[2];
+    let mut edits: Vec<Edit> = loaded
+        .state
+        .blocks
+        .iter()
+        .map(|(&(segment, offset), block)| Edit::AddBlock {
+            segment,
+            offset,
+            header: block.header.encode(),
+            directory: if offset == block_offset {
+                vec![1, 2, 3]
+            } else {
+                block.directory.to_vec()
+            },
+        })
+        .collect();
+    edits.extend(
+        loaded
+            .state
+            .sealed
+            .iter()
+            .map(|(&partition_key, &sealed_seq)| Edit::Sealed {
+                partition_key,
+                sealed_seq,
+            }),
+    );
+    let generation = loaded.generation + 1;
+    let bytes = checkpoint_file_bytes(0, generation, edits);
+    std::fs::write(shard.join(manifest_file_name(generation)), bytes).unwrap();
+    std::fs::remove_file(shard.join(manifest_file_name(loaded.generation))).unwrap();
+
+    let server = start(&data_dir, &[]);
+    let answer = query_all(&server);
+    assert_eq!(numbers(&answer), all_but_block_2());
+    assert_eq!(answer["partial"], false, "gone before any query: {answer}");
+    let ready = server.get("/ready").json();
+    assert_eq!(ready["quarantined_blocks"], 1, "{ready}");
+    assert_eq!(ready["quarantined_entries"], BLOCK_ENTRIES, "{ready}");
+    assert_eq!(manifest_block_count(&data_dir, 0), 3);
+    let jsonl = std::fs::read_to_string(shard.join("quarantine.jsonl")).unwrap();
+    assert!(
+        jsonl.contains(&format!("\"offset\":{block_offset}")),
+        "{jsonl}"
+    );
+    let copy = shard.join(format!("quarantine/seg-000001-{block_offset}.block"));
+    assert!(copy.exists(), "a copy of the block's bytes");
 }
