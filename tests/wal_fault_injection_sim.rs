@@ -29,8 +29,11 @@
 //! its group layout is what `group_frame` reproduces with the same
 //! functions.)
 
+mod common;
+
 use std::path::Path;
 
+use common::rng::Rng;
 use timberdb::config::WalRecovery;
 use timberdb::entry::{ColumnBatch, EntryRef, Level};
 use timberdb::storage::StorageError;
@@ -43,24 +46,6 @@ const SECTOR: usize = 512;
 const SEGMENT_BYTES: usize = 1 << 20;
 const GENERATION: u64 = 4;
 const SEEDS: u64 = 300;
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// The simulated disk: what is durable, and writes not yet synced.
 struct SimDisk {

@@ -251,6 +251,7 @@ impl Default for StorageConfig {
             index_cache_bytes: INDEX_CACHE_BYTES_DEFAULT,
             scrub_rate_bytes_per_s: SCRUB_RATE_BYTES_PER_S_DEFAULT,
             wal_recovery: super::WalRecovery::Strict,
+            on_damaged_block: super::OnDamagedBlock::Quarantine,
         }
     }
 }

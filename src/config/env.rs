@@ -15,7 +15,7 @@ pub const CONFIG_VAR: &str = "TIMBERDB_CONFIG";
 /// Every variable this layer reads, with the key it sets. Kept next to `apply` so both change
 /// together; a test checks that each one is actually read.
 #[cfg(test)]
-pub const VARIABLES: [(&str, Key); 23] = [
+pub const VARIABLES: [(&str, Key); 24] = [
     ("TIMBERDB_DATA_DIR", Key::DataDir),
     ("TIMBERDB_WAL_DIR", Key::WalDir),
     ("TIMBERDB_SNAPSHOT_DIR", Key::SnapshotDir),
@@ -42,6 +42,7 @@ pub const VARIABLES: [(&str, Key); 23] = [
     ("TIMBERDB_INDEX_CACHE_SIZE", Key::IndexCacheSize),
     ("TIMBERDB_SCRUB_RATE", Key::ScrubRate),
     ("TIMBERDB_WAL_RECOVERY", Key::WalRecovery),
+    ("TIMBERDB_ON_DAMAGED_BLOCK", Key::OnDamagedBlock),
 ];
 
 /// The value of `name`, treating an empty value as unset.
@@ -140,6 +141,12 @@ pub fn apply(
         "TIMBERDB_WAL_RECOVERY",
         Key::WalRecovery,
         value::wal_recovery,
+    )?;
+    layer.set(
+        &mut storage.on_damaged_block,
+        "TIMBERDB_ON_DAMAGED_BLOCK",
+        Key::OnDamagedBlock,
+        value::on_damaged_block,
     )?;
     apply_server_keys(&mut layer, config)
 }

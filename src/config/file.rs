@@ -365,6 +365,10 @@ impl FileLayer<'_> {
                 let parse = |v: &Value| string(v, value::wal_recovery);
                 storage.wal_recovery = self.take(Key::WalRecovery, full, item, parse)?;
             }
+            "on_damaged_block" => {
+                let parse = |v: &Value| string(v, value::on_damaged_block);
+                storage.on_damaged_block = self.take(Key::OnDamagedBlock, full, item, parse)?;
+            }
             _ => self.unknown(full, item),
         }
         Ok(())

@@ -41,6 +41,7 @@ pub enum Key {
     IndexCacheSize,
     ScrubRate,
     WalRecovery,
+    OnDamagedBlock,
     LogLevel,
     LogFormat,
 }
@@ -77,6 +78,7 @@ impl Key {
             Key::IndexCacheSize => "storage.index_cache_size",
             Key::ScrubRate => "storage.scrub_rate",
             Key::WalRecovery => "storage.wal_recovery",
+            Key::OnDamagedBlock => "storage.on_damaged_block",
             Key::LogLevel => "logging.level",
             Key::LogFormat => "logging.format",
         }

@@ -131,6 +131,31 @@ pub struct StorageConfig {
     /// records of its generation): refuse to start, or skip the damaged bytes and go on.
     /// TOML key `wal_recovery`.
     pub wal_recovery: WalRecovery,
+    /// What a query or compaction does when a sealed block it reads fails its checksum:
+    /// quarantine the block and go on without it, or fail. TOML key `on_damaged_block`.
+    pub on_damaged_block: OnDamagedBlock,
+}
+
+/// What reading a damaged sealed block does (`docs/OPERATIONS.md`, "Damaged blocks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnDamagedBlock {
+    /// Take the block out of the database on the record (a copy, a `quarantine.jsonl` line,
+    /// a manifest `RemoveBlock`), answer with every other entry and say the answer is
+    /// partial. The node keeps serving: one bad block never costs more than its own entries.
+    #[default]
+    Quarantine,
+    /// Answer 500 naming the block, and leave it in place (for an operator who wants to
+    /// examine the disk before anything is removed; `timberdb scrub --quarantine` later).
+    Fail,
+}
+
+impl std::fmt::Display for OnDamagedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OnDamagedBlock::Quarantine => "quarantine",
+            OnDamagedBlock::Fail => "fail",
+        })
+    }
 }
 
 /// How WAL replay treats damage in the middle of a segment (`docs/FORMAT.md`, "Where

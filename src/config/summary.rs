@@ -131,6 +131,10 @@ fn storage_lines(storage: &StorageConfig) -> Vec<(&'static str, String)> {
             "storage.wal_recovery",
             quoted(&storage.wal_recovery.to_string()),
         ),
+        (
+            "storage.on_damaged_block",
+            quoted(&storage.on_damaged_block.to_string()),
+        ),
     ];
     // Unset, snapshots go to <data_dir>/snapshots; printing that would make
     // the summary set it, and a later data_dir change would not move it.

@@ -1013,3 +1013,22 @@ fn scrub_rate_from_file_or_environment_within_its_range_and_the_scrub_command() 
     let usage = load(&["scrub", "--bogus"], &[]).unwrap_err();
     assert_eq!(usage.exit_code(), 2, "{usage}");
 }
+
+#[test]
+fn on_damaged_block_from_file_or_environment_defaults_to_quarantine() {
+    use super::OnDamagedBlock;
+    let config = load_config(&[], &[]);
+    assert_eq!(config.storage.on_damaged_block, OnDamagedBlock::Quarantine);
+    let file = toml_file("[storage]\non_damaged_block = \"fail\"\n");
+    let path = file.path.to_str().unwrap();
+    let config = load_config(&["--config", path], &[]);
+    assert_eq!(config.storage.on_damaged_block, OnDamagedBlock::Fail);
+    let env = [("TIMBERDB_ON_DAMAGED_BLOCK", "Quarantine")];
+    let config = load_config(&["--config", path], &env);
+    assert_eq!(config.storage.on_damaged_block, OnDamagedBlock::Quarantine);
+    let error = env_error(&[("TIMBERDB_ON_DAMAGED_BLOCK", "ignore")]);
+    assert!(error.contains("TIMBERDB_ON_DAMAGED_BLOCK"), "{error}");
+    assert!(error.contains("\"quarantine\""), "{error}");
+    let (error, _) = file_error("[storage]\non_damaged_block = 1\n");
+    assert!(error.contains("storage.on_damaged_block"), "{error}");
+}

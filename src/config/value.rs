@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::defaults::{LOG_LEVELS, NODE_ID_LENGTH_MAX};
-use super::{BlockRotation, Compression, LogFormat, WalRecovery};
+use super::{BlockRotation, Compression, LogFormat, OnDamagedBlock, WalRecovery};
 
 /// Parse result: the value, or what was expected instead.
 pub type Parsed<T> = std::result::Result<T, String>;
@@ -122,6 +122,19 @@ pub fn wal_recovery(text: &str) -> Parsed<WalRecovery> {
         _ => Err(
             "expected \"strict\" (refuse to start on WAL damage) or \"skip_damaged\" \
                   (skip the damaged records, losing their entries)"
+                .to_string(),
+        ),
+    }
+}
+
+/// What reading a damaged block does, any case: `quarantine` or `fail`.
+pub fn on_damaged_block(text: &str) -> Parsed<OnDamagedBlock> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "quarantine" => Ok(OnDamagedBlock::Quarantine),
+        "fail" => Ok(OnDamagedBlock::Fail),
+        _ => Err(
+            "expected \"quarantine\" (remove a damaged block on the record and serve the rest) \
+             or \"fail\" (answer 500 and leave the block in place)"
                 .to_string(),
         ),
     }

@@ -21,7 +21,14 @@
 //! everything, but a block or granule inside the time range is counted
 //! from its entries per level, unread, when the filter is only time and
 //! levels (`blocks_counted_unread`, `granules_counted_unread`).
+//!
+//! A candidate block whose frame or filter fails its checksum is reported
+//! to `shard::damage`; under `storage.on_damaged_block = "quarantine"` (the
+//! default) the shard leaves the block out and goes on, and the summary
+//! names it (`damaged`), so the answer says it is partial. Entries already
+//! taken from the block's good granules stay: they passed their checksums.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::rc::Rc;
@@ -37,6 +44,7 @@ use super::scan::{select, ScanView};
 use super::stream::{ShardChunk, ShardSummary, CHUNK_ENTRIES_MAX};
 use crate::block::{mask_of, ColumnSet, DecodedGranule, LevelCounts, TagNeed};
 use crate::entry::{BatchView, EntryId, Level};
+use crate::shard::damage::{is_damage, DamagedBlock, DAMAGED_PER_ANSWER_MAX};
 use crate::shard::read::{install_frames, load_columns, read_frames, StoredFrames};
 use crate::shard::slice::{BlockRef, TimeMap};
 use crate::shard::store::ShardStore;
@@ -190,9 +198,44 @@ struct Scan<'a> {
     slice: u32,
     /// The granule being read, kept between granules for its buffers.
     granule: Option<DecodedGranule>,
+    /// Damaged blocks left out (the first `DAMAGED_PER_ANSWER_MAX`), and
+    /// how many there were.
+    damaged: Vec<DamagedBlock>,
+    damaged_block_count: u64,
 }
 
 impl Scan<'_> {
+    /// A read of `candidate` failed with `error`. Damage is reported and,
+    /// when the shard skips damaged blocks, the block is left out (`Ok`);
+    /// anything else fails the query.
+    fn damaged(
+        &mut self,
+        store: &ShardStore,
+        candidate: &Candidate<'_>,
+        error: StorageError,
+    ) -> Result<(), StorageError> {
+        if !is_damage(&error) {
+            return Err(error);
+        }
+        let named =
+            store
+                .damage
+                .report(&candidate.block, Some(candidate.meta.name.as_str()), &error);
+        if !store.damage.skips_damaged() {
+            return Err(error);
+        }
+        candidate.damaged.set(true);
+        self.leave_out(named);
+        Ok(())
+    }
+
+    fn leave_out(&mut self, named: DamagedBlock) {
+        self.damaged_block_count += 1;
+        if self.damaged.len() < DAMAGED_PER_ANSWER_MAX {
+            self.damaged.push(named);
+        }
+    }
+
     /// Selects and folds the entries of an in-memory batch.
     fn batch<B: ScanView + ?Sized>(
         &mut self,
@@ -350,6 +393,8 @@ struct Candidate<'a> {
     meta: &'a Arc<PartitionMeta>,
     /// Whether a granule of it was read (for `blocks_scanned`).
     read: bool,
+    /// Found damaged: its remaining work is skipped.
+    damaged: Cell<bool>,
 }
 
 /// Why a shard stopped before reading every candidate.
@@ -443,6 +488,8 @@ pub async fn run_on_shard(
         all_columns: ColumnSet::all(),
         slice: store.shard_id,
         granule: None,
+        damaged: Vec::new(),
+        damaged_block_count: 0,
     };
     let mut candidates: Vec<Candidate<'_>> = Vec::new();
     for meta in &plan.partitions {
@@ -451,6 +498,7 @@ pub async fn run_on_shard(
             block,
             meta,
             read: false,
+            damaged: Cell::new(false),
         }));
     }
     let mut queue: BinaryHeap<Work> = candidates
@@ -499,17 +547,25 @@ pub async fn run_on_shard(
         if ahead.is_empty() {
             if queue.peek().is_some_and(|work| work.granule.is_none()) {
                 let work = queue.pop().expect("peeked");
-                expand_block(store, &mut scan, &candidates, work.block, &mut queue).await?;
+                expand_unless_damaged(store, &mut scan, &candidates, work.block, &mut queue)
+                    .await?;
                 glommio::yield_if_needed().await;
                 continue;
             }
             read_ahead(store, &mut scan, &candidates, &mut queue, &mut ahead).await?;
         }
-        let (work, frames) = ahead
-            .pop_front()
-            .expect("reading ahead takes the front granule");
+        // Empty when every granule taken belonged to a damaged block.
+        let Some((work, frames)) = ahead.pop_front() else {
+            continue;
+        };
+        if candidates[work.block].damaged.get() {
+            continue;
+        }
         let granule = work.granule.expect("only granules are read ahead");
-        read_granule(&mut scan, &mut candidates[work.block], granule, frames).await?;
+        let read = read_granule(&mut scan, &mut candidates[work.block], granule, frames).await;
+        if let Err(error) = read {
+            scan.damaged(store, &candidates[work.block], error)?;
+        }
         glommio::yield_if_needed().await;
     }
     if stop != Some(Stop::Cancelled) {
@@ -523,7 +579,27 @@ pub async fn run_on_shard(
         timed_out: stop == Some(Stop::TimedOut),
         scanned_all: stop.is_none(),
         groups: scan.groups,
+        damaged: scan.damaged,
+        damaged_block_count: scan.damaged_block_count,
     })
+}
+
+/// `expand_block`, unless the block was found damaged (then its work is
+/// dropped), leaving a block out when expanding it meets damage.
+async fn expand_unless_damaged(
+    store: &ShardStore,
+    scan: &mut Scan<'_>,
+    candidates: &[Candidate<'_>],
+    index: usize,
+    queue: &mut BinaryHeap<Work>,
+) -> Result<(), StorageError> {
+    if candidates[index].damaged.get() {
+        return Ok(());
+    }
+    match expand_block(store, scan, candidates, index, queue).await {
+        Ok(()) => Ok(()),
+        Err(error) => scan.damaged(store, &candidates[index], error),
+    }
 }
 
 /// Blocks with work left when the page became final: every block not yet
@@ -546,7 +622,8 @@ fn count_left_unread<'w>(
 /// `READ_AHEAD_GRANULES_MAX` (expanding the blocks that reach the front
 /// meanwhile, as the read loop would next), and reads the frames of the
 /// columns the query tests for all of them in one batch. The caller has
-/// checked that the front is a granule.
+/// checked that the front is a granule; none is taken when every granule
+/// reached belongs to a block found damaged.
 async fn read_ahead<'c>(
     store: &ShardStore,
     scan: &mut Scan<'_>,
@@ -560,8 +637,9 @@ async fn read_ahead<'c>(
             break;
         };
         match work.granule {
+            Some(_) if candidates[work.block].damaged.get() => {}
             Some(_) => batch.push(work),
-            None => expand_block(store, scan, candidates, work.block, queue).await?,
+            None => expand_unless_damaged(store, scan, candidates, work.block, queue).await?,
         }
     }
     let granules: Vec<(&BlockRef, usize)> = batch
@@ -824,7 +902,18 @@ fn scan_memory_and_list_blocks(
             scan.stats.skipped(Stage::Time, 1);
         }
     }
-    candidate_blocks(&slice.blocks, scan.plan, &mut scan.stats)
+    let mut blocks = candidate_blocks(&slice.blocks, scan.plan, &mut scan.stats);
+    if store.damage.skips_damaged() {
+        // Found damaged by an earlier request, not quarantined yet.
+        blocks.retain(|block| match store.damage.known(block) {
+            Some(named) => {
+                scan.leave_out(named);
+                false
+            }
+            None => true,
+        });
+    }
+    blocks
 }
 
 /// The published blocks of a slice a query must consider, newest first (by

@@ -14,6 +14,7 @@ use super::execute::{FoundEntry, PruneCounts};
 use super::request::QueryPlan;
 use super::stream::QuerySummary;
 use crate::entry::{EntryId, Level};
+use crate::shard::damage::DamagedBlock;
 use crate::storage::catalog::PartitionMeta;
 use crate::time::format_rfc3339_nanos;
 
@@ -64,7 +65,7 @@ struct PrunedJson {
 
 /// Everything in an entry query's answer but the entries.
 #[derive(Serialize)]
-struct MetadataJson {
+struct MetadataJson<'a> {
     total_count: u64,
     total_count_exact: bool,
     returned_count: usize,
@@ -75,6 +76,11 @@ struct MetadataJson {
     /// The cursor of the next page (`null`: no more entries match).
     next: Option<String>,
     stats: StatsJson,
+    /// Entries are missing: a block the query needed was damaged and left
+    /// out (and quarantined). `quarantined_blocks` names them.
+    partial: bool,
+    #[serde(skip_serializing_if = "none_left_out")]
+    quarantined_blocks: &'a [DamagedBlock],
 }
 
 #[derive(Serialize)]
@@ -93,6 +99,14 @@ struct AggregateJson<'a> {
     /// Groups or distinct values were dropped at the per-query bounds.
     groups_truncated: bool,
     stats: StatsJson,
+    /// As in an entry query's answer.
+    partial: bool,
+    #[serde(skip_serializing_if = "none_left_out")]
+    quarantined_blocks: &'a [DamagedBlock],
+}
+
+fn none_left_out(blocks: &&[DamagedBlock]) -> bool {
+    blocks.is_empty()
 }
 
 fn stats_json(summary: &QuerySummary) -> StatsJson {
@@ -146,16 +160,18 @@ pub fn render_aggregate(
         timed_out: summary.timed_out,
         groups_truncated: groups.truncated,
         stats: stats_json(summary),
+        partial: summary.damaged_block_count > 0,
+        quarantined_blocks: &summary.damaged,
     };
     serde_json::to_vec(&response).expect("response serialises")
 }
 
-fn metadata_json(
+fn metadata_json<'a>(
     plan: &QueryPlan,
     returned_count: usize,
-    summary: &QuerySummary,
+    summary: &'a QuerySummary,
     execution_time_ms: f64,
-) -> MetadataJson {
+) -> MetadataJson<'a> {
     let shown = (plan.offset + returned_count) as u64;
     // More matches are known to exist past this page, or counting stopped
     // early with the page full (more are then likely, and total_count is
@@ -172,6 +188,8 @@ fn metadata_json(
         timed_out: summary.timed_out,
         next: next_cursor(plan, returned_count, summary).map(|cursor| cursor.encode()),
         stats: stats_json(summary),
+        partial: summary.damaged_block_count > 0,
+        quarantined_blocks: &summary.damaged,
     }
 }
 
@@ -229,8 +247,8 @@ pub fn render_metadata_line(
     execution_time_ms: f64,
 ) -> Vec<u8> {
     #[derive(Serialize)]
-    struct Line {
-        metadata: MetadataJson,
+    struct Line<'a> {
+        metadata: MetadataJson<'a>,
     }
     let line = Line {
         metadata: metadata_json(plan, returned_count, summary, execution_time_ms),

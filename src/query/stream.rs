@@ -20,6 +20,7 @@ use super::aggregate::Groups;
 use super::execute::{order, FoundEntry, ScanStats, SortKey};
 use super::merge::{Merger, Next};
 use super::request::QueryPlan;
+use crate::shard::damage::DamagedBlock;
 
 /// Entries per chunk: about 128 KiB at a typical 500 bytes per entry.
 pub const CHUNK_ENTRIES_MAX: usize = 256;
@@ -48,6 +49,10 @@ pub struct ShardSummary {
     pub scanned_all: bool,
     /// An aggregating query's groups on this shard.
     pub groups: Option<Groups>,
+    /// Damaged blocks this shard left out of the answer (at most
+    /// `damage::DAMAGED_PER_ANSWER_MAX`; `damaged_block_count` has them all).
+    pub damaged: Vec<DamagedBlock>,
+    pub damaged_block_count: u64,
 }
 
 /// The front end's ends of one shard's channels.
@@ -69,6 +74,9 @@ pub struct QuerySummary {
     /// The sort key of the last entry handed out (what a `next` cursor
     /// holds); `None` when the page is empty.
     pub last_key: Option<SortKey>,
+    /// Damaged blocks left out of the answer: it is partial when any was.
+    pub damaged: Vec<DamagedBlock>,
+    pub damaged_block_count: u64,
 }
 
 impl QuerySummary {
@@ -77,6 +85,8 @@ impl QuerySummary {
         self.total_count_exact &= summary.scanned_all;
         self.stats.add(&summary.stats);
         self.timed_out |= summary.timed_out;
+        self.damaged.extend(summary.damaged);
+        self.damaged_block_count += summary.damaged_block_count;
         if let Some(groups) = summary.groups {
             match &mut self.groups {
                 Some(all) => all.merge(groups),

@@ -337,17 +337,20 @@ async fn quarantine(
 pub async fn write_record(
     shard_dir: std::path::PathBuf,
     finding: Finding,
-    bytes: Vec<u8>,
+    bytes: Option<Vec<u8>>,
 ) -> Result<QuarantineLine, String> {
     glommio::executor()
         .spawn_blocking(move || {
             let (segment, offset) = finding.block_key().expect("a block finding");
-            let copy = match super::quarantine::write_copy(&shard_dir, segment, offset, &bytes) {
-                Ok(name) => Some(name),
-                Err(error) => {
+            let written = bytes
+                .map(|bytes| super::quarantine::write_copy(&shard_dir, segment, offset, &bytes));
+            let copy = match written {
+                Some(Ok(name)) => Some(name),
+                Some(Err(error)) => {
                     tracing::warn!(%error, segment, offset, "could not keep a copy of a quarantined block");
                     None
                 }
+                None => None,
             };
             let line = super::quarantine::line_for(&finding, copy).ok_or("not a block finding")?;
             super::quarantine::append_lines(&shard_dir, std::slice::from_ref(&line))

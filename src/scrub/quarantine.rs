@@ -147,8 +147,14 @@ fn copy_block(
     state: &ManifestState,
     (segment, offset): (u32, u64),
 ) -> Option<String> {
-    use std::os::unix::fs::FileExt;
     let span = state.blocks.get(&(segment, offset))?.header.span_bytes();
+    copy_span(shard_dir, (segment, offset), span)
+}
+
+/// A copy of `span` bytes of the block at `(segment, offset)`, best effort
+/// (blocking I/O; `None` when it cannot be read or written).
+pub fn copy_span(shard_dir: &Path, (segment, offset): (u32, u64), span: u64) -> Option<String> {
+    use std::os::unix::fs::FileExt;
     let path: PathBuf = shard_dir.join(segment_file_name(segment));
     let file = std::fs::File::open(path).ok()?;
     let length = file.metadata().ok()?.len().saturating_sub(offset).min(span);

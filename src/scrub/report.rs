@@ -105,9 +105,10 @@ impl Finding {
         finding.block_offset = Some(block_offset);
         finding.describe_block(header, shard, catalog);
         finding.meaning = format!(
-            "queries that read this block fail with 500, and a compaction that reads it stops \
-             the shard's writes; `--quarantine` (or POST /api/v1/admin/scrub with quarantine) \
-             removes it, losing its {} entries",
+            "the first query or compaction that reads this block quarantines it \
+             (storage.on_damaged_block = \"quarantine\", the default; with \"fail\" such \
+             queries answer 500); `--quarantine` (or POST /api/v1/admin/scrub with quarantine) \
+             removes it now, losing its {} entries",
             header.entry_count
         );
         finding
@@ -115,10 +116,16 @@ impl Finding {
 
     /// Fills in what a block holds.
     pub fn describe_block(&mut self, header: &BlockHeader, shard: u32, catalog: &Catalog) {
-        self.partition_key = Some(header.partition_key);
-        self.partition = catalog
+        let name = catalog
             .by_key(header.partition_key)
             .map(|meta| meta.name.clone());
+        self.describe_block_named(header, shard, name);
+    }
+
+    /// Fills in what a block holds, its partition's name given.
+    pub fn describe_block_named(&mut self, header: &BlockHeader, shard: u32, name: Option<String>) {
+        self.partition_key = Some(header.partition_key);
+        self.partition = name;
         self.slice = Some(shard);
         self.first_seq = Some(header.first_seq);
         self.last_seq = Some(header.last_seq());

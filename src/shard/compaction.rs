@@ -20,6 +20,11 @@
 //!
 //! Work is bounded: at most one merge per `COMPACTION_INTERVAL`, of at most
 //! one block's worth of entries.
+//!
+//! A block of the run that fails its checksum is damage, not an I/O fault:
+//! the merge is abandoned (nothing was written), the block is reported to
+//! `shard::damage` (which quarantines it by default) and left out of later
+//! runs, and the shard keeps its writes.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -115,7 +120,9 @@ fn pick_run(worker: &StoreWorker) -> Option<Vec<Rc<BlockRef>>> {
         blocks.sort_unstable_by_key(|block| block.header.first_seq);
         let mut run: Vec<Rc<BlockRef>> = Vec::new();
         let (mut run_bytes, mut run_entries) = (0, 0);
-        for block in blocks {
+        let damage = &worker.store().damage;
+        // A damaged block ends a run like a block that does not follow.
+        for block in blocks.into_iter().filter(|block| !damage.is_known(block)) {
             let (bytes, entries) = (entry_bytes(block), block.header.entry_count as u64);
             let follows = run
                 .last()
@@ -147,7 +154,14 @@ async fn merge(worker: &mut StoreWorker, run: Vec<Rc<BlockRef>>) -> Result<()> {
     let mut batch = ColumnBatch::default();
     for block in &run {
         for granule in 0..block.header.granule_count as usize {
-            let decoded = read_granule(block, granule).await?;
+            let decoded = match read_granule(block, granule).await {
+                Ok(decoded) => decoded,
+                Err(error) if super::damage::is_damage(&error) => {
+                    worker.store().damage.report(block, None, &error);
+                    return Ok(());
+                }
+                Err(error) => return Err(error),
+            };
             append_entries(&decoded, &mut batch);
             glommio::yield_if_needed().await;
         }

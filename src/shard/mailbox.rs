@@ -134,6 +134,10 @@ pub struct ShardHealth {
     pub scrub: ScrubTotals,
     /// Live tail subscribers and what they were sent.
     pub tail: TailStats,
+    /// What quarantine removed from this shard (every partition).
+    pub quarantined: super::damage::Quarantined,
+    /// Damaged blocks found by requests and not quarantined yet.
+    pub damaged_pending: usize,
 }
 
 pub async fn run_mailbox(ctx: Rc<ShardContext>, inbox: flume::Receiver<PeerRequest>) {
@@ -229,6 +233,8 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
                 filter_cache: ctx.store.filters.stats(),
                 scrub: ctx.scrub.totals.get(),
                 tail: ctx.store.tails.stats(),
+                quarantined: ctx.store.damage.quarantined_total(),
+                damaged_pending: ctx.store.damage.known_count(),
             };
             let _ = reply.send((ctx.counters.get(), health));
         }

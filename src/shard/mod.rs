@@ -8,6 +8,7 @@
 pub mod commit;
 pub mod compaction;
 pub mod context;
+pub mod damage;
 pub mod filters;
 pub mod keys;
 pub mod mailbox;

@@ -47,6 +47,8 @@ pub struct SliceStats {
     /// What retention deleted since the server started, by reason
     /// (indexed as `retention::Reason::ALL`).
     pub retention_removed: [super::retention::Removed; 2],
+    /// What quarantine removed (damaged blocks), as `quarantine.jsonl` records it.
+    pub quarantined: super::damage::Quarantined,
 }
 
 impl SliceStats {
@@ -58,6 +60,7 @@ impl SliceStats {
         self.bytes_on_disk += other.bytes_on_disk;
         self.oldest_timestamp_ns = min_some(self.oldest_timestamp_ns, other.oldest_timestamp_ns);
         self.newest_timestamp_ns = max_some(self.newest_timestamp_ns, other.newest_timestamp_ns);
+        self.quarantined.add(&other.quarantined);
         for (total, more) in self
             .retention_removed
             .iter_mut()
@@ -229,6 +232,7 @@ pub fn local_slice_stats(ctx: &ShardContext, key: Option<u64>) -> Vec<SliceStats
                 oldest_timestamp_ns: oldest,
                 newest_timestamp_ns: newest,
                 retention_removed: ctx.store.retention.removed_of(slice.partition_key),
+                quarantined: ctx.store.damage.quarantined_of(slice.partition_key),
             }
         })
         .collect()

@@ -5,6 +5,9 @@
 //! 2. Load the manifest (`storage::manifest`): every published block, with
 //!    its header and directory, and each slice's sealed watermark. Blocks of
 //!    partitions deleted from the catalog are dropped.
+//!    A block whose directory does not validate is quarantined (a copy, a
+//!    `quarantine.jsonl` line; the next step's new generation without it
+//!    is the commit point) and the shard starts without it.
 //! 3. Open the segment files that hold published blocks; give back the
 //!    space between published blocks (blocks compaction replaced or a
 //!    deleted partition held, when a crash came before their space was
@@ -27,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::block::DirectoryRef;
+use crate::block::{BlockHeader, DirectoryRef};
 use crate::config::WalRecovery;
 use crate::entry::{ColumnBatch, EntryRef};
 use crate::storage::catalog::Catalog;
@@ -66,12 +69,14 @@ pub async fn recover(
     crate::storage::convert::convert_if_needed(&store.paths, store.shard_id, catalog, store.codec)
         .await?;
     let loaded = manifest::load(&store.paths.shard_dir, store.shard_id)?;
-    let mut blocks = loaded.state.blocks;
-    blocks.retain(|_, block| catalog.by_key(block.header.partition_key).is_some());
+    let mut loaded_blocks = loaded.state.blocks;
+    loaded_blocks.retain(|_, block| catalog.by_key(block.header.partition_key).is_some());
+    let blocks = check_directories(store, catalog, loaded_blocks);
     let segments = open_segments(store, &blocks).await?;
     let (active_segment, next_segment_id) = tidy_segment_files(store, &blocks, &segments).await?;
     let blocks_indexed = blocks.len() as u64;
-    install_blocks(store, blocks, &segments)?;
+    install_blocks(store, blocks, &segments);
+    count_quarantined(store);
     for (partition_key, sealed_seq) in loaded.state.sealed {
         if catalog.by_key(partition_key).is_none() {
             continue;
@@ -119,10 +124,87 @@ async fn new_manifest_generation(store: &ShardStore, generation: u64) -> Result<
     }
 }
 
+/// A published block whose directory validated.
+struct CheckedBlock {
+    header: BlockHeader,
+    directory: DirectoryRef,
+}
+
+type CheckedBlocks = BTreeMap<(u32, u64), CheckedBlock>;
+
+/// Validates every block's directory (its manifest record's checksum
+/// passed, so a failure here is damage the checksum missed or a directory
+/// this build cannot read). A block that fails is quarantined, as a scrub
+/// would (`scrub::quarantine`): its bytes copied, a `quarantine.jsonl`
+/// line; it is left out, so the generation recovery writes next no longer
+/// names it (the commit point) and its span is punched as a gap. The shard
+/// starts without it rather than not at all.
+fn check_directories(
+    store: &ShardStore,
+    catalog: &Catalog,
+    blocks: BTreeMap<(u32, u64), BlockEntry>,
+) -> CheckedBlocks {
+    let mut checked = BTreeMap::new();
+    for (key, entry) in blocks {
+        match DirectoryRef::new(&entry.header, entry.directory) {
+            Ok(directory) => {
+                let header = entry.header;
+                checked.insert(key, CheckedBlock { header, directory });
+            }
+            Err(error) => quarantine_at_start(store, catalog, key, &entry.header, error),
+        }
+    }
+    checked
+}
+
+fn quarantine_at_start(
+    store: &ShardStore,
+    catalog: &Catalog,
+    (segment, offset): (u32, u64),
+    header: &BlockHeader,
+    error: crate::block::BlockError,
+) {
+    use crate::scrub::quarantine;
+    let dir = &store.paths.shard_dir;
+    let path = dir.join(crate::storage::segment::segment_file_name(segment));
+    let finding = crate::scrub::Finding::block(
+        &path,
+        store.shard_id,
+        (segment, offset),
+        header,
+        catalog,
+        error,
+    );
+    let copy = quarantine::copy_span(dir, (segment, offset), header.span_bytes());
+    let line = quarantine::line_for(&finding, copy).expect("a block finding");
+    tracing::error!(shard = store.shard_id, file = %path.display(), offset, partition = line.partition.as_deref().unwrap_or("(deleted)"), entries = line.entries, first_seq = line.first_seq, last_seq = line.last_seq, detail = %finding.detail, "quarantining a block whose directory is damaged; the shard starts without it");
+    if let Err(error) = quarantine::append_lines(dir, std::slice::from_ref(&line)) {
+        tracing::error!(%error, "could not write quarantine.jsonl; the block is still left out");
+    }
+}
+
+/// Counts what `quarantine.jsonl` says quarantine removed, for `/ready`,
+/// `/metrics` and the partition objects (a line for a block still
+/// published counts nothing: the manifest decides).
+fn count_quarantined(store: &ShardStore) {
+    let slices = store.slices.borrow();
+    let still_published = |line: &crate::scrub::QuarantineLine| {
+        slices.get(&line.partition_key).is_some_and(|slice| {
+            slice.blocks.iter().any(|block| {
+                block.key() == (line.segment, line.offset)
+                    && block.header.first_seq == line.first_seq
+            })
+        })
+    };
+    if let Err(error) = store.damage.load(&store.paths.shard_dir, still_published) {
+        tracing::warn!(shard = store.shard_id, %error, "could not read quarantine.jsonl; quarantined blocks are not counted");
+    }
+}
+
 /// Opens every segment file a published block lies in.
 async fn open_segments(
     store: &ShardStore,
-    blocks: &BTreeMap<(u32, u64), BlockEntry>,
+    blocks: &CheckedBlocks,
 ) -> Result<BTreeMap<u32, Rc<SegmentFile>>> {
     let mut segments = BTreeMap::new();
     for &(id, _) in blocks.keys() {
@@ -140,7 +222,7 @@ async fn open_segments(
 /// that holds blocks, and where its last block ends) and the next id.
 async fn tidy_segment_files(
     store: &ShardStore,
-    blocks: &BTreeMap<(u32, u64), BlockEntry>,
+    blocks: &CheckedBlocks,
     segments: &BTreeMap<u32, Rc<SegmentFile>>,
 ) -> Result<(Option<(Rc<SegmentFile>, u64)>, u32)> {
     let dir = &store.paths.shard_dir;
@@ -217,18 +299,17 @@ async fn tidy_segment_files(
     Ok((active, highest_id + 1))
 }
 
-/// Puts every published block into its slice, checking its directory.
+/// Puts every published block into its slice.
 fn install_blocks(
     store: &ShardStore,
-    blocks: BTreeMap<(u32, u64), BlockEntry>,
+    blocks: CheckedBlocks,
     segments: &BTreeMap<u32, Rc<SegmentFile>>,
-) -> Result<()> {
+) {
     let mut slices = store.slices.borrow_mut();
     for ((segment, offset), entry) in blocks {
         let file = segments[&segment].clone();
-        let directory = DirectoryRef::new(&entry.header, entry.directory)
-            .map_err(|error| file.block_error(offset, error))?;
-        let key = entry.header.partition_key;
+        let CheckedBlock { header, directory } = entry;
+        let key = header.partition_key;
         slices
             .entry(key)
             .or_insert_with(|| Slice::new(key))
@@ -236,11 +317,10 @@ fn install_blocks(
             .insert(Rc::new(BlockRef {
                 segment: file,
                 offset,
-                header: entry.header,
+                header,
                 directory,
             }));
     }
-    Ok(())
 }
 
 type ToSeal = Vec<(u64, std::sync::Arc<SealingBlock>)>;

@@ -66,6 +66,8 @@ pub struct ShardStore {
     pub retention: super::retention::RetentionState,
     /// Live tail subscribers, fed by the commit loop (see `shard::tail`).
     pub tails: super::tail::TailRegistry,
+    /// Damaged blocks requests met, and what quarantine removed.
+    pub damage: super::damage::DamageState,
 }
 
 impl ShardStore {
@@ -92,6 +94,7 @@ impl ShardStore {
             batch_pool: BatchPool::default(),
             retention: Default::default(),
             tails: super::tail::TailRegistry::default(),
+            damage: super::damage::DamageState::new(shard_id, storage.on_damaged_block),
         }
     }
 

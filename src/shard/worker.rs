@@ -161,7 +161,7 @@ impl StoreWorker {
                     bytes,
                     reply,
                 } => {
-                    let _ = reply.send(self.quarantine(&block, *finding, bytes).await);
+                    let _ = reply.send(self.quarantine(&block, *finding, Some(bytes)).await);
                 }
             }
         }
@@ -360,12 +360,13 @@ impl StoreWorker {
     /// Removes a damaged block: the record first (copy and line), then the
     /// `RemoveBlock` edit (the commit point), then the query structures.
     /// Its bytes are not punched now; recovery punches the gap at the next
-    /// start (the copy keeps them).
+    /// start (the copy keeps them). `bytes`: the block as read (`None`: it
+    /// could not be read, so no copy is kept).
     async fn quarantine(
         &mut self,
         block: &Rc<BlockRef>,
         finding: crate::scrub::Finding,
-        bytes: Vec<u8>,
+        bytes: Option<Vec<u8>>,
     ) -> std::result::Result<crate::scrub::QuarantineLine, String> {
         self.store
             .check_writable()
@@ -384,21 +385,52 @@ impl StoreWorker {
             return Err(error.to_string());
         }
         self.store.quarantine_block(block);
-        tracing::warn!(
-            segment,
+        self.store.damage.count(&line);
+        tracing::error!(
+            shard = self.store.shard_id,
+            file = %block.segment.path().display(),
             offset,
+            partition = line.partition.as_deref().unwrap_or("(unknown)"),
             partition_key = line.partition_key,
+            entries = line.entries,
             first_seq = line.first_seq,
             last_seq = line.last_seq,
+            copy = line.copy.as_deref().unwrap_or("(none)"),
             "quarantined a damaged block: its entries are no longer served"
         );
         Ok(line)
+    }
+
+    /// Quarantines the damaged blocks queries and compaction met since the
+    /// last maintenance (`shard::damage`). One that cannot be removed now
+    /// (writes stopped, no space for its record) is kept for the next pass;
+    /// queries skip it meanwhile.
+    async fn quarantine_known_damage(&mut self) {
+        for damage in self.store.damage.take_for_quarantine() {
+            if !self.store.is_published(&damage.block) {
+                continue; // compacted, deleted or quarantined meanwhile
+            }
+            let block = damage.block.clone();
+            let span = block.header.span_bytes() as usize;
+            let bytes = match block.segment.read(block.offset, span).await {
+                Ok(read) => Some(read.to_vec()),
+                Err(error) => {
+                    tracing::warn!(%error, "could not read a damaged block to keep a copy");
+                    None
+                }
+            };
+            if let Err(reason) = self.quarantine(&block, damage.finding.clone(), bytes).await {
+                tracing::error!(shard = self.store.shard_id, offset = block.offset, %reason, "could not quarantine a damaged block; queries keep skipping it, retried at the next maintenance");
+                self.store.damage.put_back(damage);
+            }
+        }
     }
 
     async fn maintain(&mut self) {
         if self.store.check_writable().is_err() {
             return;
         }
+        self.quarantine_known_damage().await;
         if let Err(error) = compaction::compact_some(self).await {
             if error.is_disk_full() {
                 tracing::warn!(%error, "compaction is waiting for disk space");

@@ -51,7 +51,7 @@ struct OldSegment {
     committed_bytes: u64,
 }
 
-const OLD_MANIFEST_NAME: &str = "manifest.json";
+pub const OLD_MANIFEST_NAME: &str = "manifest.json";
 
 /// Converts the shard at `paths` if it holds format-2 data; see the module
 /// docs. `codec` compresses the new blocks' string columns.

@@ -213,6 +213,9 @@ pub fn load(dir: &Path, shard_id: u32) -> Result<Loaded> {
         };
         match read {
             Some(state) => return Ok(Loaded { state, generation }),
+            None if !older_exists && holds_blocks(dir)? => {
+                return Err(lone_torn_checkpoint(&path, &bytes, generation, shard_id))
+            }
             None => {
                 tracing::warn!(path = %path.display(), "ignoring a manifest whose checkpoint is incomplete (a crash while it was written)")
             }
@@ -222,6 +225,43 @@ pub fn load(dir: &Path, shard_id: u32) -> Result<Loaded> {
         state: ManifestState::default(),
         generation: 0,
     })
+}
+
+/// Whether `dir` holds segment files that only a manifest can account for.
+/// A shard whose only generation has an incomplete checkpoint may start
+/// empty when it holds none (its first generation was cut short by a crash)
+/// or when a format-2 conversion was interrupted (`manifest.json` is still
+/// there and the conversion is redone); otherwise starting empty would
+/// delete every segment file as unpublished.
+fn holds_blocks(dir: &Path) -> Result<bool> {
+    if dir.join(super::convert::OLD_MANIFEST_NAME).exists() {
+        return Ok(false);
+    }
+    let entries = std::fs::read_dir(dir)
+        .map_err(|error| StorageError::io("list directory", dir, 0, error))?;
+    Ok(entries
+        .flatten()
+        .any(|entry| super::segment::segment_id(&entry.file_name().to_string_lossy()).is_some()))
+}
+
+/// The only generation's checkpoint reads as cut short, yet segment files
+/// exist: every generation is written whole before the older ones are
+/// deleted, so this is damage (a byte of its last checkpoint page), not a
+/// crash, and must not be read as an empty shard.
+fn lone_torn_checkpoint(path: &Path, bytes: &[u8], generation: u64, shard_id: u32) -> StorageError {
+    let offset = scan_generation(bytes, generation, shard_id)
+        .torn_tail_offset
+        .unwrap_or(0);
+    StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        detail: "the checkpoint that starts the only manifest generation ends early, and the \
+                 shard holds segment files it would publish: this is damage, not a crash (a \
+                 generation is written whole before the older ones are deleted). Starting \
+                 would lose every block of the shard; restore it from a snapshot (see \
+                 OPERATIONS.md, \"Scrub and damage\")"
+            .into(),
+    }
 }
 
 /// Damage found reading a manifest log: where, what, and whether the
@@ -656,6 +696,29 @@ mod tests {
             header: header(partition_key, offset + 1),
             directory: vec![1, 2, 3],
         }
+    }
+
+    #[test]
+    fn a_lone_checkpoint_cut_short_is_damage_when_segment_files_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = checkpoint_file_bytes(0, 3, vec![add(1, 0, 7)]);
+        // A flipped byte in the checkpoint's only (last) record reads as a
+        // record a crash cut short.
+        bytes[40] ^= 0x08;
+        std::fs::write(dir.path().join(manifest_file_name(3)), &bytes).unwrap();
+        let loaded = load(dir.path(), 0).expect("no segment file: an empty shard");
+        assert_eq!(loaded.generation, 0);
+        std::fs::write(dir.path().join("seg-000001.tdb"), [0u8; 4096]).unwrap();
+        let Err(error) = load(dir.path(), 0) else {
+            panic!("segment files: a lone cut-short checkpoint is damage");
+        };
+        assert!(matches!(error, StorageError::Corrupt { .. }), "{error}");
+        let text = error.to_string();
+        assert!(text.contains(&manifest_file_name(3)), "{text}");
+        assert!(text.contains("restore it from a snapshot"), "{text}");
+        // An interrupted format-2 conversion is redone, not refused.
+        std::fs::write(dir.path().join("manifest.json"), b"{}").unwrap();
+        assert_eq!(load(dir.path(), 0).unwrap().generation, 0);
     }
 
     fn log_bytes(records: &[Vec<Edit>], generation: u64) -> Vec<u8> {

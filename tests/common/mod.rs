@@ -7,6 +7,8 @@ pub mod auth;
 pub mod cli;
 pub mod crash;
 pub mod loop_disk;
+pub mod rng;
+pub mod sealed;
 pub mod tls;
 
 use std::io::{BufRead, BufReader, Read, Write};

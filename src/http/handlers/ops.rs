@@ -71,10 +71,34 @@ pub async fn ready(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             format!("ingest is refused (507): {reason}"),
         ));
     }
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "status": "ready", "shards": shards.len() }),
-    ))
+    Ok(json(StatusCode::OK, &ready_body(&shards)))
+}
+
+/// The body of a 200 from `/ready`: degraded when damaged blocks were
+/// quarantined or await quarantine (the node serves every other entry).
+fn ready_body(shards: &[(ShardCounters, ShardHealth)]) -> serde_json::Value {
+    let mut lost = crate::shard::damage::Quarantined::default();
+    let mut pending = 0;
+    for (_, health) in shards {
+        lost.add(&health.quarantined);
+        pending += health.damaged_pending;
+    }
+    if lost.blocks == 0 && pending == 0 {
+        return json!({ "status": "ready", "shards": shards.len() });
+    }
+    json!({
+        "status": "ready",
+        "shards": shards.len(),
+        "degraded": true,
+        "reason": format!(
+            "{} damaged blocks quarantined ({} entries lost), {pending} awaiting quarantine; \
+             every other entry is served (see quarantine.jsonl in each shard directory)",
+            lost.blocks, lost.entries
+        ),
+        "quarantined_blocks": lost.blocks,
+        "quarantined_entries": lost.entries,
+        "damaged_blocks_pending": pending,
+    })
 }
 
 async fn gather(ctx: &ShardContext) -> Result<Vec<(ShardCounters, ShardHealth)>, ApiError> {
@@ -152,7 +176,7 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
         &'static str,
         fn(&ShardHealth) -> u64,
     );
-    let gauges: [Gauge; 7] = [
+    let gauges: [Gauge; 8] = [
         ("timberdb_active_block_bytes", "gauge", "Bytes in not-yet-sealed blocks.", |h| h.active_bytes as u64),
         (
             "timberdb_block_directory_bytes",
@@ -185,6 +209,12 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
             |h| h.filter_cache.misses,
         ),
         ("timberdb_commit_queue_length", "gauge", "Requests waiting for the WAL.", |h| h.commit_queue_len as u64),
+        (
+            "timberdb_damaged_blocks_pending",
+            "gauge",
+            "Damaged blocks queries or compaction found that are not quarantined yet (skipped meanwhile).",
+            |h| h.damaged_pending as u64,
+        ),
     ];
     for (name, kind, help, read) in gauges {
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));

@@ -162,6 +162,10 @@ pub fn partition_json(ctx: &ShardContext, meta: &PartitionMeta, stats: &SliceSta
             meta.max_storage_size,
             stats,
         ),
+        "quarantined": {
+            "blocks": stats.quarantined.blocks,
+            "entries": stats.quarantined.entries,
+        },
     })
 }
 

@@ -93,6 +93,25 @@ fn render_partitions(partitions: &[(&str, SliceStats)], out: &mut String) {
             }
         }
     }
+    type QuarantineSeries = (&'static str, &'static str, fn(&SliceStats) -> u64);
+    let quarantine: [QuarantineSeries; 2] = [
+        (
+            "timberdb_quarantined_blocks_total",
+            "Damaged blocks quarantined (removed on the record), by partition, as quarantine.jsonl records them (alert on any).",
+            |s| s.quarantined.blocks,
+        ),
+        (
+            "timberdb_quarantined_entries_total",
+            "Entries lost with quarantined blocks, by partition.",
+            |s| s.quarantined.entries,
+        ),
+    ];
+    for (metric, help, read) in quarantine {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for (name, stats) in partitions {
+            let _ = writeln!(out, "{metric}{{partition=\"{name}\"}} {}", read(stats));
+        }
+    }
     for (metric, help, read) in REMOVED_SERIES {
         let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
         for (name, stats) in partitions {
