@@ -158,7 +158,7 @@ fn absolute_path(item: &Value) -> Parsed<PathBuf> {
     }
 }
 
-fn number(
+pub(super) fn number(
     item: &Value,
     parse: fn(&str) -> Parsed<u64>,
     range: &RangeInclusive<u64>,
