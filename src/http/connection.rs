@@ -13,26 +13,35 @@
 //!   `Connection: close`, and the rest of the body is read and discarded
 //!   (up to `LINGER_BYTES_MAX`) before the socket closes, so the client
 //!   reads the answer instead of a reset.
+//! - a client too slow to send (or to read) is cut by the connection's
+//!   `watchdog`, raced against hyper in the same task: a head that had
+//!   begun is answered 408 like a refused head, a body's reads fail so its
+//!   handler answers 408, an idle connection ends, and one whose client
+//!   reads nothing is dropped. Whatever hyper is doing, the task ends at
+//!   most `LINGER_TIME_MAX` after the cut.
 
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_lite::io::{AsyncBufRead, AsyncWrite};
+use futures_lite::io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::Request;
+use hyper::{Request, Response};
 
 use super::auth::RemoteAddr;
+use super::error::{ApiError, ErrorKind};
 use super::framing::FramingError;
 use super::io::HyperStream;
-use super::response::HttpResponse;
+use super::response::ResponseBody;
+use super::watchdog::{Activity, Alarm, Expiry, Timeouts, TrackedBody, Watchdog};
 use crate::shard::ShardContext;
 
 /// Bytes of an unwanted request body read and discarded before a
@@ -41,9 +50,23 @@ pub const LINGER_BYTES_MAX: usize = 1024 * 1024;
 /// How long that discarding may take at most.
 pub const LINGER_TIME_MAX: Duration = Duration::from_secs(2);
 
+/// How the read side is to end after a timeout (`watchdog`), as
+/// `io::HyperStream` tells hyper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadCut {
+    /// The client is gone as far as hyper knows: an idle connection closes.
+    EndOfStream,
+    /// Every read fails with the body timeout: the handler answers 408.
+    BodyTimeout,
+}
+
 /// What the read side (`io::HyperStream`), the service and the connection
 /// task share about one connection.
 pub struct ConnectionEdge {
+    /// What the connection is doing and since when, for the watchdog.
+    pub activity: Activity,
+    /// Set when a timeout ends the read side.
+    read_cut: Cell<Option<ReadCut>>,
     /// The largest body any route takes: a chunk larger is refused at once.
     pub body_bytes_max: u64,
     /// Requests whose whole body has been handed to hyper (or had none).
@@ -57,6 +80,8 @@ pub struct ConnectionEdge {
 impl ConnectionEdge {
     pub fn new(body_bytes_max: u64) -> ConnectionEdge {
         ConnectionEdge {
+            activity: Activity::new(std::time::Instant::now()),
+            read_cut: Cell::new(None),
             body_bytes_max,
             bodies_complete: Cell::new(0),
             requests_served: Cell::new(0),
@@ -75,16 +100,55 @@ impl ConnectionEdge {
     pub fn is_refused(&self) -> bool {
         self.refused.borrow().is_some()
     }
+
+    pub fn read_cut(&self) -> Option<ReadCut> {
+        self.read_cut.get()
+    }
+
+    /// Cuts the connection for `expiry` the way the client can best be told:
+    /// a head that had begun is answered 408 (as a refused head is), a body
+    /// fails with a 408 from its handler, an idle connection just ends.
+    fn expire(&self, expiry: Expiry) {
+        match expiry {
+            Expiry::HeaderRead if self.activity.inside_head() => self.refuse(header_timeout()),
+            Expiry::BodyRead => self.read_cut.set(Some(ReadCut::BodyTimeout)),
+            _ => self.read_cut.set(Some(ReadCut::EndOfStream)),
+        }
+    }
+}
+
+fn header_timeout() -> FramingError {
+    FramingError {
+        kind: ErrorKind::RequestTimeout,
+        code: "header_timeout",
+        message: "the request head did not arrive within connections.header_read_timeout_ms; send the whole head at once".to_string(),
+    }
+}
+
+/// The error every read of a body gives once the body timeout passed.
+pub fn body_timeout() -> FramingError {
+    FramingError {
+        kind: ErrorKind::RequestTimeout,
+        code: "body_timeout",
+        message: "no byte of the request body arrived within connections.body_read_timeout_ms".to_string(),
+    }
 }
 
 /// Serves one accepted connection until it closes.
 /// `remote` is the client's address, for the audit log (`http::auth`).
 pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, remote: Option<RemoteAddr>) {
-    serve_stream(ctx, super::io::buffered(stream), remote, |_| {}).await
+    serve_stream(ctx, stream, remote, |_| {}).await
 }
 
-/// Serves one connection over any buffered stream (plain TCP, or TLS once
-/// its handshake is done); `tag` adds what the transport knows about the
+/// How a connection's hyper run ended.
+enum Served {
+    Done(hyper::Result<()>),
+    /// Cut by a timeout and still not done after the grace: dropped.
+    Abandoned,
+}
+
+/// Serves one connection over any stream (plain TCP, or TLS once its
+/// handshake is done); `tag` adds what the transport knows about the
 /// client (a TLS session, a client certificate) to every request.
 pub async fn serve_stream<S>(
     ctx: Rc<ShardContext>,
@@ -92,9 +156,10 @@ pub async fn serve_stream<S>(
     remote: Option<RemoteAddr>,
     tag: impl Fn(&mut hyper::http::Extensions) + Unpin + 'static,
 ) where
-    S: AsyncBufRead + AsyncWrite + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let body_bytes_max = ctx.config.api.max_request_size_bytes as u64;
+    let admission_ctx = ctx.clone();
     let edge = Rc::new(ConnectionEdge::new(body_bytes_max));
     let service_edge = edge.clone();
     // Boxed so the connection can be polled by hand (`poll_without_shutdown`
@@ -109,20 +174,38 @@ pub async fn serve_stream<S>(
     let mut connection = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(HyperStream::new(stream, edge.clone()), service);
+    let timeouts = Timeouts::from_config(&admission_ctx.config.connections);
+    let mut watchdog = Watchdog::new(timeouts, LINGER_TIME_MAX);
     let mut shutting_down = false;
-    let served = std::future::poll_fn(|cx| {
+    let served = std::future::poll_fn(|cx| loop {
         // A refused head: hyper finishes the requests before it, then stops
         // (and leaves the socket to `finish`).
         if !shutting_down && edge.is_refused() {
             shutting_down = true;
             Pin::new(&mut connection).graceful_shutdown();
         }
-        connection.poll_without_shutdown(cx)
+        if let Poll::Ready(result) = connection.poll_without_shutdown(cx) {
+            return Poll::Ready(Served::Done(result));
+        }
+        match watchdog.poll(cx, &edge.activity) {
+            None => return Poll::Pending,
+            Some(Alarm::Abandon) => return Poll::Ready(Served::Abandoned),
+            // Polled again at once, so hyper sees the cut.
+            Some(Alarm::Expired(expiry)) => {
+                tracing::debug!(reason = expiry.label(), "connection timed out");
+                admission_ctx.count(|c| c.connections.timed_out[expiry.index()] += 1);
+                if expiry == Expiry::WriteStall {
+                    return Poll::Ready(Served::Abandoned);
+                }
+                edge.expire(expiry);
+            }
+        }
     })
     .await;
     match served {
-        Ok(()) => finish(connection.into_parts().io, &edge).await,
-        Err(error) => tracing::debug!(%error, "connection ended with an error"),
+        Served::Done(Ok(())) => finish(connection.into_parts().io, &edge).await,
+        Served::Done(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
+        Served::Abandoned => {}
     }
 }
 
@@ -132,7 +215,9 @@ async fn respond(
     ctx: Rc<ShardContext>,
     edge: Rc<ConnectionEdge>,
     request: Request<Incoming>,
-) -> Result<HttpResponse, Infallible> {
+) -> Result<Response<TrackedBody<ResponseBody, InFlight>>, Infallible> {
+    // Held until hyper is done with the response (or drops this future).
+    let in_flight = InFlight::new(edge.clone());
     let index = edge.requests_served.get();
     edge.requests_served.set(index + 1);
     let chunked = request.headers().contains_key(TRANSFER_ENCODING);
@@ -148,12 +233,32 @@ async fn respond(
             .headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
     }
-    Ok(response)
+    Ok(response.map(|body| TrackedBody {
+        body,
+        guard: in_flight,
+    }))
+}
+
+/// A response the service has begun and hyper has not finished: while one
+/// exists the connection is busy, not idle (`watchdog`).
+pub struct InFlight(Rc<ConnectionEdge>);
+
+impl InFlight {
+    fn new(edge: Rc<ConnectionEdge>) -> InFlight {
+        edge.activity.response_started();
+        InFlight(edge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.activity.response_finished();
+    }
 }
 
 /// After hyper: answers a refused head, then discards what the client is
 /// still sending (bounded) so it reads the answer, then closes.
-async fn finish<S: AsyncBufRead + AsyncWrite + Unpin>(
+async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: HyperStream<S>,
     edge: &ConnectionEdge,
 ) {
@@ -174,10 +279,20 @@ async fn finish<S: AsyncBufRead + AsyncWrite + Unpin>(
 /// The raw HTTP/1.1 response for a refused request head: hyper never saw
 /// the request, so it is written here, in the usual error shape.
 pub fn refusal_bytes(error: &FramingError) -> Vec<u8> {
-    let body = error.to_api_error().body_bytes();
+    raw_error_bytes(&error.to_api_error())
+}
+
+/// An error response as raw HTTP/1.1 bytes (`Connection: close`), for a
+/// connection hyper does not serve.
+pub fn raw_error_bytes(error: &ApiError) -> Vec<u8> {
+    let body = error.body_bytes();
     let status = error.kind.status();
+    let retry_after = error
+        .retry_after_seconds
+        .map(|seconds| format!("retry-after: {seconds}\r\n"))
+        .unwrap_or_default();
     let mut bytes = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\nconnection: close\r\n{retry_after}content-length: {}\r\n\r\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("Error"),
         body.len()
@@ -189,7 +304,7 @@ pub fn refusal_bytes(error: &FramingError) -> Vec<u8> {
 
 /// Reads and drops up to `LINGER_BYTES_MAX` bytes, for at most
 /// `LINGER_TIME_MAX`, or until the client closes.
-async fn linger<S: AsyncBufRead + AsyncWrite + Unpin>(io: &mut HyperStream<S>) {
+async fn linger<S: AsyncRead + AsyncWrite + Unpin>(io: &mut HyperStream<S>) {
     let socket = io.socket();
     // Closing the write side (a TCP FIN, after TLS's close_notify) tells
     // the client the answer is complete.
