@@ -22,6 +22,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
@@ -140,9 +141,9 @@ pub async fn serve(ctx: Rc<ShardContext>, stream: TcpStream, remote: Option<Remo
     serve_stream(ctx, stream, remote, |_| {}).await
 }
 
-/// How a connection's hyper run ended.
-enum Served {
-    Done(hyper::Result<()>),
+/// How a connection's run ended.
+enum Watched<T> {
+    Done(T),
     /// Cut by a timeout and still not done after the grace: dropped.
     Abandoned,
 }
@@ -150,6 +151,10 @@ enum Served {
 /// Serves one connection over any stream (plain TCP, or TLS once its
 /// handshake is done); `tag` adds what the transport knows about the
 /// client (a TLS session, a client certificate) to every request.
+///
+/// Until its first request head is whole the connection is only this small
+/// future and the bytes of the head: hyper's state and buffers (about
+/// 20 KiB) are made, in a box of their own, once there is a request.
 pub async fn serve_stream<S>(
     ctx: Rc<ShardContext>,
     stream: S,
@@ -159,8 +164,34 @@ pub async fn serve_stream<S>(
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let body_bytes_max = ctx.config.api.max_request_size_bytes as u64;
-    let admission_ctx = ctx.clone();
     let edge = Rc::new(ConnectionEdge::new(body_bytes_max));
+    let mut io = HyperStream::new(stream, edge.clone());
+    let timeouts = Timeouts::from_config(&ctx.config.connections);
+    let mut watchdog = Watchdog::new(timeouts, LINGER_TIME_MAX);
+    let first_head = std::future::poll_fn(|cx| io.poll_first_head(cx));
+    match watch(&mut watchdog, &edge, &ctx, first_head).await {
+        Watched::Done(Ok(true)) => {}
+        Watched::Done(Ok(false)) | Watched::Abandoned => return,
+        Watched::Done(Err(error)) => {
+            tracing::debug!(%error, "connection ended before its first request");
+            return;
+        }
+    }
+    Box::pin(serve_hyper(ctx, io, edge, watchdog, remote, tag)).await
+}
+
+/// Serves the connection's requests with hyper, from its first whole head.
+async fn serve_hyper<S>(
+    ctx: Rc<ShardContext>,
+    io: HyperStream<S>,
+    edge: Rc<ConnectionEdge>,
+    mut watchdog: Watchdog,
+    remote: Option<RemoteAddr>,
+    tag: impl Fn(&mut hyper::http::Extensions) + Unpin + 'static,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let service_ctx = ctx.clone();
     let service_edge = edge.clone();
     // Boxed so the connection can be polled by hand (`poll_without_shutdown`
     // wants an `Unpin` future); one allocation per request.
@@ -169,44 +200,57 @@ pub async fn serve_stream<S>(
             request.extensions_mut().insert(remote);
         }
         tag(request.extensions_mut());
-        Box::pin(respond(ctx.clone(), service_edge.clone(), request))
+        Box::pin(respond(service_ctx.clone(), service_edge.clone(), request))
     });
     let mut connection = http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(HyperStream::new(stream, edge.clone()), service);
-    let timeouts = Timeouts::from_config(&admission_ctx.config.connections);
-    let mut watchdog = Watchdog::new(timeouts, LINGER_TIME_MAX);
+        .serve_connection(io, service);
     let mut shutting_down = false;
-    let served = std::future::poll_fn(|cx| loop {
+    let run = std::future::poll_fn(|cx| {
         // A refused head: hyper finishes the requests before it, then stops
         // (and leaves the socket to `finish`).
         if !shutting_down && edge.is_refused() {
             shutting_down = true;
             Pin::new(&mut connection).graceful_shutdown();
         }
-        if let Poll::Ready(result) = connection.poll_without_shutdown(cx) {
-            return Poll::Ready(Served::Done(result));
+        connection.poll_without_shutdown(cx)
+    });
+    match watch(&mut watchdog, &edge, &ctx, run).await {
+        Watched::Done(Ok(())) => finish(connection.into_parts().io, &edge).await,
+        Watched::Done(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
+        Watched::Abandoned => {}
+    }
+}
+
+/// Runs `work` (the connection's reads and hyper) against the watchdog: a
+/// passed deadline cuts the connection (`ConnectionEdge::expire`) and `work`
+/// is polled again at once so it sees the cut; a client that reads nothing,
+/// or a cut connection still running after the grace, is abandoned.
+async fn watch<T>(
+    watchdog: &mut Watchdog,
+    edge: &ConnectionEdge,
+    ctx: &ShardContext,
+    work: impl Future<Output = T>,
+) -> Watched<T> {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(done) = work.as_mut().poll(cx) {
+            return Poll::Ready(Watched::Done(done));
         }
         match watchdog.poll(cx, &edge.activity) {
             None => return Poll::Pending,
-            Some(Alarm::Abandon) => return Poll::Ready(Served::Abandoned),
-            // Polled again at once, so hyper sees the cut.
+            Some(Alarm::Abandon) => return Poll::Ready(Watched::Abandoned),
             Some(Alarm::Expired(expiry)) => {
                 tracing::debug!(reason = expiry.label(), "connection timed out");
-                admission_ctx.count(|c| c.connections.timed_out[expiry.index()] += 1);
+                ctx.count(|c| c.connections.timed_out[expiry.index()] += 1);
                 if expiry == Expiry::WriteStall {
-                    return Poll::Ready(Served::Abandoned);
+                    return Poll::Ready(Watched::Abandoned);
                 }
                 edge.expire(expiry);
             }
         }
     })
-    .await;
-    match served {
-        Served::Done(Ok(())) => finish(connection.into_parts().io, &edge).await,
-        Served::Done(Err(error)) => tracing::debug!(%error, "connection ended with an error"),
-        Served::Abandoned => {}
-    }
+    .await
 }
 
 /// The router's answer, told to close the connection when the request's
@@ -310,7 +354,9 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(io: &mut HyperStream<S>) {
     // the client the answer is complete.
     let _ = socket.close().await;
     let discard = async {
-        let mut scratch = [0u8; 8192];
+        // On the heap: an array here would be part of every connection's
+        // future, lingering or not.
+        let mut scratch = vec![0u8; 8192];
         let mut discarded = 0;
         while discarded < LINGER_BYTES_MAX {
             match socket.read(&mut scratch).await {

@@ -182,6 +182,14 @@ impl<S: AsyncRead + Unpin> hyper::rt::Read for HyperStream<S> {
         loop {
             if framing.held_ready > 0 {
                 framing.deliver_held(&mut cursor);
+                // The body bytes already received go along, as they do
+                // with a head read whole (below).
+                if framing.held_ready == 0 && !framing.body.at_head() {
+                    match framing.pass_body(inner.buffered(), &mut cursor) {
+                        Ok(passed) => Pin::new(&mut *inner).consume(passed),
+                        Err(error) => framing.body_error = Some(error),
+                    }
+                }
                 return Poll::Ready(Ok(()));
             }
             if let Some(error) = framing.body_error.take() {
@@ -249,6 +257,39 @@ impl<S: AsyncRead + Unpin> hyper::rt::Read for HyperStream<S> {
             }
             Pin::new(&mut *inner).consume(passed);
             return Poll::Ready(Ok(()));
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> HyperStream<S> {
+    /// Reads the connection's first request head without hyper: ready once
+    /// a whole checked head is held for hyper, a head was refused, a
+    /// timeout cut the read side or an error ended it (`Ok(true)`: hyper is
+    /// to take over), or the client closed before sending anything
+    /// (`Ok(false)`). Until then the connection holds no hyper state and no
+    /// receive buffer, only the bytes of a partial head.
+    pub fn poll_first_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let HyperStream { inner, framing } = self;
+        loop {
+            let edge = &framing.edge;
+            if framing.held_ready > 0 || edge.is_refused() || edge.read_cut().is_some() {
+                return Poll::Ready(Ok(true));
+            }
+            let available = match Pin::new(&mut *inner).poll_fill_buf(cx) {
+                Poll::Ready(Ok(bytes)) => bytes,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    inner.release_if_empty();
+                    return Poll::Pending;
+                }
+            };
+            if available.is_empty() {
+                return Poll::Ready(Ok(!framing.held.is_empty()));
+            }
+            edge.activity.head_bytes();
+            // No room in hyper's buffer: a whole head is held, not passed.
+            let (head_bytes, _) = framing.read_head(available, 0);
+            Pin::new(&mut *inner).consume(head_bytes);
         }
     }
 }

@@ -73,6 +73,11 @@ impl<S> ReadBuffer<S> {
         }
     }
 
+    /// The bytes received and not yet consumed, without reading more.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.head..self.tail]
+    }
+
     /// Bytes currently held (allocated), for tests and measurements.
     pub fn capacity_bytes(&self) -> usize {
         self.buf.len()
