@@ -55,7 +55,13 @@ fn metric(server: &Server, name: &str, labels: &str) -> u64 {
     let text = server.get("/metrics").text();
     text.lines()
         .filter(|line| line.starts_with(&format!("{name}{{")) && line.contains(labels))
-        .map(|line| line.rsplit(' ').next().expect("value").parse::<u64>().expect("number"))
+        .map(|line| {
+            line.rsplit(' ')
+                .next()
+                .expect("value")
+                .parse::<u64>()
+                .expect("number")
+        })
         .sum()
 }
 
@@ -79,7 +85,11 @@ fn a_trickled_head_is_answered_408_and_closed() {
     assert_eq!(response.header("connection"), Some("close"));
     read_until_closed(&mut stream);
     trickle.join().expect("trickle");
-    let cut = metric(&server, "timberdb_http_connections_timed_out_total", "header_read");
+    let cut = metric(
+        &server,
+        "timberdb_http_connections_timed_out_total",
+        "header_read",
+    );
     assert!(cut >= 1, "{cut}");
 }
 
@@ -87,7 +97,10 @@ fn a_trickled_head_is_answered_408_and_closed() {
 fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
     let server = server_with(&short_timeouts());
     let mut stream = connect(&server);
-    assert!(read_until_closed(&mut stream).is_empty(), "closed without a word");
+    assert!(
+        read_until_closed(&mut stream).is_empty(),
+        "closed without a word"
+    );
 }
 
 #[test]
@@ -97,13 +110,19 @@ fn a_stalled_body_is_answered_408() {
     let mut stream = connect(&server);
     let head = "POST /api/v1/partitions/slow/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n";
     stream.write_all(head.as_bytes()).expect("head");
-    stream.write_all(b"{\"message\":\"par").expect("part of the body");
+    stream
+        .write_all(b"{\"message\":\"par")
+        .expect("part of the body");
     let response = read_response(&mut stream);
     assert_eq!(response.status, 408, "{}", response.text());
     assert_eq!(response.error_code(), "body_timeout");
     assert_eq!(response.header("connection"), Some("close"));
     read_until_closed(&mut stream);
-    let cut = metric(&server, "timberdb_http_connections_timed_out_total", "body_read");
+    let cut = metric(
+        &server,
+        "timberdb_http_connections_timed_out_total",
+        "body_read",
+    );
     assert!(cut >= 1, "{cut}");
 }
 
@@ -117,7 +136,11 @@ fn an_idle_keep_alive_connection_is_closed() {
     let response = read_response(&mut stream);
     assert_eq!(response.status, 200);
     assert!(read_until_closed(&mut stream).is_empty());
-    let cut = metric(&server, "timberdb_http_connections_timed_out_total", "\"idle\"");
+    let cut = metric(
+        &server,
+        "timberdb_http_connections_timed_out_total",
+        "\"idle\"",
+    );
     assert!(cut >= 1, "{cut}");
 }
 
@@ -174,7 +197,11 @@ fn connections_past_the_per_address_cap_get_429_until_one_closes() {
             .ok()?;
         (read_response(&mut stream).status == 200).then_some(())
     });
-    let count = metric(&server, "timberdb_http_connections_refused_total", "max_per_address");
+    let count = metric(
+        &server,
+        "timberdb_http_connections_refused_total",
+        "max_per_address",
+    );
     assert!(count >= 1, "{count}");
 }
 
@@ -285,7 +312,9 @@ fn thousands_of_half_open_connections_neither_block_clients_nor_keep_memory() {
         .env("TIMBERDB_CONNECTIONS_MAX_PER_SHARD", "100000")
         .start();
     server.create_partition("app");
-    let lines: Vec<_> = (0..200).map(|i| json!({"message": format!("before {i}")})).collect();
+    let lines: Vec<_> = (0..200)
+        .map(|i| json!({"message": format!("before {i}")}))
+        .collect();
     assert_eq!(server.ingest_ndjson("app", &lines).status, 200);
     let before = rss_bytes(&server);
 
@@ -304,7 +333,9 @@ fn thousands_of_half_open_connections_neither_block_clients_nor_keep_memory() {
 
     // A normal client is served meanwhile.
     let started = Instant::now();
-    let lines: Vec<_> = (0..200).map(|i| json!({"message": format!("during {i}")})).collect();
+    let lines: Vec<_> = (0..200)
+        .map(|i| json!({"message": format!("during {i}")}))
+        .collect();
     let response = server.ingest_ndjson("app", &lines);
     assert_eq!(response.status, 200, "{}", response.text());
     let found = server.query(&json!({"partitions": ["app"], "q": "during", "limit": 1000}));

@@ -32,7 +32,7 @@ pub struct ConnectionsConfig {
     /// shard; the one past it is answered 429 and closed.
     pub max_per_address: usize,
     /// Connections one shard holds open; the one past it is answered 503
-    /// and closed. Each idle one costs about 20 KiB (`docs/SECURITY.md`).
+    /// and closed. Each idle one costs 5-18 KiB (`docs/BENCHMARKS.md`).
     pub max_per_shard: usize,
 }
 
@@ -44,7 +44,7 @@ pub const TIMEOUT_MS_RANGE: RangeInclusive<u64> = 100..=3_600_000;
 /// Per shard. A client behind one NAT, or a proxy on loopback, needs more
 /// than one connection, but no single client needs thousands.
 pub const MAX_PER_ADDRESS_DEFAULT: usize = 256;
-/// Per shard: 10 000 idle connections cost about 200 MiB.
+/// Per shard: 10 000 idle keep-alive connections cost about 180 MiB.
 pub const MAX_PER_SHARD_DEFAULT: usize = 10_000;
 /// Range of both connection counts.
 pub const CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
@@ -111,50 +111,49 @@ fn count(item: &toml::Value) -> value::Parsed<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{load_from, Command};
-    use std::ffi::OsString;
+    use super::super::auth::tests::serve;
     use std::time::Duration;
-
-    fn serve(env: &[(&str, &str)], file: &str) -> Result<super::Config, String> {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("t.toml");
-        std::fs::write(&path, file).expect("write");
-        let args: Vec<OsString> = vec!["timberdb".into(), "--config".into(), path.into()];
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        match load_from(args, &lookup).map_err(|e| e.to_string())?.command {
-            Command::Serve(config) => Ok(config),
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn defaults_file_environment_and_summary() {
-        let config = serve(&[], "").expect("load");
+        let config = serve(&[], None).expect("load");
         assert_eq!(config.connections, super::ConnectionsConfig::default());
         let file = "[connections]\nheader_read_timeout_ms = 1500\nidle_timeout_ms = 2000\n\
                     max_per_address = 4\nmax_per_shard = 100\n";
         let env = [("TIMBERDB_CONNECTIONS_IDLE_TIMEOUT_MS", "2500")];
-        let config = serve(&env, file).expect("load");
+        let config = serve(&env, Some(file)).expect("load");
         let connections = &config.connections;
         assert_eq!(connections.header_read_timeout, Duration::from_millis(1500));
-        assert_eq!(connections.idle_timeout, Duration::from_millis(2500), "env wins");
+        assert_eq!(
+            connections.idle_timeout,
+            Duration::from_millis(2500),
+            "env wins"
+        );
         assert_eq!(connections.body_read_timeout, Duration::from_secs(30));
-        assert_eq!((connections.max_per_address, connections.max_per_shard), (4, 100));
+        assert_eq!(
+            (connections.max_per_address, connections.max_per_shard),
+            (4, 100)
+        );
         let summary = config.to_toml_summary();
-        assert!(summary.contains("connections.idle_timeout_ms = 2500"), "{summary}");
-        assert!(summary.contains("connections.max_per_shard = 100"), "{summary}");
+        assert!(
+            summary.contains("connections.idle_timeout_ms = 2500"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("connections.max_per_shard = 100"),
+            "{summary}"
+        );
     }
 
     #[test]
     fn out_of_range_values_name_the_key() {
-        let error = serve(&[], "[connections]\nidle_timeout_ms = 5\n").expect_err("bad");
+        let error = serve(&[], Some("[connections]\nidle_timeout_ms = 5\n")).expect_err("bad");
         assert!(error.contains("connections.idle_timeout_ms"), "{error}");
         let env = [("TIMBERDB_CONNECTIONS_MAX_PER_SHARD", "0")];
-        let error = serve(&env, "").expect_err("bad");
-        assert!(error.contains("TIMBERDB_CONNECTIONS_MAX_PER_SHARD"), "{error}");
+        let error = serve(&env, None).expect_err("bad");
+        assert!(
+            error.contains("TIMBERDB_CONNECTIONS_MAX_PER_SHARD"),
+            "{error}"
+        );
     }
 }

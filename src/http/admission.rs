@@ -109,9 +109,17 @@ pub fn render_metrics(shards: &[ConnectionCounters], out: &mut String) {
     let mut header = |name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    header("timberdb_http_connections_open", "gauge", "HTTP connections open.");
+    header(
+        "timberdb_http_connections_open",
+        "gauge",
+        "HTTP connections open.",
+    );
     for (shard, counters) in shards.iter().enumerate() {
-        let _ = writeln!(out, "timberdb_http_connections_open{{shard=\"{shard}\"}} {}", counters.open);
+        let _ = writeln!(
+            out,
+            "timberdb_http_connections_open{{shard=\"{shard}\"}} {}",
+            counters.open
+        );
     }
     let _ = writeln!(out, "# HELP timberdb_http_connections_refused_total HTTP connections refused by a [connections] cap (429 per address, 503 per shard).\n# TYPE timberdb_http_connections_refused_total counter");
     for (shard, counters) in shards.iter().enumerate() {
@@ -129,7 +137,11 @@ pub fn render_metrics(shards: &[ConnectionCounters], out: &mut String) {
     }
     let _ = writeln!(out, "# HELP timberdb_memory_trims_total Times free memory was given back to the OS after many connections closed.\n# TYPE timberdb_memory_trims_total counter");
     for (shard, counters) in shards.iter().enumerate() {
-        let _ = writeln!(out, "timberdb_memory_trims_total{{shard=\"{shard}\"}} {}", counters.memory_trims);
+        let _ = writeln!(
+            out,
+            "timberdb_memory_trims_total{{shard=\"{shard}\"}} {}",
+            counters.memory_trims
+        );
     }
 }
 
@@ -249,7 +261,8 @@ impl Admission {
             Refusal::PerShard => self.max_per_shard,
         };
         let bytes = super::connection::raw_error_bytes(&refusal.to_api_error(limit));
-        self.refusals_in_flight.set(self.refusals_in_flight.get() + 1);
+        self.refusals_in_flight
+            .set(self.refusals_in_flight.get() + 1);
         let admission = self.clone();
         glommio::spawn_local(async move {
             let answer = answer_and_close(stream, bytes);
@@ -308,15 +321,24 @@ mod tests {
         assert_eq!(address_key(a), address_key(b));
         assert_ne!(address_key(a), address_key(other));
         let mapped: IpAddr = "::ffff:10.0.0.7".parse().expect("ip");
-        assert_eq!(address_key(mapped), "10.0.0.7".parse::<IpAddr>().expect("ip"));
+        assert_eq!(
+            address_key(mapped),
+            "10.0.0.7".parse::<IpAddr>().expect("ip")
+        );
     }
 
     #[test]
     fn refusals_are_429_and_503_with_retry_after() {
         let per_address = Refusal::PerAddress.to_api_error(4);
         assert_eq!(per_address.kind.status().as_u16(), 429);
-        assert_eq!(per_address.retry_after_seconds, Some(REFUSAL_RETRY_AFTER_SECONDS));
+        assert_eq!(
+            per_address.retry_after_seconds,
+            Some(REFUSAL_RETRY_AFTER_SECONDS)
+        );
         assert!(per_address.message.contains("max_per_address"));
-        assert_eq!(Refusal::PerShard.to_api_error(9).kind.status().as_u16(), 503);
+        assert_eq!(
+            Refusal::PerShard.to_api_error(9).kind.status().as_u16(),
+            503
+        );
     }
 }

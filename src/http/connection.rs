@@ -131,7 +131,8 @@ pub fn body_timeout() -> FramingError {
     FramingError {
         kind: ErrorKind::RequestTimeout,
         code: "body_timeout",
-        message: "no byte of the request body arrived within connections.body_read_timeout_ms".to_string(),
+        message: "no byte of the request body arrived within connections.body_read_timeout_ms"
+            .to_string(),
     }
 }
 
@@ -302,10 +303,7 @@ impl Drop for InFlight {
 
 /// After hyper: answers a refused head, then discards what the client is
 /// still sending (bounded) so it reads the answer, then closes.
-async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
-    mut io: HyperStream<S>,
-    edge: &ConnectionEdge,
-) {
+async fn finish<S: AsyncRead + AsyncWrite + Unpin>(mut io: HyperStream<S>, edge: &ConnectionEdge) {
     let refused = edge.refused.borrow_mut().take();
     if let Some(error) = &refused {
         tracing::debug!(code = error.code, message = %error.message, "malformed request refused");

@@ -33,8 +33,8 @@ use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 
 use super::connection::{body_timeout, ConnectionEdge, ReadCut};
-use super::read_buffer::ReadBuffer;
 use super::framing::{check_head, BodyTracker, FramingError, HeadCheck, REQUEST_HEAD_BYTES_MAX};
+use super::read_buffer::ReadBuffer;
 
 /// hyper's side of one connection: the client's stream behind a
 /// [`ReadBuffer`], with every byte checked by `framing` on its way in.

@@ -32,7 +32,9 @@ pub const READ_BUFFER_BYTES_MIN: usize = 4 * 1024;
 /// request body arrives in about four receives once the buffer has grown.
 /// Bounded per connection by this and in number by `connections.max_per_shard`.
 pub const READ_BUFFER_BYTES_MAX: usize = 64 * 1024;
-const _: () = assert!(READ_BUFFER_BYTES_MIN.is_power_of_two() && READ_BUFFER_BYTES_MIN <= READ_BUFFER_BYTES_MAX);
+const _: () = assert!(
+    READ_BUFFER_BYTES_MIN.is_power_of_two() && READ_BUFFER_BYTES_MIN <= READ_BUFFER_BYTES_MAX
+);
 
 /// A stream with a receive buffer that grows with the traffic and is freed
 /// when the connection waits between requests.
@@ -179,7 +181,11 @@ mod tests {
                 all.extend_from_slice(&scratch[..read]);
             }
             assert_eq!(all, bytes, "every byte arrives once, in order");
-            assert_eq!(reader.capacity_bytes(), READ_BUFFER_BYTES_MAX, "grown to the cap");
+            assert_eq!(
+                reader.capacity_bytes(),
+                READ_BUFFER_BYTES_MAX,
+                "grown to the cap"
+            );
             reader.release_if_empty();
             assert_eq!(reader.capacity_bytes(), 0);
             assert_eq!(reader.next_size_bytes, READ_BUFFER_BYTES_MIN);

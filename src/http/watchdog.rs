@@ -309,7 +309,10 @@ mod tests {
         let start = Instant::now();
         let activity = Activity::new(start);
         let (deadline, expiry) = activity.deadline(&timeouts()).expect("timed");
-        assert_eq!((deadline, expiry), (start + timeouts().header_read, Expiry::HeaderRead));
+        assert_eq!(
+            (deadline, expiry),
+            (start + timeouts().header_read, Expiry::HeaderRead)
+        );
         activity.head_bytes();
         assert!(activity.inside_head());
         activity.head_complete();
@@ -326,12 +329,20 @@ mod tests {
         activity.head_bytes();
         activity.head_complete();
         activity.response_started();
-        assert_eq!(activity.deadline(&timeouts()), None, "the handler has not asked yet");
+        assert_eq!(
+            activity.deadline(&timeouts()),
+            None,
+            "the handler has not asked yet"
+        );
         activity.body_wanted();
         let (first, expiry) = activity.deadline(&timeouts()).expect("timed");
         assert_eq!(expiry, Expiry::BodyRead);
         activity.body_wanted();
-        assert_eq!(activity.deadline(&timeouts()).map(|d| d.0), Some(first), "still the first wait");
+        assert_eq!(
+            activity.deadline(&timeouts()).map(|d| d.0),
+            Some(first),
+            "still the first wait"
+        );
         activity.body_bytes();
         assert_eq!(activity.deadline(&timeouts()), None);
         std::thread::sleep(Duration::from_millis(2));

@@ -167,10 +167,7 @@ fn certificate_principal(identity: &ClientIdentity) -> Option<crate::auth::Princ
 }
 
 /// Peeks at the first byte, then runs the handshake.
-async fn open(
-    mut stream: ReadBuffer<TcpStream>,
-    config: Arc<ServerConfig>,
-) -> io::Result<Opened> {
+async fn open(mut stream: ReadBuffer<TcpStream>, config: Arc<ServerConfig>) -> io::Result<Opened> {
     let first = stream.fill_buf().await?.first().copied();
     match first {
         None => return Ok(Opened::Closed),
