@@ -59,6 +59,10 @@ pub enum Refusal {
 impl Refusal {
     pub const ALL: [Refusal; 2] = [Refusal::PerAddress, Refusal::PerShard];
 
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Refusal::PerAddress => "max_per_address",
@@ -97,51 +101,66 @@ pub struct ConnectionCounters {
     pub memory_trims: u64,
 }
 
-impl Refusal {
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
 /// Appends the connection series of every shard to `out` (`/metrics`).
 pub fn render_metrics(shards: &[ConnectionCounters], out: &mut String) {
     use std::fmt::Write;
-    let mut header = |name: &str, kind: &str, help: &str| {
+    let series = |out: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    header(
+    series(
+        out,
         "timberdb_http_connections_open",
         "gauge",
         "HTTP connections open.",
     );
     for (shard, counters) in shards.iter().enumerate() {
+        let value = counters.open;
         let _ = writeln!(
             out,
-            "timberdb_http_connections_open{{shard=\"{shard}\"}} {}",
-            counters.open
+            "timberdb_http_connections_open{{shard=\"{shard}\"}} {value}"
         );
     }
-    let _ = writeln!(out, "# HELP timberdb_http_connections_refused_total HTTP connections refused by a [connections] cap (429 per address, 503 per shard).\n# TYPE timberdb_http_connections_refused_total counter");
+    let name = "timberdb_http_connections_refused_total";
+    series(
+        out,
+        name,
+        "counter",
+        "HTTP connections refused by a [connections] cap (429 per address, 503 per shard).",
+    );
     for (shard, counters) in shards.iter().enumerate() {
         for refusal in Refusal::ALL {
-            let value = counters.refused[refusal.index()];
-            let _ = writeln!(out, "timberdb_http_connections_refused_total{{shard=\"{shard}\",reason=\"{}\"}} {value}", refusal.label());
+            let (reason, value) = (refusal.label(), counters.refused[refusal.index()]);
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{shard}\",reason=\"{reason}\"}} {value}"
+            );
         }
     }
-    let _ = writeln!(out, "# HELP timberdb_http_connections_timed_out_total HTTP connections cut by a [connections] timeout.\n# TYPE timberdb_http_connections_timed_out_total counter");
+    let name = "timberdb_http_connections_timed_out_total";
+    series(
+        out,
+        name,
+        "counter",
+        "HTTP connections cut by a [connections] timeout.",
+    );
     for (shard, counters) in shards.iter().enumerate() {
         for expiry in super::watchdog::Expiry::ALL {
-            let value = counters.timed_out[expiry.index()];
-            let _ = writeln!(out, "timberdb_http_connections_timed_out_total{{shard=\"{shard}\",reason=\"{}\"}} {value}", expiry.label());
+            let (reason, value) = (expiry.label(), counters.timed_out[expiry.index()]);
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{shard}\",reason=\"{reason}\"}} {value}"
+            );
         }
     }
-    let _ = writeln!(out, "# HELP timberdb_memory_trims_total Times free memory was given back to the OS after many connections closed.\n# TYPE timberdb_memory_trims_total counter");
+    let name = "timberdb_memory_trims_total";
+    series(
+        out,
+        name,
+        "counter",
+        "Times free memory was given back to the OS after many connections closed.",
+    );
     for (shard, counters) in shards.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "timberdb_memory_trims_total{{shard=\"{shard}\"}} {}",
-            counters.memory_trims
-        );
+        let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", counters.memory_trims);
     }
 }
 
