@@ -40,6 +40,15 @@ fn connect(server: &Server) -> TcpStream {
     stream
 }
 
+/// A new connection with a keep-alive `GET /health` sent on it, unread.
+fn send_health(server: &Server) -> TcpStream {
+    let mut stream = connect(server);
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("request");
+    stream
+}
+
 /// Reads until the server closes the connection; the bytes it sent last.
 fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     let mut rest = Vec::new();
@@ -129,10 +138,7 @@ fn a_stalled_body_is_answered_408() {
 #[test]
 fn an_idle_keep_alive_connection_is_closed() {
     let server = server_with(&short_timeouts());
-    let mut stream = connect(&server);
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
+    let mut stream = send_health(&server);
     let response = read_response(&mut stream);
     assert_eq!(response.status, 200);
     assert!(read_until_closed(&mut stream).is_empty());
@@ -157,9 +163,7 @@ fn a_live_tail_is_not_cut_while_it_has_nothing_to_send() {
     // Proof that more than the idle timeout has passed: an idle connection
     // opened after the tail is closed, twice over.
     for _ in 0..2 {
-        let mut idle = connect(&server);
-        idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            .expect("request");
+        let mut idle = send_health(&server);
         assert_eq!(read_response(&mut idle).status, 200);
         read_until_closed(&mut idle);
     }
@@ -180,10 +184,7 @@ fn a_live_tail_is_not_cut_while_it_has_nothing_to_send() {
 fn connections_past_the_per_address_cap_get_429_until_one_closes() {
     let server = server_with(&[("TIMBERDB_CONNECTIONS_MAX_PER_ADDRESS", "2")]);
     let held: Vec<TcpStream> = (0..2).map(|_| keep_alive_health(&server)).collect();
-    let mut refused = connect(&server);
-    refused
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
+    let mut refused = send_health(&server);
     let response = read_response(&mut refused);
     assert_eq!(response.status, 429, "{}", response.text());
     assert_eq!(response.error_code(), "too_many_connections");
@@ -209,10 +210,7 @@ fn connections_past_the_per_address_cap_get_429_until_one_closes() {
 fn connections_past_the_per_shard_cap_get_503() {
     let server = server_with(&[("TIMBERDB_CONNECTIONS_MAX_PER_SHARD", "2")]);
     let _held: Vec<TcpStream> = (0..2).map(|_| keep_alive_health(&server)).collect();
-    let mut refused = connect(&server);
-    refused
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
+    let mut refused = send_health(&server);
     let response = read_response(&mut refused);
     assert_eq!(response.status, 503, "{}", response.text());
     assert_eq!(response.error_code(), "connection_limit");
@@ -221,10 +219,7 @@ fn connections_past_the_per_shard_cap_get_503() {
 
 /// A connection that has been served one request and is kept open.
 fn keep_alive_health(server: &Server) -> TcpStream {
-    let mut stream = connect(server);
-    stream
-        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("request");
+    let mut stream = send_health(server);
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     // Byte by byte to the end of the (small, Content-Length) response.
