@@ -103,7 +103,8 @@ const GROUP_PAYLOAD_BYTES_MAX: u64 = 32 * MIB;
 const EXECUTOR_IO_MEMORY_BYTES: u64 = 2 * MIB;
 /// glommio's locked-memory minimum per executor (`MEMLOCK_BYTES_PER_SHARD`).
 const MEMLOCK_BYTES_PER_SHARD: u64 = 512 * KIB;
-/// hyper read buffer per connection (`CONNECTION_READ_BUFFER_BYTES`).
+/// Receive buffer of a busy connection, at most (`http::read_buffer::READ_BUFFER_BYTES_MAX`;
+/// an idle connection holds none).
 const CONNECTION_READ_BUFFER_BYTES: u64 = 64 * KIB;
 /// `query.max_concurrent_queries` and `query.default_limit` defaults.
 const QUERY_CONCURRENT_MAX: u64 = 50;

@@ -158,7 +158,7 @@ fn absolute_path(item: &Value) -> Parsed<PathBuf> {
     }
 }
 
-fn number(
+pub(super) fn number(
     item: &Value,
     parse: fn(&str) -> Parsed<u64>,
     range: &RangeInclusive<u64>,
@@ -182,11 +182,16 @@ fn quoted(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::{load_from, Command};
     use std::ffi::OsString;
 
-    fn serve(env: &[(&str, &str)], file: Option<&str>) -> Result<super::Config, String> {
+    /// The server configuration `env` and the config file `file` load to,
+    /// or the load error's text (also used by the other settings tables).
+    pub(in crate::config) fn serve(
+        env: &[(&str, &str)],
+        file: Option<&str>,
+    ) -> Result<super::Config, String> {
         let dir = tempfile::tempdir().expect("dir");
         let mut args: Vec<OsString> = vec!["timberdb".into()];
         if let Some(text) = file {

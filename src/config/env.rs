@@ -240,7 +240,11 @@ fn apply_server_keys(layer: &mut EnvLayer<'_>, config: &mut Config) -> Result<()
 /// The protocol sections' variables, one per setting (`TIMBERDB_SYSLOG_TCP_LISTEN`...);
 /// a list such as `..._MAPPING_TAGS` is comma-separated.
 fn apply_protocols(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
-    for setting in protocols::settings().iter().chain(super::auth::settings()) {
+    let settings = protocols::settings()
+        .iter()
+        .chain(super::auth::settings())
+        .chain(super::connections::settings());
+    for setting in settings {
         let Some(text) = lookup(env, setting.env) else {
             continue;
         };

@@ -75,9 +75,13 @@ pub fn apply(
             (section, Value::Table(table)) if super::auth::SECTIONS.contains(&section) => {
                 layer.protocol(config, section, table)?;
             }
+            (section, Value::Table(table)) if super::connections::SECTIONS.contains(&section) => {
+                layer.protocol(config, section, table)?;
+            }
             (section, _)
                 if protocols::SECTIONS.contains(&section)
-                    || super::auth::SECTIONS.contains(&section) =>
+                    || super::auth::SECTIONS.contains(&section)
+                    || super::connections::SECTIONS.contains(&section) =>
             {
                 return Err(layer.invalid(name, item, format!("expected a table [{name}]")));
             }
@@ -383,7 +387,10 @@ impl FileLayer<'_> {
                 self.protocol(config, &full, table)?;
                 continue;
             }
-            let mut all = protocols::settings().iter().chain(super::auth::settings());
+            let mut all = protocols::settings()
+                .iter()
+                .chain(super::auth::settings())
+                .chain(super::connections::settings());
             let Some(setting) = all.find(|s| s.name == full) else {
                 self.unknown(&full, item);
                 continue;

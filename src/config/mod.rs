@@ -25,6 +25,7 @@
 
 pub mod auth;
 mod cli;
+pub mod connections;
 pub mod defaults;
 mod env;
 mod error;
@@ -80,6 +81,8 @@ pub struct Config {
     pub audit: auth::AuditConfig,
     /// `[tls]`: HTTPS and client certificates on the API port (off by default).
     pub tls: TlsConfig,
+    /// `[connections]`: slow and idle clients' timeouts, connection caps.
+    pub connections: connections::ConnectionsConfig,
 }
 
 /// Where and how log data is made durable.

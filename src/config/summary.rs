@@ -25,6 +25,7 @@ impl Config {
         for setting in super::protocols::settings()
             .iter()
             .chain(super::auth::settings())
+            .chain(super::connections::settings())
         {
             let _ = match (setting.show)(self) {
                 Some(value) => writeln!(text, "{} = {value}", setting.name),

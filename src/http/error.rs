@@ -25,6 +25,8 @@ pub enum ErrorKind {
     HeadersTooLarge,
     /// A request feature the server does not implement (a transfer coding).
     NotImplemented,
+    /// The client sent a request head or body too slowly (`http::watchdog`).
+    RequestTimeout,
     /// No valid API key (`http::auth`); answered with `WWW-Authenticate`.
     Unauthorized,
     /// A valid key whose role or partitions do not cover the request.
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorKind::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         }

@@ -1,46 +1,46 @@
 //! Adapts glommio's TCP stream (or a TLS stream over it) to hyper 1.x's
 //! `rt::Read` / `rt::Write`.
 //!
-//! Reads go through glommio's buffered stream (`AsyncBufRead`): glommio fills
-//! its own preallocated buffer from io_uring and we copy straight into hyper's
-//! uninitialised read cursor with `put_slice`. That costs one memcpy and never
-//! zero-fills a read buffer (the adapter in glommio's example initialises
-//! hyper's buffer on every read, which is a memset of up to the whole buffer).
+//! Reads go through a [`ReadBuffer`]: the socket's bytes are received into
+//! it and copied straight into hyper's uninitialised read cursor with
+//! `put_slice`. That costs one memcpy and never zero-fills hyper's buffer
+//! (the adapter in glommio's example initialises hyper's buffer on every
+//! read, a memset of up to the whole buffer); the `ReadBuffer` is zeroed
+//! once per allocation (4 KiB per request, more for large bodies), and it is
+//! freed whenever a read at a request boundary would wait, so a connection
+//! waiting for its next request holds none.
+//!
+//! Each read also tells the connection's `watchdog::Activity` what the
+//! client is doing (a head has begun, a body is awaited, a write is
+//! blocked), and a timeout's cut (`connection::ReadCut`) is given to hyper
+//! here: an end of stream for an idle connection, an error for a body.
 //!
 //! Every byte passes `framing` first: a request head is held back here until
 //! it is whole and checked (a refused one is never shown to hyper, which
 //! is shut down gracefully instead), and body bytes are handed over no
 //! further than the body's end, so each head is checked before hyper reads it.
 //!
-//! The adapter is generic over any buffered stream: plain HTTP uses
-//! glommio's buffered `TcpStream` directly; HTTPS a `BufReader` over the
-//! rustls stream (`http::tls`), whose decrypted bytes pass the same checks.
+//! The adapter is generic over any stream: plain HTTP uses glommio's
+//! `TcpStream` directly; HTTPS the rustls stream (`http::tls`), whose
+//! decrypted bytes pass the same checks.
 
 use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use futures_lite::io::{AsyncBufRead, AsyncWrite};
-use glommio::net::{Preallocated, TcpStream};
+use futures_lite::io::{AsyncBufRead, AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
 
-use super::connection::ConnectionEdge;
+use super::connection::{body_timeout, ConnectionEdge, ReadCut};
 use super::framing::{check_head, BodyTracker, FramingError, HeadCheck, REQUEST_HEAD_BYTES_MAX};
+use super::read_buffer::ReadBuffer;
 
-/// Bytes glommio reads from the socket per io_uring receive. 64 KiB per
-/// connection: large enough that a 1000-line (240 KB) request body arrives in
-/// four receives, small enough that 10 000 idle connections cost 640 MiB at
-/// most (connections are bounded by `CONNECTIONS_PER_SHARD_MAX`).
-pub const CONNECTION_READ_BUFFER_BYTES: usize = 64 * 1024;
-
-pub struct HyperStream<S = TcpStream<Preallocated>> {
-    inner: S,
+/// hyper's side of one connection: the client's stream behind a
+/// [`ReadBuffer`], with every byte checked by `framing` on its way in.
+pub struct HyperStream<S = TcpStream> {
+    inner: ReadBuffer<S>,
     framing: Framing,
-}
-
-/// glommio's stream with its receive buffer of [`CONNECTION_READ_BUFFER_BYTES`].
-pub fn buffered(stream: TcpStream) -> TcpStream<Preallocated> {
-    stream.buffered_with(Preallocated::new(CONNECTION_READ_BUFFER_BYTES))
 }
 
 /// The read side's framing state, apart from the socket so the socket's
@@ -65,10 +65,10 @@ struct Framing {
 }
 
 impl<S> HyperStream<S> {
-    /// Serves hyper from an already buffered stream.
+    /// Serves hyper from `inner`, received through a [`ReadBuffer`].
     pub fn new(inner: S, edge: Rc<ConnectionEdge>) -> HyperStream<S> {
         HyperStream {
-            inner,
+            inner: ReadBuffer::new(inner),
             framing: Framing {
                 body: BodyTracker::new(edge.body_bytes_max),
                 held: Vec::new(),
@@ -82,7 +82,7 @@ impl<S> HyperStream<S> {
     }
 
     /// The socket, for the connection task's own answer once hyper is done.
-    pub fn socket(&mut self) -> &mut S {
+    pub fn socket(&mut self) -> &mut ReadBuffer<S> {
         &mut self.inner
     }
 
@@ -113,6 +113,7 @@ impl Framing {
     /// A head checked and accepted: its body starts, and a request without
     /// one is complete at once.
     fn start_request(&mut self, body: super::framing::BodyFraming) {
+        self.edge.activity.head_complete();
         self.body.start_body(body);
         if self.body.at_head() {
             self.edge.body_completed();
@@ -171,7 +172,7 @@ impl Framing {
     }
 }
 
-impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
+impl<S: AsyncRead + Unpin> hyper::rt::Read for HyperStream<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -181,10 +182,25 @@ impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
         loop {
             if framing.held_ready > 0 {
                 framing.deliver_held(&mut cursor);
+                // The body bytes already received go along, as they do
+                // with a head read whole (below).
+                if framing.held_ready == 0 && !framing.body.at_head() {
+                    match framing.pass_body(inner.buffered(), &mut cursor) {
+                        Ok(passed) => Pin::new(&mut *inner).consume(passed),
+                        Err(error) => framing.body_error = Some(error),
+                    }
+                }
                 return Poll::Ready(Ok(()));
             }
             if let Some(error) = framing.body_error.take() {
                 return Poll::Ready(Err(error));
+            }
+            match framing.edge.read_cut() {
+                None => {}
+                Some(ReadCut::EndOfStream) => return Poll::Ready(Ok(())),
+                Some(ReadCut::BodyTimeout) => {
+                    return Poll::Ready(Err(framing_io_error(body_timeout())))
+                }
             }
             if framing.edge.is_refused() {
                 // Nothing more is read: `connection::serve` sees the refusal
@@ -200,7 +216,16 @@ impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
             let available = match Pin::new(&mut *inner).poll_fill_buf(cx) {
                 Poll::Ready(Ok(bytes)) => bytes,
                 Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if framing.body.at_head() {
+                        // Between requests (or inside a held head): nothing
+                        // to read now, so hold no receive buffer.
+                        inner.release_if_empty();
+                    } else {
+                        framing.edge.activity.body_wanted();
+                    }
+                    return Poll::Pending;
+                }
             };
             if available.is_empty() {
                 return Poll::Ready(end_of_stream(&framing.body));
@@ -212,6 +237,7 @@ impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
                 }
                 return Poll::Ready(result.map(|_| ()));
             }
+            framing.edge.activity.head_bytes();
             let (head_bytes, to_hyper) = framing.read_head(available, cursor.remaining());
             if !to_hyper {
                 Pin::new(&mut *inner).consume(head_bytes);
@@ -235,6 +261,39 @@ impl<S: AsyncBufRead + Unpin> hyper::rt::Read for HyperStream<S> {
     }
 }
 
+impl<S: AsyncRead + Unpin> HyperStream<S> {
+    /// Reads the connection's first request head without hyper: ready once
+    /// a whole checked head is held for hyper, a head was refused, a
+    /// timeout cut the read side or an error ended it (`Ok(true)`: hyper is
+    /// to take over), or the client closed before sending anything
+    /// (`Ok(false)`). Until then the connection holds no hyper state and no
+    /// receive buffer, only the bytes of a partial head.
+    pub fn poll_first_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let HyperStream { inner, framing } = self;
+        loop {
+            let edge = &framing.edge;
+            if framing.held_ready > 0 || edge.is_refused() || edge.read_cut().is_some() {
+                return Poll::Ready(Ok(true));
+            }
+            let available = match Pin::new(&mut *inner).poll_fill_buf(cx) {
+                Poll::Ready(Ok(bytes)) => bytes,
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    inner.release_if_empty();
+                    return Poll::Pending;
+                }
+            };
+            if available.is_empty() {
+                return Poll::Ready(Ok(!framing.held.is_empty()));
+            }
+            edge.activity.head_bytes();
+            // No room in hyper's buffer: a whole head is held, not passed.
+            let (head_bytes, _) = framing.read_head(available, 0);
+            Pin::new(&mut *inner).consume(head_bytes);
+        }
+    }
+}
+
 impl Framing {
     /// Hands hyper the bytes of the current body that are in `available`
     /// and fit its buffer; returns how many.
@@ -249,6 +308,7 @@ impl Framing {
             .scan(&available[..room])
             .map_err(framing_io_error)?;
         cursor.put_slice(&available[..scanned.body_bytes]);
+        self.edge.activity.body_bytes();
         if scanned.body_ended {
             self.edge.body_completed();
         }
@@ -275,7 +335,14 @@ impl<S: AsyncWrite + Unpin> hyper::rt::Write for HyperStream<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        // A write the client does not make room for is timed (`watchdog`).
+        let activity = &self.framing.edge.activity;
+        match written {
+            Poll::Pending => activity.write_blocked(),
+            Poll::Ready(_) => activity.write_flowed(),
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -6,7 +6,11 @@
 //! `router` maps routes to `handlers`, `error` is the error body and the
 //! one status mapping, `body` reads bodies within the size limit, `tls`
 //! serves HTTPS (and client certificates) when `[tls]` is configured.
+//! `admission` caps connections per client address and per shard,
+//! `watchdog` cuts clients too slow to send or read, and `read_buffer`
+//! keeps an idle connection's memory small (`[connections]`).
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod connection;
@@ -15,9 +19,11 @@ pub mod framing;
 pub mod handlers;
 pub mod io;
 pub mod negotiate;
+pub mod read_buffer;
 pub mod response;
 pub mod router;
 pub mod tls;
+pub mod watchdog;
 
 use std::rc::Rc;
 
@@ -25,15 +31,11 @@ use glommio::net::TcpListener;
 
 use crate::shard::ShardContext;
 
-/// Open connections per shard. Each costs a read buffer
-/// (`io::CONNECTION_READ_BUFFER_BYTES`) plus hyper's state, about 80 KiB, so
-/// this bounds connection memory to about 800 MiB per shard; connections
-/// past it are closed at once.
-pub const CONNECTIONS_PER_SHARD_MAX: usize = 10_000;
-
 /// Accepts connections on this shard's listener for as long as it runs; over TLS when
-/// `tls` is given (`[tls]` configured), plain HTTP otherwise.
+/// `tls` is given (`[tls]` configured), plain HTTP otherwise. Each connection first takes
+/// a place from the shard's [`admission::Admission`] (the `[connections]` caps).
 pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener, tls: Option<Rc<tls::ShardTls>>) {
+    let admission = admission::Admission::new(ctx.clone());
     loop {
         let stream = match listener.accept().await {
             Ok(stream) => stream,
@@ -43,28 +45,27 @@ pub async fn serve(ctx: Rc<ShardContext>, listener: TcpListener, tls: Option<Rc<
                 continue;
             }
         };
-        if ctx.connections_open.get() >= CONNECTIONS_PER_SHARD_MAX {
-            tracing::warn!(
-                limit = CONNECTIONS_PER_SHARD_MAX,
-                "connection limit reached; closing a new connection"
-            );
-            continue;
-        }
+        let peer = stream.peer_addr().ok();
+        let ticket = match admission.admit(peer) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                tracing::debug!(?peer, reason = refusal.label(), "connection refused");
+                if tls.is_none() {
+                    admission.refuse(stream, refusal);
+                }
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        ctx.connections_open.set(ctx.connections_open.get() + 1);
         let conn_ctx = ctx.clone();
-        let remote = stream.peer_addr().ok().map(auth::RemoteAddr);
+        let remote = peer.map(auth::RemoteAddr);
         let conn_tls = tls.clone();
         glommio::spawn_local(async move {
             match conn_tls {
-                Some(conn_tls) => {
-                    tls::serve_connection(conn_ctx.clone(), conn_tls, stream, remote).await
-                }
-                None => connection::serve(conn_ctx.clone(), stream, remote).await,
+                Some(conn_tls) => tls::serve_connection(conn_ctx, conn_tls, stream, remote).await,
+                None => connection::serve(conn_ctx, stream, remote).await,
             }
-            conn_ctx
-                .connections_open
-                .set(conn_ctx.connections_open.get() - 1);
+            drop(ticket);
         })
         .detach();
     }

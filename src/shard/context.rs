@@ -29,6 +29,8 @@ pub struct ShardCounters {
     pub auth_unauthorized: u64,
     pub auth_forbidden: u64,
     pub syslog: crate::protocol::syslog::SyslogCounters,
+    /// HTTP connections open, refused and timed out (`http::admission`).
+    pub connections: crate::http::admission::ConnectionCounters,
 }
 
 pub struct ShardContext {
@@ -44,8 +46,6 @@ pub struct ShardContext {
     pub counters: Cell<ShardCounters>,
     /// Queries running on this shard's front end (for max_concurrent_queries).
     pub queries_running: Cell<usize>,
-    /// Open HTTP connections on this shard.
-    pub connections_open: Cell<usize>,
     /// Set by a graceful shutdown: ingest is refused from then on.
     pub shutting_down: Cell<bool>,
     /// Serialises catalog writes on shard 0 (one file, one writer at a time).

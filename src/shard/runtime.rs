@@ -462,7 +462,6 @@ async fn open_shard(boot: &ShardBoot) -> Result<Rc<ShardContext>, String> {
         peers: boot.peers.clone(),
         counters: Cell::default(),
         queries_running: Cell::new(0),
-        connections_open: Cell::new(0),
         shutting_down: Cell::new(false),
         catalog_write: glommio::sync::Semaphore::new(1),
         catalog_pending: RefCell::default(),

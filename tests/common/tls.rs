@@ -225,6 +225,17 @@ impl TlsClient {
         self.request("GET", path, None, b"")
     }
 
+    /// Sends bytes as they are (a partial request, say).
+    pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Reads one Content-Length response.
+    pub fn read_response(&mut self) -> std::io::Result<Response> {
+        read_keep_alive_response(&mut self.stream)
+    }
+
     pub fn post_json(&mut self, path: &str, body: &serde_json::Value) -> std::io::Result<Response> {
         self.request(
             "POST",

@@ -226,6 +226,8 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
     crate::scrub::online::render_metrics(&scrub, &mut out);
     let syslog: Vec<_> = shards.iter().map(|(counters, _)| counters.syslog).collect();
     crate::protocol::syslog::metrics::render(&syslog, &mut out);
+    let connections: Vec<_> = shards.iter().map(|(c, _)| c.connections).collect();
+    crate::http::admission::render_metrics(&connections, &mut out);
     let tails: Vec<_> = shards.iter().map(|(_, health)| health.tail).collect();
     crate::shard::tail::render_metrics(&tails, &mut out);
     out.push_str("# HELP timberdb_writes_stopped 1 when a shard refuses writes after an I/O failure.\n# TYPE timberdb_writes_stopped gauge\n");

@@ -145,6 +145,8 @@ fn otlp_status(error: &ApiError) -> (StatusCode, i32, bool) {
             (error.kind.status(), code::INVALID_ARGUMENT, false)
         }
         ErrorKind::Conflict => (error.kind.status(), code::ABORTED, false),
+        // The client sent its body too slowly: worth a retry.
+        ErrorKind::RequestTimeout => (error.kind.status(), code::DEADLINE_EXCEEDED, true),
         ErrorKind::Overloaded => (
             StatusCode::TOO_MANY_REQUESTS,
             code::RESOURCE_EXHAUSTED,

@@ -28,25 +28,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_lite::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use futures_lite::io::{AsyncBufReadExt, AsyncWriteExt};
 use futures_rustls::server::TlsStream;
 use futures_rustls::TlsAcceptor;
-use glommio::net::{Preallocated, TcpStream};
+use glommio::net::TcpStream;
 use rustls::ServerConfig;
 
 pub use identity::{subject_common_name, ClientIdentity};
 pub use load::{crypto_provider, load_server_config, LoadedTls, TlsLoadError};
 
 use super::auth::RemoteAddr;
-use super::{connection, io as hyper_io};
+use super::connection;
+use super::read_buffer::ReadBuffer;
 use crate::config::ClientRole;
 use crate::shard::ShardContext;
-
-/// Bytes of decrypted request data buffered per TLS connection between rustls and hyper:
-/// one TLS record's largest plaintext (16 KiB). Added to glommio's receive buffer
-/// (`io::CONNECTION_READ_BUFFER_BYTES`) and rustls's own record buffers (about 34 KiB at
-/// most), a TLS connection costs about 50 KiB more than a plain one.
-pub const TLS_PLAINTEXT_READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// The first byte of every TLS connection: a record of content type `handshake`.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -91,7 +86,7 @@ impl ShardTls {
 
 /// What the first bytes and the handshake of a connection came to.
 enum Opened {
-    Tls(Box<TlsStream<TcpStream<Preallocated>>>),
+    Tls(Box<TlsStream<ReadBuffer<TcpStream>>>),
     /// The client spoke plain HTTP; it was told to use https:// and the connection is done.
     PlainHttpRefused,
     /// The client closed before sending anything.
@@ -107,7 +102,7 @@ pub async fn serve_connection(
 ) {
     let peer = stream.peer_addr().ok();
     let timeout = tls.handshake_timeout;
-    let opening = open(hyper_io::buffered(stream), tls.current());
+    let opening = open(ReadBuffer::new(stream), tls.current());
     let timed_out = async {
         glommio::timer::sleep(timeout).await;
         Err(io::Error::new(
@@ -132,7 +127,9 @@ pub async fn serve_connection(
         }
     };
     let (session, identity) = describe(&stream, &tls.client_roles);
-    let plaintext = BufReader::with_capacity(TLS_PLAINTEXT_READ_BUFFER_BYTES, *stream);
+    // Decrypted bytes go through `io::HyperStream`'s own receive buffer
+    // (`read_buffer`), which is freed between requests like a plain one's.
+    let plaintext = *stream;
     // A verified client certificate mapped to a role (`tls.client_roles`)
     // authenticates the connection's requests as a key with that role, on
     // every partition (`http::auth` accepts a `Principal` set here).
@@ -170,10 +167,7 @@ fn certificate_principal(identity: &ClientIdentity) -> Option<crate::auth::Princ
 }
 
 /// Peeks at the first byte, then runs the handshake.
-async fn open(
-    mut stream: TcpStream<Preallocated>,
-    config: Arc<ServerConfig>,
-) -> io::Result<Opened> {
+async fn open(mut stream: ReadBuffer<TcpStream>, config: Arc<ServerConfig>) -> io::Result<Opened> {
     let first = stream.fill_buf().await?.first().copied();
     match first {
         None => return Ok(Opened::Closed),
@@ -195,7 +189,7 @@ async fn open(
 
 /// Answers a plain HTTP request on the TLS port with a 400 in the usual error shape, in
 /// clear text (the client cannot read anything else), and closes.
-async fn refuse_plain_http(stream: &mut TcpStream<Preallocated>) -> io::Result<()> {
+async fn refuse_plain_http(stream: &mut ReadBuffer<TcpStream>) -> io::Result<()> {
     let body = serde_json::json!({ "error": {
         "code": "tls_required",
         "message": "this port serves HTTPS only: send the request with https:// (TLS), not http://",
@@ -213,7 +207,7 @@ async fn refuse_plain_http(stream: &mut TcpStream<Preallocated>) -> io::Result<(
 /// The session's version and suite, and the client's identity when it sent a certificate
 /// (which the handshake has verified by now).
 fn describe(
-    stream: &TlsStream<TcpStream<Preallocated>>,
+    stream: &TlsStream<ReadBuffer<TcpStream>>,
     roles: &BTreeMap<String, ClientRole>,
 ) -> (TlsSession, Option<ClientIdentity>) {
     let connection = stream.get_ref().1;
