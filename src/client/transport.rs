@@ -99,6 +99,14 @@ impl Server {
         self.read_answer(response)
     }
 
+    pub fn patch_json(&self, path: &str, body: &str) -> Result<Answer> {
+        let response = self
+            .authorized(self.agent.patch(self.url_of(path)))
+            .content_type("application/json")
+            .send(body);
+        self.read_answer(response)
+    }
+
     pub fn delete(&self, path: &str) -> Result<Answer> {
         let response = self.authorized(self.agent.delete(self.url_of(path))).call();
         self.read_answer(response)

@@ -69,15 +69,16 @@ impl Config {
     }
 }
 
-/// The sections this module owns, for the file layer.
-pub(super) const SECTIONS: [&str; 2] = ["auth", "audit"];
+/// The sections this module owns, for the file layer (`[quotas]` is
+/// described in `config::quotas`).
+pub(super) const SECTIONS: [&str; 3] = ["auth", "audit", "quotas"];
 
 pub(super) fn settings() -> &'static [Setting] {
     &SETTINGS
 }
 
 static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(|| {
-    vec![
+    let mut list = vec![
         Setting {
             name: "auth.enabled",
             env: "TIMBERDB_AUTH_ENABLED",
@@ -137,7 +138,9 @@ static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(||
             },
             show: |c| Some(c.audit.auth_failures_per_second.to_string()),
         },
-    ]
+    ];
+    super::quotas::push_settings(&mut list);
+    list
 });
 
 /// A TOML boolean, or the environment's text (`true`, `1`, `yes`, `on`...).
@@ -158,7 +161,7 @@ fn absolute_path(item: &Value) -> Parsed<PathBuf> {
     }
 }
 
-fn number(
+pub(super) fn number(
     item: &Value,
     parse: fn(&str) -> Parsed<u64>,
     range: &RangeInclusive<u64>,

@@ -226,6 +226,7 @@ impl Default for Config {
             auth: Default::default(),
             audit: Default::default(),
             tls: Default::default(),
+            quotas: Default::default(),
         }
     }
 }

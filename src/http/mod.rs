@@ -5,7 +5,8 @@
 //! it (`io` runs it), `io` adapts glommio streams to hyper,
 //! `router` maps routes to `handlers`, `error` is the error body and the
 //! one status mapping, `body` reads bodies within the size limit, `tls`
-//! serves HTTPS (and client certificates) when `[tls]` is configured.
+//! serves HTTPS (and client certificates) when `[tls]` is configured,
+//! `quota` charges requests to their key's quota.
 
 pub mod auth;
 pub mod body;
@@ -15,6 +16,7 @@ pub mod framing;
 pub mod handlers;
 pub mod io;
 pub mod negotiate;
+pub mod quota;
 pub mod response;
 pub mod router;
 pub mod tls;

@@ -7,6 +7,7 @@ use hyper::{Request, StatusCode};
 
 use crate::auth::Role;
 use crate::http::auth::Access;
+use crate::http::quota;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::ApiError;
 use crate::http::handlers::elasticsearch::query_arg;
@@ -75,15 +76,20 @@ async fn insert_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<
     };
     let body = read_limited(request, limit).await?;
     let body = decode_content(encoding.as_deref(), body, limit)?;
+    quota::charge_bytes(ctx, &access, body.len())?;
     let mut batch = ctx.store.batch_pool.take();
-    let accepted = match parse_lines(&body, &paths, now_ns(), &mut batch) {
+    let parsed = parse_lines(&body, &paths, now_ns(), &mut batch)
+        .map_err(|error| {
+            ApiError::bad_request("invalid_line", format!("cannot parse JSON line: {error}"))
+        })
+        .and_then(|accepted| {
+            quota::charge_lines(ctx, &access, accepted, body.len()).map(|()| accepted)
+        });
+    let accepted = match parsed {
         Ok(accepted) => accepted,
         Err(error) => {
             ctx.store.batch_pool.put(batch);
-            return Err(ApiError::bad_request(
-                "invalid_line",
-                format!("cannot parse JSON line: {error}"),
-            ));
+            return Err(error);
         }
     };
     if accepted == 0 {

@@ -1,5 +1,6 @@
 //! `/api/v1/admin/keys`: create (the key is answered once), list (ids,
-//! roles, partitions: never secrets or hashes), revoke. Admin keys only;
+//! roles, partitions, quotas: never secrets or hashes), change a key's
+//! quota (`PATCH`, a JSON merge patch), revoke. Admin keys only;
 //! `shard::keys` makes each change durable and known to every shard before
 //! it answers.
 
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{KeyRecord, KeySpec, Role};
+use crate::quota::QuotaOverride;
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::response::{json, HttpResponse};
@@ -26,6 +28,21 @@ struct CreateBody {
     partitions: Vec<String>,
     #[serde(default)]
     name: Option<String>,
+    /// The key's own quota settings (`quota::limits`); absent: the default.
+    #[serde(default)]
+    quota: Option<Value>,
+}
+
+/// `PATCH /api/v1/admin/keys/{id}`: what may change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    /// A JSON merge patch over the key's quota settings; `null` clears them.
+    quota: Value,
+}
+
+fn read_json_error(expected: &str, error: serde_json::Error) -> ApiError {
+    ApiError::bad_request("invalid_json", format!("expected {expected}: {error}"))
 }
 
 pub async fn create(
@@ -38,10 +55,7 @@ pub async fn create(
     };
     let body = read_limited(request, limit).await?;
     let body: CreateBody = serde_json::from_slice(&body).map_err(|error| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("expected {{\"role\": \"ingest\" | \"query\" | \"admin\", \"partitions\"?: [names or globs], \"name\"?: string}}: {error}"),
-        )
+        read_json_error("{\"role\": \"ingest\" | \"query\" | \"admin\", \"partitions\"?: [names or globs], \"name\"?: string, \"quota\"?: {...}}", error)
     })?;
     let Some(role) = Role::parse(&body.role) else {
         return Err(ApiError::bad_request(
@@ -49,13 +63,20 @@ pub async fn create(
             format!("role {:?} is not one of ingest, query, admin", body.role),
         ));
     };
+    let quota = match &body.quota {
+        Some(patch) => QuotaOverride::default()
+            .merged(patch)
+            .map_err(|reason| ApiError::bad_request("invalid_quota", reason))?,
+        None => QuotaOverride::default(),
+    };
     let spec = KeySpec {
         role,
         partitions: body.partitions,
         name: body.name,
+        quota,
     };
     let (record, text) = admin::create(ctx, spec).await.map_err(key_error)?;
-    let mut answer = record_json(&record);
+    let mut answer = record_json(ctx, &record);
     answer["key"] = json!(text);
     answer["note"] = json!("this is the only time the key is shown; store it now");
     Ok(json(StatusCode::CREATED, &answer))
@@ -67,7 +88,7 @@ pub fn list(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
         .ring()
         .records()
         .iter()
-        .map(|record| record_json(record))
+        .map(|record| record_json(ctx, record))
         .collect();
     Ok(json(
         StatusCode::OK,
@@ -82,14 +103,44 @@ pub async fn revoke(ctx: &ShardContext, id: &str) -> Result<HttpResponse, ApiErr
     Ok(json(StatusCode::OK, &json!({ "revoked": true, "id": id })))
 }
 
-/// A key as the API shows it: no salt, no hash.
-fn record_json(record: &KeyRecord) -> Value {
+/// `PATCH /api/v1/admin/keys/{id}` with `{"quota": {...}}`: changes the
+/// key's quota on every shard before it answers.
+pub async fn update(
+    ctx: &ShardContext,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = BodyLimit {
+        bytes: KEY_BODY_BYTES_MAX,
+        name: "the key request limit",
+    };
+    let body = read_limited(request, limit).await?;
+    let body: UpdateBody = serde_json::from_slice(&body).map_err(|error| {
+        read_json_error("{\"quota\": {\"lines_per_second\"?, \"bytes_per_second\"?, \"burst_seconds\"?, \"concurrent_queries\"?} or null}", error)
+    })?;
+    let record = admin::update_quota(ctx, id.to_string(), body.quota)
+        .await
+        .map_err(key_error)?;
+    Ok(json(StatusCode::OK, &record_json(ctx, &record)))
+}
+
+/// A key as the API shows it: no salt, no hash. `quota` is the key's own
+/// settings, `quota_effective` those over the node's default (0: unlimited).
+fn record_json(ctx: &ShardContext, record: &KeyRecord) -> Value {
+    let effective = record.quota.resolve(&ctx.config.quotas);
     json!({
         "id": record.id,
         "name": record.name,
         "role": record.role.as_str(),
         "partitions": record.partitions,
         "created_at": record.created_at,
+        "quota": record.quota,
+        "quota_effective": {
+            "lines_per_second": effective.lines_per_second,
+            "bytes_per_second": effective.bytes_per_second,
+            "burst_seconds": effective.burst_seconds,
+            "concurrent_queries": effective.concurrent_queries,
+        },
     })
 }
 
