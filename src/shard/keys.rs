@@ -95,12 +95,7 @@ pub async fn update_quota_as_owner(
     id: String,
     patch: serde_json::Value,
 ) -> Result<KeyRecord, KeyAdminError> {
-    let _permit = ctx
-        .auth
-        .write
-        .acquire_permit(1)
-        .await
-        .map_err(|error| KeyAdminError::Internal(error.to_string()))?;
+    let _permit = write_permit(ctx).await?;
     let current = ctx.auth.ring();
     let Some(record) = current.records().into_iter().find(|record| record.id == id) else {
         return Err(KeyAdminError::NotFound(id));
@@ -120,12 +115,7 @@ pub async fn create_as_owner(
     ctx: &ShardContext,
     spec: KeySpec,
 ) -> Result<(KeyRecord, String), KeyAdminError> {
-    let _permit = ctx
-        .auth
-        .write
-        .acquire_permit(1)
-        .await
-        .map_err(|error| KeyAdminError::Internal(error.to_string()))?;
+    let _permit = write_permit(ctx).await?;
     let current = ctx.auth.ring();
     let (record, text) =
         mint(&current, &spec, super::partitions::now_ns()).map_err(KeyAdminError::Invalid)?;
@@ -138,18 +128,24 @@ pub async fn create_as_owner(
 }
 
 pub async fn revoke_as_owner(ctx: &ShardContext, id: String) -> Result<(), KeyAdminError> {
-    let _permit = ctx
-        .auth
-        .write
-        .acquire_permit(1)
-        .await
-        .map_err(|error| KeyAdminError::Internal(error.to_string()))?;
+    let _permit = write_permit(ctx).await?;
     let Some(next) = ctx.auth.ring().without(&id) else {
         return Err(KeyAdminError::NotFound(id));
     };
     publish(ctx, next).await?;
     tracing::info!(key_id = %id, "API key revoked");
     Ok(())
+}
+
+/// Shard 0's turn to change the key file (one change at a time).
+async fn write_permit(
+    ctx: &ShardContext,
+) -> Result<glommio::sync::Permit<'_>, KeyAdminError> {
+    ctx.auth
+        .write
+        .acquire_permit(1)
+        .await
+        .map_err(|error| KeyAdminError::Internal(error.to_string()))
 }
 
 /// Writes `next` durably, then installs it on every shard, this one first.

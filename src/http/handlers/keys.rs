@@ -41,22 +41,28 @@ struct UpdateBody {
     quota: Value,
 }
 
-fn read_json_error(expected: &str, error: serde_json::Error) -> ApiError {
-    ApiError::bad_request("invalid_json", format!("expected {expected}: {error}"))
+/// Reads a key request's JSON body (bounded); `400 invalid_json` saying
+/// what was `expected` when it does not parse.
+async fn read_body<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+    expected: &str,
+) -> Result<T, ApiError> {
+    let limit = BodyLimit {
+        bytes: KEY_BODY_BYTES_MAX,
+        name: "the key request limit",
+    };
+    let body = read_limited(request, limit).await?;
+    serde_json::from_slice(&body).map_err(|error| {
+        ApiError::bad_request("invalid_json", format!("expected {expected}: {error}"))
+    })
 }
 
 pub async fn create(
     ctx: &ShardContext,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = BodyLimit {
-        bytes: KEY_BODY_BYTES_MAX,
-        name: "the key request limit",
-    };
-    let body = read_limited(request, limit).await?;
-    let body: CreateBody = serde_json::from_slice(&body).map_err(|error| {
-        read_json_error("{\"role\": \"ingest\" | \"query\" | \"admin\", \"partitions\"?: [names or globs], \"name\"?: string, \"quota\"?: {...}}", error)
-    })?;
+    let expected = "{\"role\": \"ingest\" | \"query\" | \"admin\", \"partitions\"?: [names or globs], \"name\"?: string, \"quota\"?: {...}}";
+    let body: CreateBody = read_body(request, expected).await?;
     let Some(role) = Role::parse(&body.role) else {
         return Err(ApiError::bad_request(
             "invalid_role",
@@ -110,14 +116,8 @@ pub async fn update(
     id: &str,
     request: Request<Incoming>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = BodyLimit {
-        bytes: KEY_BODY_BYTES_MAX,
-        name: "the key request limit",
-    };
-    let body = read_limited(request, limit).await?;
-    let body: UpdateBody = serde_json::from_slice(&body).map_err(|error| {
-        read_json_error("{\"quota\": {\"lines_per_second\"?, \"bytes_per_second\"?, \"burst_seconds\"?, \"concurrent_queries\"?} or null}", error)
-    })?;
+    let expected = "{\"quota\": {\"lines_per_second\"?, \"bytes_per_second\"?, \"burst_seconds\"?, \"concurrent_queries\"?} or null}";
+    let body: UpdateBody = read_body(request, expected).await?;
     let record = admin::update_quota(ctx, id.to_string(), body.quota)
         .await
         .map_err(key_error)?;
