@@ -58,7 +58,12 @@ fn create_partition(server: &Server, admin: &str, name: &str) {
 fn lines(source: &str, first: usize, count: usize, pad: usize) -> Vec<u8> {
     let filler = "x".repeat(pad);
     (first..first + count)
-        .map(|n| format!("{}\n", json!({"source": source, "message": format!("{source} {n} {filler}")})))
+        .map(|n| {
+            format!(
+                "{}\n",
+                json!({"source": source, "message": format!("{source} {n} {filler}")})
+            )
+        })
         .collect::<String>()
         .into_bytes()
 }
@@ -80,13 +85,21 @@ fn stored(server: &Server, admin: &str, partition: &str, source: &str) -> usize 
         body.to_string().as_bytes(),
     );
     assert_eq!(response.status, 200, "{}", response.text());
-    response.json()["entries"].as_array().expect("entries").len()
+    response.json()["entries"]
+        .as_array()
+        .expect("entries")
+        .len()
 }
 
 /// A 429 in the usual JSON shape with a whole-seconds `Retry-After`.
 fn assert_quota_429(response: &Response) -> u64 {
     assert_eq!(response.status, 429, "{}", response.text());
-    assert_eq!(response.error_code(), "quota_exceeded", "{}", response.text());
+    assert_eq!(
+        response.error_code(),
+        "quota_exceeded",
+        "{}",
+        response.text()
+    );
     let seconds: u64 = response
         .header("retry-after")
         .expect("Retry-After")
@@ -138,7 +151,12 @@ fn a_flooding_key_is_refused_while_another_keeps_its_rate() {
         // The steady key sends 20 batches of 10 lines, far under its rate,
         // while the flood runs: every one is accepted.
         for batch in 0..20 {
-            let response = ingest(&server, &steady, "logs", &lines("steady", batch * 10, 10, 20));
+            let response = ingest(
+                &server,
+                &steady,
+                "logs",
+                &lines("steady", batch * 10, 10, 20),
+            );
             assert_eq!(response.status, 200, "batch {batch}: {}", response.text());
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -180,7 +198,10 @@ fn bytes_and_bursts_and_every_protocol_refuses_whole_requests() {
         "ingest",
         json!({"lines_per_second": 10, "burst_seconds": 3}),
     );
-    assert_eq!(ingest(&server, &spiky, "logs", &lines("spike", 0, 30, 0)).status, 200);
+    assert_eq!(
+        ingest(&server, &spiky, "logs", &lines("spike", 0, 30, 0)).status,
+        200
+    );
     let refused = ingest(&server, &spiky, "logs", &lines("spike", 30, 10, 0));
     assert_quota_429(&refused);
     let too_big = ingest(&server, &spiky, "logs", &lines("spike", 40, 31, 0));
@@ -206,7 +227,11 @@ fn bytes_and_bursts_and_every_protocol_refuses_whole_requests() {
     let refused = ingest(&server, &bytes_key, "logs", &lines("bytes", 10, 10, 300));
     let wait = assert_quota_429(&refused);
     assert!(wait > 60, "Retry-After {wait} is when the bytes come back");
-    assert!(refused.error_message().contains("bytes"), "{}", refused.text());
+    assert!(
+        refused.error_message().contains("bytes"),
+        "{}",
+        refused.text()
+    );
 
     refused_in_every_protocol(&server, &bytes_key);
     // Nothing of any refused request was stored.
@@ -224,9 +249,19 @@ fn refused_in_every_protocol(server: &Server, key: &str) {
         json!({"index": {"_index": "logs"}}),
         json!({"message": format!("es {filler}"), "source": "bytes"})
     );
-    let es = request_with(&server.addr, "POST", "/_bulk", &auth, NDJSON, es_body.as_bytes());
+    let es = request_with(
+        &server.addr,
+        "POST",
+        "/_bulk",
+        &auth,
+        NDJSON,
+        es_body.as_bytes(),
+    );
     assert_eq!(es.status, 429, "{}", es.text());
-    assert_eq!(es.json()["error"]["type"], "es_rejected_execution_exception");
+    assert_eq!(
+        es.json()["error"]["type"],
+        "es_rejected_execution_exception"
+    );
     assert_eq!(es.json()["status"], 429);
     assert!(es.header("retry-after").is_some());
 
@@ -274,9 +309,8 @@ fn open_tail(server: &Server, key: &str) -> BufReader<TcpStream> {
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
-    let head = format!(
-        "GET /api/v1/tail HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n"
-    );
+    let head =
+        format!("GET /api/v1/tail HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n");
     stream.write_all(head.as_bytes()).expect("send");
     let mut reader = BufReader::new(stream);
     let (status, _) = read_head(&mut reader);
@@ -303,14 +337,20 @@ fn the_concurrent_query_cap_holds_while_a_tail_is_open() {
     let tail = open_tail(&server, &capped);
     let refused = query(&server, &capped);
     assert_eq!(assert_quota_429(&refused), 1);
-    assert!(refused.error_message().contains("concurrent"), "{}", refused.text());
+    assert!(
+        refused.error_message().contains("concurrent"),
+        "{}",
+        refused.text()
+    );
     let refused_tail = with_key(&server, &capped, "GET", "/api/v1/tail", None, b"");
     assert_quota_429(&refused_tail);
     // Another key is not affected.
     assert_eq!(query(&server, &other).status, 200);
     // Closing the tail frees the slot.
     drop(tail);
-    eventually(DEADLINE, || (query(&server, &capped).status == 200).then_some(()));
+    eventually(DEADLINE, || {
+        (query(&server, &capped).status == 200).then_some(())
+    });
 }
 
 fn keys_list(server: &Server, admin: &str, id: &str) -> Value {
@@ -333,37 +373,71 @@ fn a_quota_set_through_the_api_applies_at_once_and_survives_a_restart() {
     // Made by the command line, with a quota.
     let mut create = client_command(
         &server.addr,
-        &["keys", "create", "--role", "ingest", "--lines-per-second", "1000"],
+        &[
+            "keys",
+            "create",
+            "--role",
+            "ingest",
+            "--lines-per-second",
+            "1000",
+        ],
     );
     create.env("TIMBERDB_API_KEY", &admin);
     let output = run_piped(create);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let key = String::from_utf8(output.stdout).expect("utf-8");
     let key = key.trim().trim_matches('"').to_string();
     let id = key[4..16].to_string();
     let listed = keys_list(&server, &admin, &id);
     assert_eq!(listed["quota"]["lines_per_second"], 1000);
     assert_eq!(listed["quota_effective"]["burst_seconds"], 5);
-    assert_eq!(ingest(&server, &key, "logs", &lines("k", 0, 5, 0)).status, 200);
+    assert_eq!(
+        ingest(&server, &key, "logs", &lines("k", 0, 5, 0)).status,
+        200
+    );
 
     // One line a second with a one-second burst: a two-line request can
     // never pass, on whichever shard takes the connection.
     let mut update = client_command(
         &server.addr,
-        &["keys", "update", &id, "--lines-per-second", "1", "--burst-seconds", "1"],
+        &[
+            "keys",
+            "update",
+            &id,
+            "--lines-per-second",
+            "1",
+            "--burst-seconds",
+            "1",
+        ],
     );
     update.env("TIMBERDB_API_KEY", &admin);
     let output = run_piped(update);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for attempt in 0..20 {
         let response = ingest(&server, &key, "logs", &lines("k", 100 + attempt, 2, 0));
-        assert_eq!(response.status, 413, "attempt {attempt}: {}", response.text());
+        assert_eq!(
+            response.status,
+            413,
+            "attempt {attempt}: {}",
+            response.text()
+        );
         assert_eq!(response.error_code(), "quota_burst_exceeded");
     }
 
     server.restart();
     let listed = keys_list(&server, &admin, &id);
-    assert_eq!(listed["quota"], json!({"lines_per_second": 1, "burst_seconds": 1}));
+    assert_eq!(
+        listed["quota"],
+        json!({"lines_per_second": 1, "burst_seconds": 1})
+    );
     let response = ingest(&server, &key, "logs", &lines("k", 200, 2, 0));
     assert_eq!(response.status, 413, "after restart: {}", response.text());
 
@@ -373,15 +447,29 @@ fn a_quota_set_through_the_api_applies_at_once_and_survives_a_restart() {
     let cleared = with_key(&server, &admin, "PATCH", &path, JSON, patch.as_bytes());
     assert_eq!(cleared.status, 200, "{}", cleared.text());
     assert_eq!(cleared.json()["quota"], json!({}));
-    assert_eq!(ingest(&server, &key, "logs", &lines("k", 300, 50, 0)).status, 200);
+    assert_eq!(
+        ingest(&server, &key, "logs", &lines("k", 300, 50, 0)).status,
+        200
+    );
     assert_eq!(stored(&server, &admin, "logs", "k"), 55);
 
     // Bad settings are refused by name.
     let bad = json!({"quota": {"burst_seconds": 0}}).to_string();
     let response = with_key(&server, &admin, "PATCH", &path, JSON, bad.as_bytes());
     assert_eq!(response.status, 400);
-    assert!(response.error_message().contains("burst_seconds"), "{}", response.text());
-    let missing = with_key(&server, &admin, "PATCH", "/api/v1/admin/keys/0123456789ab", JSON, patch.as_bytes());
+    assert!(
+        response.error_message().contains("burst_seconds"),
+        "{}",
+        response.text()
+    );
+    let missing = with_key(
+        &server,
+        &admin,
+        "PATCH",
+        "/api/v1/admin/keys/0123456789ab",
+        JSON,
+        patch.as_bytes(),
+    );
     assert_eq!(missing.status, 404);
 }
 
@@ -398,7 +486,10 @@ fn the_default_quota_applies_to_keys_and_not_with_auth_off() {
     let response = ingest(&server, &plain, "logs", &lines("d", 0, 2, 0));
     assert_eq!(response.status, 413, "the default: {}", response.text());
     let (_, exempt) = key_with_quota(&server, &admin, "ingest", json!({"lines_per_second": 0}));
-    assert_eq!(ingest(&server, &exempt, "logs", &lines("d", 0, 2, 0)).status, 200);
+    assert_eq!(
+        ingest(&server, &exempt, "logs", &lines("d", 0, 2, 0)).status,
+        200
+    );
     drop(server);
 
     let open = Server::builder()

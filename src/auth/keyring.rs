@@ -253,7 +253,10 @@ fn decode(record: KeyRecord, quota: Arc<KeyQuota>) -> Result<Verifier, String> {
         partitions: Arc::from(record.partitions.clone()),
         quota: Some(quota),
     };
-    record.quota.validate().map_err(|reason| format!("key {}: {reason}", record.id))?;
+    record
+        .quota
+        .validate()
+        .map_err(|reason| format!("key {}: {reason}", record.id))?;
     Ok(Verifier {
         record: Arc::new(record),
         principal,

@@ -283,9 +283,15 @@ impl QuotaArgs {
         let mut patch = serde_json::Map::new();
         let fields = [
             ("lines_per_second", self.lines_per_second.map(|n| json!(n))),
-            ("bytes_per_second", self.bytes_per_second.as_ref().map(|s| json!(s))),
+            (
+                "bytes_per_second",
+                self.bytes_per_second.as_ref().map(|s| json!(s)),
+            ),
             ("burst_seconds", self.burst_seconds.map(|n| json!(n))),
-            ("concurrent_queries", self.concurrent_queries.map(|n| json!(n))),
+            (
+                "concurrent_queries",
+                self.concurrent_queries.map(|n| json!(n)),
+            ),
         ];
         for (name, value) in fields {
             match (value, reset) {

@@ -259,14 +259,17 @@ mod tests {
     fn quotas_come_from_the_file_and_the_environment() {
         let file = "[quotas]\nlines_per_second = 1000\nbytes_per_second = \"1MiB\"\n\
                     burst_seconds = 2\nconcurrent_queries = 4\n";
-        let config = serve(&[("TIMBERDB_QUOTAS_CONCURRENT_QUERIES", "5")], Some(file))
-            .expect("load");
+        let config =
+            serve(&[("TIMBERDB_QUOTAS_CONCURRENT_QUERIES", "5")], Some(file)).expect("load");
         assert_eq!(config.quotas.lines_per_second, 1000);
         assert_eq!(config.quotas.bytes_per_second, 1 << 20);
         assert_eq!(config.quotas.burst_seconds, 2);
         assert_eq!(config.quotas.concurrent_queries, 5, "the environment wins");
         let summary = config.to_toml_summary();
-        assert!(summary.contains("quotas.bytes_per_second = 1048576"), "{summary}");
+        assert!(
+            summary.contains("quotas.bytes_per_second = 1048576"),
+            "{summary}"
+        );
     }
 
     #[test]
@@ -274,6 +277,9 @@ mod tests {
         let error = serve(&[], Some("[quotas]\nburst_seconds = 0\n")).expect_err("bad");
         assert!(error.contains("quotas.burst_seconds"), "{error}");
         let error = serve(&[("TIMBERDB_QUOTAS_LINES_PER_SECOND", "-3")], None).expect_err("bad");
-        assert!(error.contains("TIMBERDB_QUOTAS_LINES_PER_SECOND"), "{error}");
+        assert!(
+            error.contains("TIMBERDB_QUOTAS_LINES_PER_SECOND"),
+            "{error}"
+        );
     }
 }

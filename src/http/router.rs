@@ -239,6 +239,22 @@ async fn route(
     } else {
         None
     };
+    let response = dispatch(ctx, request, access, &route, &method, &path).await?;
+    Ok(match permit {
+        Some(permit) => super::response::holding(response, Box::new(permit)),
+        None => response,
+    })
+}
+
+/// Runs the handler of `route` (checked and admitted by [`route`]).
+async fn dispatch(
+    ctx: &Rc<ShardContext>,
+    request: Request<Incoming>,
+    access: &Access,
+    route: &Route<'_>,
+    method: &Method,
+    path: &str,
+) -> Result<HttpResponse, ApiError> {
     // HEAD is GET without the body (RFC 9110 9.3.2): hyper leaves the body
     // out of a HEAD answer and keeps its Content-Length.
     let route_method = if method == Method::HEAD {
@@ -246,7 +262,7 @@ async fn route(
     } else {
         method.clone()
     };
-    let response = match (&route_method, &route) {
+    match (&route_method, route) {
         (&Method::GET, Route::Health) => Ok(ops::health(ctx)),
         (&Method::GET, Route::Ready) => ops::ready(ctx).await,
         (&Method::GET, Route::Metrics) => ops::metrics(ctx).await,
@@ -303,11 +319,7 @@ async fn route(
             error.allow = Some(route.allow());
             Err(error)
         }
-    }?;
-    Ok(match permit {
-        Some(permit) => super::response::holding(response, Box::new(permit)),
-        None => response,
-    })
+    }
 }
 
 /// The name of the partition `id_or_name` addresses, if there is one.

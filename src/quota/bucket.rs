@@ -195,7 +195,11 @@ mod tests {
         let now = SECOND;
         assert_eq!(bucket.take(8, rate, now), Ok(()));
         assert!(bucket.take(5, rate, now).is_err());
-        assert_eq!(bucket.take(2, rate, now), Ok(()), "the refusal took nothing");
+        assert_eq!(
+            bucket.take(2, rate, now),
+            Ok(()),
+            "the refusal took nothing"
+        );
         bucket.give_back(4, rate);
         assert_eq!(bucket.take(4, rate, now), Ok(()));
         assert!(bucket.take(1, rate, now).is_err());
@@ -244,7 +248,11 @@ mod tests {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
                     let bucket = bucket.clone();
-                    scope.spawn(move || (0..1000).filter(|_| bucket.take(1, rate, now).is_ok()).count() as u64)
+                    scope.spawn(move || {
+                        (0..1000)
+                            .filter(|_| bucket.take(1, rate, now).is_ok())
+                            .count() as u64
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("thread")).sum()

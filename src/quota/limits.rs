@@ -110,8 +110,16 @@ impl QuotaOverride {
     /// Checks every setting against its range; `Err` names the first that is out.
     pub fn validate(&self) -> Result<(), String> {
         let settings = [
-            ("lines_per_second", self.lines_per_second, &LINES_PER_SECOND_RANGE),
-            ("bytes_per_second", self.bytes_per_second, &BYTES_PER_SECOND_RANGE),
+            (
+                "lines_per_second",
+                self.lines_per_second,
+                &LINES_PER_SECOND_RANGE,
+            ),
+            (
+                "bytes_per_second",
+                self.bytes_per_second,
+                &BYTES_PER_SECOND_RANGE,
+            ),
             (
                 "burst_seconds",
                 self.burst_seconds.map(u64::from),
@@ -231,7 +239,8 @@ mod tests {
             burst_seconds: Some(3),
             ..Default::default()
         };
-        let patch = json!({"lines_per_second": null, "bytes_per_second": "1KiB", "concurrent_queries": 2});
+        let patch =
+            json!({"lines_per_second": null, "bytes_per_second": "1KiB", "concurrent_queries": 2});
         let next = start.merged(&patch).expect("valid");
         assert_eq!(next.lines_per_second, None);
         assert_eq!(next.bytes_per_second, Some(1024));

@@ -103,9 +103,20 @@ impl KeyQuota {
     }
 
     /// Charges `bytes` of request body (before it is parsed).
-    pub fn charge_bytes(&self, default: &QuotaLimits, bytes: u64, now_ns: u64) -> Result<(), Exceeded> {
+    pub fn charge_bytes(
+        &self,
+        default: &QuotaLimits,
+        bytes: u64,
+        now_ns: u64,
+    ) -> Result<(), Exceeded> {
         let limits = self.limits(default);
-        self.charge(&self.bytes, Dimension::Bytes, limits.bytes_rate(), bytes, now_ns)
+        self.charge(
+            &self.bytes,
+            Dimension::Bytes,
+            limits.bytes_rate(),
+            bytes,
+            now_ns,
+        )
     }
 
     /// Gives back `bytes` charged by [`KeyQuota::charge_bytes`] for a
@@ -117,9 +128,20 @@ impl KeyQuota {
     }
 
     /// Charges `lines` parsed log lines (before any is written).
-    pub fn charge_lines(&self, default: &QuotaLimits, lines: u64, now_ns: u64) -> Result<(), Exceeded> {
+    pub fn charge_lines(
+        &self,
+        default: &QuotaLimits,
+        lines: u64,
+        now_ns: u64,
+    ) -> Result<(), Exceeded> {
         let limits = self.limits(default);
-        self.charge(&self.lines, Dimension::Lines, limits.lines_rate(), lines, now_ns)
+        self.charge(
+            &self.lines,
+            Dimension::Lines,
+            limits.lines_rate(),
+            lines,
+            now_ns,
+        )
     }
 
     fn charge(
@@ -148,7 +170,10 @@ impl KeyQuota {
 
     /// One more open query, or `Exceeded` when the key has its limit open.
     /// `None`: the key's queries are not limited (nothing to give back).
-    pub fn open_query(self: &Arc<Self>, default: &QuotaLimits) -> Result<Option<QueryPermit>, Exceeded> {
+    pub fn open_query(
+        self: &Arc<Self>,
+        default: &QuotaLimits,
+    ) -> Result<Option<QueryPermit>, Exceeded> {
         let limit = self.limits(default).concurrent_queries;
         if limit == 0 {
             return Ok(None);
@@ -224,8 +249,13 @@ mod tests {
         let refused = quota.charge_bytes(&default, 10, SECOND).expect_err("empty");
         assert_eq!(refused.dimension, Dimension::Bytes);
         assert_eq!((refused.limit, refused.retry_after_seconds), (100, 1));
-        assert!(quota.charge_lines(&default, 10, SECOND).is_ok(), "its own bucket");
-        let too_big = quota.charge_lines(&default, 11, 9 * SECOND).expect_err("too big");
+        assert!(
+            quota.charge_lines(&default, 10, SECOND).is_ok(),
+            "its own bucket"
+        );
+        let too_big = quota
+            .charge_lines(&default, 11, 9 * SECOND)
+            .expect_err("too big");
         assert!(too_big.never_fits);
         assert_eq!(quota.throttled(Dimension::Bytes), 1);
         assert_eq!(quota.throttled(Dimension::Lines), 1);
@@ -266,6 +296,9 @@ mod tests {
         };
         let changed = KeyQuota::carried(Some(&quota), looser);
         assert_eq!(changed.throttled(Dimension::Lines), 1);
-        assert!(changed.charge_lines(&default, 500, SECOND).is_ok(), "a full bucket");
+        assert!(
+            changed.charge_lines(&default, 500, SECOND).is_ok(),
+            "a full bucket"
+        );
     }
 }

@@ -85,9 +85,13 @@ pub async fn update_quota(
     if ctx.is_catalog_owner() {
         return update_quota_as_owner(ctx, id, patch).await;
     }
-    call(ctx, 0, |reply| PeerRequest::UpdateKeyQuota { id, patch, reply })
-        .await
-        .map_err(KeyAdminError::Internal)?
+    call(ctx, 0, |reply| PeerRequest::UpdateKeyQuota {
+        id,
+        patch,
+        reply,
+    })
+    .await
+    .map_err(KeyAdminError::Internal)?
 }
 
 pub async fn update_quota_as_owner(
@@ -100,7 +104,10 @@ pub async fn update_quota_as_owner(
     let Some(record) = current.records().into_iter().find(|record| record.id == id) else {
         return Err(KeyAdminError::NotFound(id));
     };
-    let quota = record.quota.merged(&patch).map_err(KeyAdminError::Invalid)?;
+    let quota = record
+        .quota
+        .merged(&patch)
+        .map_err(KeyAdminError::Invalid)?;
     let next = current
         .with_quota(&id, quota)
         .expect("the key was found in this ring");
@@ -138,9 +145,7 @@ pub async fn revoke_as_owner(ctx: &ShardContext, id: String) -> Result<(), KeyAd
 }
 
 /// Shard 0's turn to change the key file (one change at a time).
-async fn write_permit(
-    ctx: &ShardContext,
-) -> Result<glommio::sync::Permit<'_>, KeyAdminError> {
+async fn write_permit(ctx: &ShardContext) -> Result<glommio::sync::Permit<'_>, KeyAdminError> {
     ctx.auth
         .write
         .acquire_permit(1)

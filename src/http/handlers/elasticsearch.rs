@@ -11,10 +11,10 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 
 use crate::http::auth::Access;
-use crate::http::quota;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{json_bytes, text, HttpResponse};
 use crate::protocol::elasticsearch::bulk::{parse_bulk, BulkPlan, ItemError};
 use crate::protocol::elasticsearch::response::{write_bulk_response, GroupOutcome, ResponseFilter};

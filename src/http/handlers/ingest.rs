@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::auth::Role;
 use crate::http::auth::Access;
-use crate::http::quota;
 use crate::http::handlers::partitions::{admin_error, resolve};
+use crate::http::quota;
 use crate::http::response::{json, HttpResponse};
 use crate::ingest::{detect_format, parse_body};
 use crate::shard::commit::CommitItem;

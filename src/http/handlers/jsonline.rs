@@ -7,11 +7,11 @@ use hyper::{Request, StatusCode};
 
 use crate::auth::Role;
 use crate::http::auth::Access;
-use crate::http::quota;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::ApiError;
 use crate::http::handlers::elasticsearch::query_arg;
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{text, HttpResponse};
 use crate::protocol::jsonline::parse_lines;
 use crate::protocol::mapped_json::Paths;

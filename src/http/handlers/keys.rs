@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{KeyRecord, KeySpec, Role};
-use crate::quota::QuotaOverride;
 use crate::http::body::{read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::response::{json, HttpResponse};
+use crate::quota::QuotaOverride;
 use crate::shard::keys::{self as admin, KeyAdminError};
 use crate::shard::ShardContext;
 

@@ -21,10 +21,10 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::auth::Role;
 use crate::http::auth::Access;
-use crate::http::quota;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{HttpResponse, ResponseBody};
 use crate::protocol::loki::{self, BodyFormat, LokiError};
 use crate::shard::partitions::now_ns;

@@ -15,10 +15,10 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::auth::Role;
 use crate::http::auth::Access;
-use crate::http::quota;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{HttpResponse, ResponseBody};
 use crate::protocol::otlp::convert::{convert, Converted};
 use crate::protocol::otlp::response::{code, export_response, status};
@@ -92,7 +92,9 @@ async fn export(
         .try_for_each(|target| access.require_partition(Role::Ingest, &target.partition))
         .and_then(|()| quota::charge_lines(ctx, &access, lines, body.len()));
     if let Err(error) = admitted {
-        batches.into_iter().for_each(|rest| ctx.store.batch_pool.put(rest.batch));
+        batches
+            .into_iter()
+            .for_each(|rest| ctx.store.batch_pool.put(rest.batch));
         return Err(error);
     }
     commit_all(ctx, &access, batches, body_bytes).await?;
