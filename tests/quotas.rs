@@ -343,8 +343,14 @@ fn the_concurrent_query_cap_holds_while_a_tail_is_open() {
         "{}",
         refused.text()
     );
-    let refused_tail = with_key(&server, &capped, "GET", "/api/v1/tail", None, b"");
-    assert_quota_429(&refused_tail);
+    for path in [
+        "/api/v1/tail",
+        "/select/logsql/query?query=*",
+        "/loki/api/v1/labels",
+    ] {
+        let refused = with_key(&server, &capped, "GET", path, None, b"");
+        assert_quota_429(&refused);
+    }
     // Another key is not affected.
     assert_eq!(query(&server, &other).status, 200);
     // Closing the tail frees the slot.
