@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod logql;
 pub mod protocol;
 pub mod query;
+pub mod quota;
 pub mod restore;
 pub mod scrub;
 pub mod shard;

@@ -19,12 +19,7 @@ fn main() -> ExitCode {
         | Command::Check(config)
         | Command::Restore { config, .. }
         | Command::Scrub(config, _) => config,
-        Command::CreateKeyOffline {
-            config,
-            role,
-            partitions,
-            name,
-        } => return create_key_offline(config, role, partitions, name),
+        Command::CreateKeyOffline { config, spec } => return create_key_offline(config, spec),
     };
     init_logging(config);
     for warning in &loaded.warnings {
@@ -90,18 +85,28 @@ fn init_logging(config: &config::Config) {
 /// `timberdb keys create --offline`: the key alone on stdout, what it is on stderr.
 fn create_key_offline(
     config: &config::Config,
-    role: &str,
-    partitions: &[String],
-    name: &Option<String>,
+    offline: &timberdb::client::args::OfflineKeySpec,
 ) -> ExitCode {
-    let Some(role) = timberdb::auth::Role::parse(role) else {
-        eprintln!("timberdb keys create: role {role:?} is not one of ingest, query, admin");
+    let Some(role) = timberdb::auth::Role::parse(&offline.role) else {
+        eprintln!(
+            "timberdb keys create: role {:?} is not one of ingest, query, admin",
+            offline.role
+        );
         return ExitCode::from(2);
+    };
+    let quota = match timberdb::quota::QuotaOverride::default().merged(&offline.quota.patch(false))
+    {
+        Ok(quota) => quota,
+        Err(reason) => {
+            eprintln!("timberdb keys create: {reason}");
+            return ExitCode::from(2);
+        }
     };
     let spec = timberdb::auth::KeySpec {
         role,
-        partitions: partitions.to_vec(),
-        name: name.clone(),
+        partitions: offline.partitions.clone(),
+        name: offline.name.clone(),
+        quota,
     };
     let storage = &config.storage;
     match timberdb::auth::offline::create_key(&storage.data_dir, &storage.wal_dir, &spec) {

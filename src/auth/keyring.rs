@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::grant::Role;
 use super::key::{self, Digest256, PresentedKey, Salt};
 use super::Principal;
+use crate::quota::{KeyQuota, QuotaOverride};
 
 /// The key file's name, in the data directory.
 pub const KEYS_FILE_NAME: &str = "keys.json";
@@ -48,6 +49,10 @@ pub struct KeyRecord {
     pub salt: String,
     /// Hex of SHA-256(salt || secret).
     pub hash: String,
+    /// The key's own quota settings over the node's `[quotas]` default;
+    /// absent from the file when it has none.
+    #[serde(default, skip_serializing_if = "QuotaOverride::is_empty")]
+    pub quota: QuotaOverride,
 }
 
 /// A record with its salt and hash decoded, ready to verify against, and
@@ -82,9 +87,19 @@ impl KeyRing {
 
     /// Builds a ring; `Err` names the first malformed record.
     pub fn from_records(records: Vec<KeyRecord>) -> Result<KeyRing, String> {
+        KeyRing::following(records, None)
+    }
+
+    /// Builds a ring that replaces `previous`: a key whose quota settings
+    /// did not change keeps its quota state (`quota::meter`).
+    fn following(records: Vec<KeyRecord>, previous: Option<&KeyRing>) -> Result<KeyRing, String> {
         let mut by_id = HashMap::with_capacity(records.len());
         for record in records {
-            let verifier = decode(record)?;
+            let before = previous
+                .and_then(|ring| ring.by_id.get(&record.id))
+                .and_then(|verifier| verifier.principal.quota.as_ref());
+            let quota = KeyQuota::carried(before, record.quota);
+            let verifier = decode(record, quota)?;
             let id = verifier.record.id.clone();
             if by_id.insert(id.clone(), verifier).is_some() {
                 return Err(format!("key id {id} appears twice"));
@@ -167,7 +182,38 @@ impl KeyRing {
         }
         let mut records: Vec<KeyRecord> = self.records().iter().map(|r| (**r).clone()).collect();
         records.push(record);
-        KeyRing::from_records(records)
+        KeyRing::following(records, Some(self))
+    }
+
+    /// A new ring with key `id`'s quota settings replaced; `None` when
+    /// there is no such key.
+    pub fn with_quota(&self, id: &str, quota: QuotaOverride) -> Option<KeyRing> {
+        if !self.by_id.contains_key(id) {
+            return None;
+        }
+        let records = self
+            .records()
+            .iter()
+            .map(|record| {
+                let mut record = (**record).clone();
+                if record.id == id {
+                    record.quota = quota;
+                }
+                record
+            })
+            .collect();
+        Some(KeyRing::following(records, Some(self)).expect("a valid ring's records stay valid"))
+    }
+
+    /// Every key's id and quota state, sorted by id (for `/metrics`).
+    pub fn quotas(&self) -> Vec<(Arc<str>, Arc<KeyQuota>)> {
+        let mut quotas: Vec<_> = self
+            .by_id
+            .values()
+            .filter_map(|v| Some((v.principal.key_id.clone(), v.principal.quota.clone()?)))
+            .collect();
+        quotas.sort_by(|a, b| a.0.cmp(&b.0));
+        quotas
     }
 
     /// A new ring without key `id`; `None` when there is no such key.
@@ -181,11 +227,11 @@ impl KeyRing {
             .filter(|record| record.id != id)
             .map(|record| (**record).clone())
             .collect();
-        Some(KeyRing::from_records(records).expect("a subset of a valid ring is valid"))
+        Some(KeyRing::following(records, Some(self)).expect("a subset of a valid ring is valid"))
     }
 }
 
-fn decode(record: KeyRecord) -> Result<Verifier, String> {
+fn decode(record: KeyRecord, quota: Arc<KeyQuota>) -> Result<Verifier, String> {
     let salt = key::unhex::<{ key::SALT_BYTES }>(&record.salt)
         .ok_or_else(|| format!("key {}: salt is not 64 hex digits", record.id))?;
     let hash = key::unhex::<32>(&record.hash)
@@ -205,7 +251,12 @@ fn decode(record: KeyRecord) -> Result<Verifier, String> {
         key_id: Arc::from(record.id.as_str()),
         role: record.role,
         partitions: Arc::from(record.partitions.clone()),
+        quota: Some(quota),
     };
+    record
+        .quota
+        .validate()
+        .map_err(|reason| format!("key {}: {reason}", record.id))?;
     Ok(Verifier {
         record: Arc::new(record),
         principal,
@@ -226,11 +277,13 @@ fn dummy_verifier() -> Result<Verifier, String> {
             created_at: String::new(),
             salt: String::new(),
             hash: String::new(),
+            quota: QuotaOverride::default(),
         }),
         principal: Principal {
             key_id: Arc::from(""),
             role: Role::Query,
             partitions: Arc::from(Vec::new()),
+            quota: None,
         },
         salt: new.salt,
         hash: new.hash,
@@ -243,11 +296,14 @@ pub struct KeySpec {
     pub role: Role,
     pub partitions: Vec<String>,
     pub name: Option<String>,
+    /// The key's own quota settings (empty: the node's default).
+    pub quota: QuotaOverride,
 }
 
 /// Checks a spec's name and partition list.
 pub fn validate_spec(spec: &KeySpec) -> Result<(), String> {
     super::grant::validate_patterns(spec.role, &spec.partitions)?;
+    spec.quota.validate()?;
     if let Some(name) = &spec.name {
         if name.len() > KEY_NAME_BYTES_MAX || name.chars().any(char::is_control) {
             return Err(format!(
@@ -278,6 +334,7 @@ pub fn mint(ring: &KeyRing, spec: &KeySpec, now_ns: i64) -> Result<(KeyRecord, S
             created_at,
             salt: key::hex(&new.salt),
             hash: key::hex(&new.hash),
+            quota: spec.quota,
         };
         return Ok((record, new.text));
     }
@@ -293,6 +350,7 @@ mod tests {
             role,
             partitions: Vec::new(),
             name: Some("test".into()),
+            quota: QuotaOverride::default(),
         }
     }
 

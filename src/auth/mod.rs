@@ -37,4 +37,7 @@ pub struct Principal {
     pub role: Role,
     /// Partition names or globs; empty: every partition.
     pub partitions: Arc<[String]>,
+    /// The key's quota state, shared by every shard (`quota::meter`);
+    /// `None` for a client certificate, which no quota limits.
+    pub quota: Option<Arc<crate::quota::KeyQuota>>,
 }

@@ -236,6 +236,18 @@ pub enum KeysAction {
         /// server instead of asking a running one: how the first admin key is made.
         #[arg(long)]
         offline: bool,
+        #[command(flatten)]
+        quota: QuotaArgs,
+    },
+    /// Change a key's quota on every shard at once (settings not given are kept).
+    Update {
+        /// The key's id (the 12 hex digits after `tdb_`).
+        id: String,
+        #[command(flatten)]
+        quota: QuotaArgs,
+        /// First return every setting to the server's `[quotas]` default.
+        #[arg(long)]
+        default_quota: bool,
     },
     /// Revoke a key: it is refused on every connection once this returns.
     #[command(visible_alias = "revoke")]
@@ -243,6 +255,53 @@ pub enum KeysAction {
         /// The key's id (the 12 hex digits after `tdb_`).
         id: String,
     },
+}
+
+/// A key's own quota (docs/API.md "Quotas"): each flag replaces the server's
+/// `[quotas]` default for the key; 0 is unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct QuotaArgs {
+    /// Log lines a second the key may send (0: unlimited).
+    #[arg(long, value_name = "N")]
+    pub lines_per_second: Option<u64>,
+    /// Request body bytes a second: a number or a size such as 10MiB (0: unlimited).
+    #[arg(long, value_name = "SIZE")]
+    pub bytes_per_second: Option<String>,
+    /// Seconds of each rate the key may send at once after a quiet spell.
+    #[arg(long, value_name = "SECONDS")]
+    pub burst_seconds: Option<u32>,
+    /// Queries (tails included) the key may have running at once (0: unlimited).
+    #[arg(long, value_name = "N")]
+    pub concurrent_queries: Option<u32>,
+}
+
+impl QuotaArgs {
+    /// The flags as a JSON merge patch over a key's quota; with `reset`,
+    /// settings not given return to the default (`null`).
+    pub fn patch(&self, reset: bool) -> serde_json::Value {
+        use serde_json::{json, Value};
+        let mut patch = serde_json::Map::new();
+        let fields = [
+            ("lines_per_second", self.lines_per_second.map(|n| json!(n))),
+            (
+                "bytes_per_second",
+                self.bytes_per_second.as_ref().map(|s| json!(s)),
+            ),
+            ("burst_seconds", self.burst_seconds.map(|n| json!(n))),
+            (
+                "concurrent_queries",
+                self.concurrent_queries.map(|n| json!(n)),
+            ),
+        ];
+        for (name, value) in fields {
+            match (value, reset) {
+                (Some(value), _) => patch.insert(name.to_string(), value),
+                (None, true) => patch.insert(name.to_string(), Value::Null),
+                (None, false) => None,
+            };
+        }
+        Value::Object(patch)
+    }
 }
 
 impl ClientSubcommand {
@@ -267,7 +326,7 @@ impl ClientSubcommand {
     }
 
     /// The spec of `keys create --offline`, which runs without a server.
-    pub fn offline_key_spec(&self) -> Option<(String, Vec<String>, Option<String>)> {
+    pub fn offline_key_spec(&self) -> Option<OfflineKeySpec> {
         match self {
             ClientSubcommand::Keys(KeysArgs {
                 action:
@@ -276,12 +335,27 @@ impl ClientSubcommand {
                         partitions,
                         name,
                         offline: true,
+                        quota,
                     },
                 ..
-            }) => Some((role.clone(), partitions.clone(), name.clone())),
+            }) => Some(OfflineKeySpec {
+                role: role.clone(),
+                partitions: partitions.clone(),
+                name: name.clone(),
+                quota: quota.clone(),
+            }),
             _ => None,
         }
     }
+}
+
+/// What `keys create --offline` makes, as the command line gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfflineKeySpec {
+    pub role: String,
+    pub partitions: Vec<String>,
+    pub name: Option<String>,
+    pub quota: QuotaArgs,
 }
 
 /// `KEY=VALUE` of `--tag`; the key must not be empty (the server checks the rest).

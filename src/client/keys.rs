@@ -1,4 +1,4 @@
-//! `timberdb keys ls | create | rm`: the key routes of docs/API.md.
+//! `timberdb keys ls | create | update | rm`: the key routes of docs/API.md.
 //!
 //! `create` prints the key alone on stdout (so `KEY=$(timberdb keys create ...)` works)
 //! and what it is on stderr; `ls` prints the server's JSON (ids, roles, partitions, never
@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::args::{KeysAction, KeysArgs};
+use super::args::{KeysAction, KeysArgs, QuotaArgs};
 use super::error::{ClientError, Result};
 use super::partitions::print_json;
 use super::transport::{percent_encode, Server};
@@ -23,10 +23,14 @@ pub fn run(args: &KeysArgs, server: &Server) -> Result<()> {
             partitions,
             name,
             offline: _,
+            quota,
         } => {
             let mut body = json!({ "role": role, "partitions": partitions });
             if let Some(name) = name {
                 body["name"] = json!(name);
+            }
+            if *quota != QuotaArgs::default() {
+                body["quota"] = quota.patch(false);
             }
             let answer = server.post_json("/api/v1/admin/keys", &body.to_string())?;
             let created: Value =
@@ -41,6 +45,16 @@ pub fn run(args: &KeysArgs, server: &Server) -> Result<()> {
                 created["role"].as_str().unwrap_or("?")
             );
             print_json(key)
+        }
+        KeysAction::Update {
+            id,
+            quota,
+            default_quota,
+        } => {
+            let path = format!("/api/v1/admin/keys/{}", percent_encode(id));
+            let body = json!({ "quota": quota.patch(*default_quota) });
+            let answer = server.patch_json(&path, &body.to_string())?;
+            print_json(&answer.body)
         }
         KeysAction::Rm { id } => {
             let path = format!("/api/v1/admin/keys/{}", percent_encode(id));

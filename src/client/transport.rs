@@ -92,8 +92,20 @@ impl Server {
     }
 
     pub fn post_json(&self, path: &str, body: &str) -> Result<Answer> {
+        self.send_json(self.agent.post(self.url_of(path)), body)
+    }
+
+    pub fn patch_json(&self, path: &str, body: &str) -> Result<Answer> {
+        self.send_json(self.agent.patch(self.url_of(path)), body)
+    }
+
+    fn send_json(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        body: &str,
+    ) -> Result<Answer> {
         let response = self
-            .authorized(self.agent.post(self.url_of(path)))
+            .authorized(request)
             .content_type("application/json")
             .send(body);
         self.read_answer(response)

@@ -69,15 +69,16 @@ impl Config {
     }
 }
 
-/// The sections this module owns, for the file layer.
-pub(super) const SECTIONS: [&str; 2] = ["auth", "audit"];
+/// The sections this module owns, for the file layer (`[quotas]` is
+/// described in `config::quotas`).
+pub(super) const SECTIONS: [&str; 3] = ["auth", "audit", "quotas"];
 
 pub(super) fn settings() -> &'static [Setting] {
     &SETTINGS
 }
 
 static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(|| {
-    vec![
+    let mut list = vec![
         Setting {
             name: "auth.enabled",
             env: "TIMBERDB_AUTH_ENABLED",
@@ -137,7 +138,9 @@ static SETTINGS: std::sync::LazyLock<Vec<Setting>> = std::sync::LazyLock::new(||
             },
             show: |c| Some(c.audit.auth_failures_per_second.to_string()),
         },
-    ]
+    ];
+    super::quotas::push_settings(&mut list);
+    list
 });
 
 /// A TOML boolean, or the environment's text (`true`, `1`, `yes`, `on`...).
@@ -245,5 +248,43 @@ pub(super) mod tests {
         assert!(error.contains("audit.path"), "{error}");
         let error = serve(&[], Some("[audit]\nmax_files = 0\n")).expect_err("bad");
         assert!(error.contains("audit.max_files"), "{error}");
+    }
+
+    #[test]
+    fn quotas_are_unlimited_by_default() {
+        let config = serve(&[], None).expect("load");
+        assert!(!config.quotas.is_limited());
+        assert_eq!(
+            config.quotas.burst_seconds,
+            crate::quota::limits::BURST_SECONDS_DEFAULT
+        );
+    }
+
+    #[test]
+    fn quotas_come_from_the_file_and_the_environment() {
+        let file = "[quotas]\nlines_per_second = 1000\nbytes_per_second = \"1MiB\"\n\
+                    burst_seconds = 2\nconcurrent_queries = 4\n";
+        let config =
+            serve(&[("TIMBERDB_QUOTAS_CONCURRENT_QUERIES", "5")], Some(file)).expect("load");
+        assert_eq!(config.quotas.lines_per_second, 1000);
+        assert_eq!(config.quotas.bytes_per_second, 1 << 20);
+        assert_eq!(config.quotas.burst_seconds, 2);
+        assert_eq!(config.quotas.concurrent_queries, 5, "the environment wins");
+        let summary = config.to_toml_summary();
+        assert!(
+            summary.contains("quotas.bytes_per_second = 1048576"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn bad_quotas_name_the_key() {
+        let error = serve(&[], Some("[quotas]\nburst_seconds = 0\n")).expect_err("bad");
+        assert!(error.contains("quotas.burst_seconds"), "{error}");
+        let error = serve(&[("TIMBERDB_QUOTAS_LINES_PER_SECOND", "-3")], None).expect_err("bad");
+        assert!(
+            error.contains("TIMBERDB_QUOTAS_LINES_PER_SECOND"),
+            "{error}"
+        );
     }
 }

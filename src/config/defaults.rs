@@ -227,6 +227,7 @@ impl Default for Config {
             audit: Default::default(),
             tls: Default::default(),
             connections: Default::default(),
+            quotas: Default::default(),
         }
     }
 }

@@ -32,6 +32,7 @@ mod error;
 mod file;
 mod key;
 pub mod protocols;
+mod quotas;
 mod summary;
 pub mod tls;
 mod validate;
@@ -83,6 +84,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// `[connections]`: slow and idle clients' timeouts, connection caps.
     pub connections: connections::ConnectionsConfig,
+    /// `[quotas]`: every API key's default quota (`crate::quota`); unlimited by default.
+    pub quotas: crate::quota::QuotaLimits,
 }
 
 /// Where and how log data is made durable.
@@ -275,9 +278,7 @@ pub enum Command {
     /// Add an API key to a stopped node's data directory (`timberdb keys create --offline`).
     CreateKeyOffline {
         config: Config,
-        role: String,
-        partitions: Vec<String>,
-        name: Option<String>,
+        spec: crate::client::args::OfflineKeySpec,
     },
 }
 
@@ -403,15 +404,10 @@ pub fn load_from(
         },
         Some(cli::Subcommand::Scrub(args)) => Command::Scrub(config, args),
         Some(cli::Subcommand::Client(command)) => {
-            let (role, partitions, name) = command
+            let spec = command
                 .offline_key_spec()
                 .expect("only `keys create --offline` reaches here");
-            Command::CreateKeyOffline {
-                config,
-                role,
-                partitions,
-                name,
-            }
+            Command::CreateKeyOffline { config, spec }
         }
         // `serve`, no subcommand (a client subcommand returned above).
         _ => Command::Serve(config),

@@ -325,6 +325,7 @@ mod tests {
             role: Role::Query,
             partitions: vec!["web-*".into()],
             name: None,
+            quota: Default::default(),
         };
         let (record, text) = crate::auth::keyring::mint(&ring, &spec, 0).expect("mint");
         let ring = ring.with(record).expect("add");

@@ -5,7 +5,8 @@
 //! it (`io` runs it), `io` adapts glommio streams to hyper,
 //! `router` maps routes to `handlers`, `error` is the error body and the
 //! one status mapping, `body` reads bodies within the size limit, `tls`
-//! serves HTTPS (and client certificates) when `[tls]` is configured.
+//! serves HTTPS (and client certificates) when `[tls]` is configured,
+//! `quota` charges requests to their key's quota.
 //! `admission` caps connections per client address and per shard,
 //! `watchdog` cuts clients too slow to send or read, and `read_buffer`
 //! keeps an idle connection's memory small (`[connections]`).
@@ -20,6 +21,7 @@ pub mod handlers;
 pub mod io;
 pub mod negotiate;
 pub mod read_buffer;
+pub mod quota;
 pub mod response;
 pub mod router;
 pub mod tls;

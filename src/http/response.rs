@@ -23,6 +23,9 @@ pub enum ResponseBody {
     Full(Option<Bytes>),
     /// Chunks as a task produces them; ends when the task drops its sender.
     Stream(flume::r#async::RecvStream<'static, Bytes>),
+    /// A body that holds something until hyper drops it: when it has been
+    /// sent, or the client went away (a key's query permit, `http::quota`).
+    Holding(Box<ResponseBody>, Box<dyn Send>),
 }
 
 impl ResponseBody {
@@ -44,11 +47,15 @@ impl Body for ResponseBody {
             ResponseBody::Stream(chunks) => Pin::new(chunks)
                 .poll_next(cx)
                 .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Holding(inner, _) => Pin::new(inner.as_mut()).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ResponseBody::Full(None))
+        match self {
+            ResponseBody::Holding(inner, _) => inner.is_end_stream(),
+            other => matches!(other, ResponseBody::Full(None)),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -57,6 +64,7 @@ impl Body for ResponseBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             ResponseBody::Stream(_) => SizeHint::default(),
+            ResponseBody::Holding(inner, _) => inner.size_hint(),
         }
     }
 }
@@ -84,6 +92,11 @@ pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Htt
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+/// `response` with its body holding `held` until hyper drops the body.
+pub fn holding(response: HttpResponse, held: Box<dyn Send>) -> HttpResponse {
+    response.map(|body| ResponseBody::Holding(Box::new(body), held))
 }
 
 /// A 200 whose body is whatever arrives on `chunks`, sent chunked.

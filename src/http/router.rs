@@ -43,7 +43,7 @@ enum Route<'a> {
     Tail,
     /// API keys: create one, or list them.
     Keys,
-    /// One API key: revoke it.
+    /// One API key: change its quota, or revoke it.
     Key(&'a str),
     /// The caller's connection: TLS session and client certificate.
     Whoami,
@@ -67,7 +67,7 @@ impl Route<'_> {
             Route::Snapshots => "GET, POST",
             Route::Snapshot(_) => "GET, DELETE",
             Route::Keys => "GET, POST",
-            Route::Key(_) => "DELETE",
+            Route::Key(_) => "PATCH, DELETE",
         }
     }
 
@@ -101,6 +101,16 @@ impl Route<'_> {
         }
     }
 
+    /// Whether this route runs a query, which counts against its key's
+    /// concurrent-queries quota while its answer is open (tails included).
+    fn is_query(&self) -> bool {
+        match self {
+            Route::Query | Route::LogsqlQuery | Route::Tail => true,
+            Route::Loki(endpoint) => !matches!(endpoint, Loki::BuildInfo),
+            _ => false,
+        }
+    }
+
     /// The administrative action this request performs, for the audit log.
     fn admin_action(&self, method: &Method) -> Option<(AdminAction, Option<String>)> {
         let action = |event, target| Some((AdminAction { event, target }, None));
@@ -126,6 +136,7 @@ impl Route<'_> {
             (&Method::POST, Route::AdminScrub) => action("scrub.start", Target::None),
             (&Method::POST, Route::Keys) => action("key.create", Target::AnswerField("id")),
             (&Method::DELETE, Route::Key(id)) => on_path("key.revoke", id),
+            (&Method::PATCH, Route::Key(id)) => on_path("key.update", id),
             _ => None,
         }
     }
@@ -222,6 +233,28 @@ async fn route(
         Need::Role(role) => access.require_role(role)?,
     }
     *action = route.admin_action(&method);
+    // Held by the answer's body until it is sent or abandoned.
+    let permit = if route.is_query() {
+        super::quota::open_query(ctx, access)?
+    } else {
+        None
+    };
+    let response = dispatch(ctx, request, access, &route, &method, &path).await?;
+    Ok(match permit {
+        Some(permit) => super::response::holding(response, Box::new(permit)),
+        None => response,
+    })
+}
+
+/// Runs the handler of `route` (checked and admitted by [`route`]).
+async fn dispatch(
+    ctx: &Rc<ShardContext>,
+    request: Request<Incoming>,
+    access: &Access,
+    route: &Route<'_>,
+    method: &Method,
+    path: &str,
+) -> Result<HttpResponse, ApiError> {
     // HEAD is GET without the body (RFC 9110 9.3.2): hyper leaves the body
     // out of a HEAD answer and keeps its Content-Length.
     let route_method = if method == Method::HEAD {
@@ -229,7 +262,7 @@ async fn route(
     } else {
         method.clone()
     };
-    match (&route_method, &route) {
+    match (&route_method, route) {
         (&Method::GET, Route::Health) => Ok(ops::health(ctx)),
         (&Method::GET, Route::Ready) => ops::ready(ctx).await,
         (&Method::GET, Route::Metrics) => ops::metrics(ctx).await,
@@ -270,6 +303,10 @@ async fn route(
         (&Method::POST, Route::Keys) => keys::create(ctx, request).await,
         (&Method::GET, Route::Keys) => keys::list(ctx),
         (&Method::DELETE, Route::Key(id)) => keys::revoke(ctx, id).await,
+        (&Method::PATCH, Route::Key(id)) => {
+            let id = id.to_string();
+            keys::update(ctx, &id, request).await
+        }
         (&Method::GET, Route::Tail) => tail::tail_get(ctx, &request).await,
         (&Method::POST, Route::Tail) => tail::tail_post(ctx, request).await,
         (&Method::GET, Route::Whoami) => Ok(whoami::whoami(&request)),

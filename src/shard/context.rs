@@ -28,6 +28,8 @@ pub struct ShardCounters {
     /// Requests refused with 401 (no or bad API key) and 403 (outside the key's grant).
     pub auth_unauthorized: u64,
     pub auth_forbidden: u64,
+    /// Requests refused with a key's quota, by `quota::Dimension` (lines, bytes, queries).
+    pub quota_throttled: [u64; 3],
     pub syslog: crate::protocol::syslog::SyslogCounters,
     /// HTTP connections open, refused and timed out (`http::admission`).
     pub connections: crate::http::admission::ConnectionCounters,

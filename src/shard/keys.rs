@@ -1,11 +1,12 @@
-//! Key administration across shards: create and revoke.
+//! Key administration across shards: create, change a quota, revoke.
 //!
 //! Shard 0 owns `keys.json`, as it owns the catalog. A change arriving on
 //! another shard is forwarded to it; shard 0 builds the new ring, makes the
 //! file durable, installs the ring on every shard (itself first) and waits
 //! for each, and only then answers. So when `DELETE /api/v1/admin/keys/{id}`
 //! answers, no shard accepts the key any more; when `POST` answers, every
-//! shard accepts the new one. Requests already past their check when the
+//! shard accepts the new one; when `PATCH` answers, every shard charges the
+//! key by its new quota. Requests already past their check when the
 //! ring changes finish as they started.
 
 use std::cell::RefCell;
@@ -74,16 +75,54 @@ pub async fn revoke(ctx: &ShardContext, id: String) -> Result<(), KeyAdminError>
         .map_err(KeyAdminError::Internal)?
 }
 
+/// Applies JSON merge patch `patch` to key `id`'s quota on every shard;
+/// returns the updated record.
+pub async fn update_quota(
+    ctx: &ShardContext,
+    id: String,
+    patch: serde_json::Value,
+) -> Result<KeyRecord, KeyAdminError> {
+    if ctx.is_catalog_owner() {
+        return update_quota_as_owner(ctx, id, patch).await;
+    }
+    call(ctx, 0, |reply| PeerRequest::UpdateKeyQuota {
+        id,
+        patch,
+        reply,
+    })
+    .await
+    .map_err(KeyAdminError::Internal)?
+}
+
+pub async fn update_quota_as_owner(
+    ctx: &ShardContext,
+    id: String,
+    patch: serde_json::Value,
+) -> Result<KeyRecord, KeyAdminError> {
+    let _permit = write_permit(ctx).await?;
+    let current = ctx.auth.ring();
+    let Some(record) = current.records().into_iter().find(|record| record.id == id) else {
+        return Err(KeyAdminError::NotFound(id));
+    };
+    let quota = record
+        .quota
+        .merged(&patch)
+        .map_err(KeyAdminError::Invalid)?;
+    let next = current
+        .with_quota(&id, quota)
+        .expect("the key was found in this ring");
+    publish(ctx, next).await?;
+    tracing::info!(key_id = %id, ?quota, "API key quota changed");
+    let mut record = (*record).clone();
+    record.quota = quota;
+    Ok(record)
+}
+
 pub async fn create_as_owner(
     ctx: &ShardContext,
     spec: KeySpec,
 ) -> Result<(KeyRecord, String), KeyAdminError> {
-    let _permit = ctx
-        .auth
-        .write
-        .acquire_permit(1)
-        .await
-        .map_err(|error| KeyAdminError::Internal(error.to_string()))?;
+    let _permit = write_permit(ctx).await?;
     let current = ctx.auth.ring();
     let (record, text) =
         mint(&current, &spec, super::partitions::now_ns()).map_err(KeyAdminError::Invalid)?;
@@ -96,18 +135,22 @@ pub async fn create_as_owner(
 }
 
 pub async fn revoke_as_owner(ctx: &ShardContext, id: String) -> Result<(), KeyAdminError> {
-    let _permit = ctx
-        .auth
-        .write
-        .acquire_permit(1)
-        .await
-        .map_err(|error| KeyAdminError::Internal(error.to_string()))?;
+    let _permit = write_permit(ctx).await?;
     let Some(next) = ctx.auth.ring().without(&id) else {
         return Err(KeyAdminError::NotFound(id));
     };
     publish(ctx, next).await?;
     tracing::info!(key_id = %id, "API key revoked");
     Ok(())
+}
+
+/// Shard 0's turn to change the key file (one change at a time).
+async fn write_permit(ctx: &ShardContext) -> Result<glommio::sync::Permit<'_>, KeyAdminError> {
+    ctx.auth
+        .write
+        .acquire_permit(1)
+        .await
+        .map_err(|error| KeyAdminError::Internal(error.to_string()))
 }
 
 /// Writes `next` durably, then installs it on every shard, this one first.

@@ -109,6 +109,12 @@ pub enum PeerRequest {
         id: String,
         reply: Reply<Result<(), super::keys::KeyAdminError>>,
     },
+    /// To shard 0: apply a JSON merge patch to an API key's quota.
+    UpdateKeyQuota {
+        id: String,
+        patch: serde_json::Value,
+        reply: Reply<Result<crate::auth::KeyRecord, super::keys::KeyAdminError>>,
+    },
     /// From shard 0 to all: the keys in force from now on.
     InstallKeys {
         ring: Arc<crate::auth::KeyRing>,
@@ -192,6 +198,9 @@ async fn handle(ctx: Rc<ShardContext>, request: PeerRequest) {
         }
         PeerRequest::RevokeKey { id, reply } => {
             let _ = reply.send(super::keys::revoke_as_owner(&ctx, id).await);
+        }
+        PeerRequest::UpdateKeyQuota { id, patch, reply } => {
+            let _ = reply.send(super::keys::update_quota_as_owner(&ctx, id, patch).await);
         }
         PeerRequest::InstallKeys { ring, reply } => {
             *ctx.auth.ring.borrow_mut() = ring;

@@ -207,6 +207,8 @@ fn start_auth(
     }
     if config.auth.enabled {
         tracing::info!(keys = keys.len(), "authentication is on");
+    } else if config.quotas.is_limited() {
+        tracing::warn!("[quotas] is set but auth is off: quotas belong to API keys and limit nobody until auth.enabled = true");
     }
     let audit = if config.audit_enabled() {
         let path = config.audit.path.clone().unwrap_or_else(|| {

@@ -14,6 +14,7 @@ use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{json_bytes, text, HttpResponse};
 use crate::protocol::elasticsearch::bulk::{parse_bulk, BulkPlan, ItemError};
 use crate::protocol::elasticsearch::response::{write_bulk_response, GroupOutcome, ResponseFilter};
@@ -137,9 +138,10 @@ fn method_not_allowed(path: &str, method: &Method, route: EsRoute<'_>) -> HttpRe
     response
 }
 
-/// An `ApiError` (body too large, overloaded, disk full...) in
-/// Elasticsearch's shape, with the type shippers act on: 429 and 503 are
-/// `es_rejected_execution_exception`, which they retry.
+/// An `ApiError` (body too large, overloaded, over a key's quota, disk
+/// full...) in Elasticsearch's shape, with the type shippers act on: 429
+/// and 503 are `es_rejected_execution_exception`, which they retry (the
+/// whole request: a quota refusal stores none of it).
 fn es_error(error: &ApiError) -> HttpResponse {
     let status = error.kind.status();
     let body = es::error_body(es_error_type(error), &error.message, status.as_u16());
@@ -195,6 +197,7 @@ async fn bulk(
     };
     let body = read_limited(request, limit).await.map_err(refused)?;
     let body = decode_content(encoding.as_deref(), body, limit).map_err(refused)?;
+    quota::charge_bytes(ctx, &access, body.len()).map_err(refused)?;
     let pool = &ctx.store.batch_pool;
     let plan =
         parse_bulk(&body, path_index, &paths, now_ns(), &mut || pool.take()).map_err(|error| {
@@ -203,6 +206,11 @@ async fn bulk(
             json_bytes(StatusCode::BAD_REQUEST, value.to_string().into_bytes())
         })?;
     let BulkPlan { items, groups } = plan;
+    let lines: usize = groups.iter().map(|group| group.batch.len()).sum();
+    if let Err(error) = quota::charge_lines(ctx, &access, lines, body.len()) {
+        groups.into_iter().for_each(|group| pool.put(group.batch));
+        return Err(refused(error));
+    }
     let mut outcomes: Vec<GroupOutcome> = Vec::with_capacity(groups.len());
     let mut body_bytes = body.len();
     for group in groups {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::auth::Role;
 use crate::http::auth::Access;
 use crate::http::handlers::partitions::{admin_error, resolve};
+use crate::http::quota;
 use crate::http::response::{json, HttpResponse};
 use crate::ingest::{detect_format, parse_body};
 use crate::shard::commit::CommitItem;
@@ -44,6 +45,7 @@ async fn ingest_inner(
 ) -> Result<HttpResponse, ApiError> {
     let meta = resolve(ctx, id_or_name)?;
     refuse_if_unwritable(ctx)?;
+    let access = Access::of(&request);
     let content_type = request
         .headers()
         .get(hyper::header::CONTENT_TYPE)
@@ -57,14 +59,20 @@ async fn ingest_inner(
         },
     )
     .await?;
+    quota::charge_bytes(ctx, &access, body.len())?;
     // A reused batch keeps its columns' capacity: no regrowth per request.
     let mut batch = ctx.store.batch_pool.take();
     let format = detect_format(content_type.as_deref(), &body);
-    let accepted = match parse_body(&body, format, now_ns(), &mut batch) {
+    let parsed = parse_body(&body, format, now_ns(), &mut batch)
+        .map_err(|error| ApiError::bad_request(error.code(), error.to_string()))
+        .and_then(|accepted| {
+            quota::charge_lines(ctx, &access, accepted, body.len()).map(|()| accepted)
+        });
+    let accepted = match parsed {
         Ok(accepted) => accepted,
         Err(error) => {
             ctx.store.batch_pool.put(batch);
-            return Err(ApiError::bad_request(error.code(), error.to_string()));
+            return Err(error);
         }
     };
     let committed = commit_batch(ctx, &meta, batch, accepted, body.len()).await?;

@@ -11,6 +11,7 @@ use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::ApiError;
 use crate::http::handlers::elasticsearch::query_arg;
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{text, HttpResponse};
 use crate::protocol::jsonline::parse_lines;
 use crate::protocol::mapped_json::Paths;
@@ -75,15 +76,20 @@ async fn insert_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<
     };
     let body = read_limited(request, limit).await?;
     let body = decode_content(encoding.as_deref(), body, limit)?;
+    quota::charge_bytes(ctx, &access, body.len())?;
     let mut batch = ctx.store.batch_pool.take();
-    let accepted = match parse_lines(&body, &paths, now_ns(), &mut batch) {
+    let parsed = parse_lines(&body, &paths, now_ns(), &mut batch)
+        .map_err(|error| {
+            ApiError::bad_request("invalid_line", format!("cannot parse JSON line: {error}"))
+        })
+        .and_then(|accepted| {
+            quota::charge_lines(ctx, &access, accepted, body.len()).map(|()| accepted)
+        });
+    let accepted = match parsed {
         Ok(accepted) => accepted,
         Err(error) => {
             ctx.store.batch_pool.put(batch);
-            return Err(ApiError::bad_request(
-                "invalid_line",
-                format!("cannot parse JSON line: {error}"),
-            ));
+            return Err(error);
         }
     };
     if accepted == 0 {

@@ -24,6 +24,7 @@ use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{HttpResponse, ResponseBody};
 use crate::protocol::loki::{self, BodyFormat, LokiError};
 use crate::shard::partitions::now_ns;
@@ -72,6 +73,7 @@ async fn push_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<us
     };
     let body = read_limited(request, limit).await?;
     let body = decode_content(content_encoding.as_deref(), body, limit)?;
+    quota::charge_bytes(ctx, &access, body.len())?;
     let mut batch = ctx.store.batch_pool.take();
     let mapping = &ctx.config.loki.mapping;
     let decoded = match loki::body_format(content_type.as_deref()) {
@@ -85,11 +87,14 @@ async fn push_inner(ctx: &ShardContext, request: Request<Incoming>) -> Result<us
             &mut batch,
         ),
     };
-    let accepted = match decoded {
+    let charged = decoded.map_err(decode_error).and_then(|accepted| {
+        quota::charge_lines(ctx, &access, accepted, body.len()).map(|()| accepted)
+    });
+    let accepted = match charged {
         Ok(accepted) => accepted,
         Err(error) => {
             ctx.store.batch_pool.put(batch);
-            return Err(decode_error(error));
+            return Err(error);
         }
     };
     if accepted == 0 {

@@ -239,6 +239,8 @@ pub async fn metrics(ctx: &ShardContext) -> Result<HttpResponse, ApiError> {
     }
     super::disk_metrics::render(ctx, &shards, &mut out);
     render_auth_metrics(ctx, &mut out);
+    let counters: Vec<_> = shards.iter().map(|(counters, _)| *counters).collect();
+    crate::http::quota::render_metrics(ctx, &counters, &mut out);
     super::retention_metrics::render(ctx, &shards, &mut out).await?;
     Ok(text(StatusCode::OK, "text/plain; version=0.0.4", out))
 }

@@ -18,6 +18,7 @@ use crate::http::auth::Access;
 use crate::http::body::{decode_content, read_limited, BodyLimit};
 use crate::http::error::{ApiError, ErrorKind};
 use crate::http::handlers::ingest::{commit_batch, partition_for_write, refuse_if_unwritable};
+use crate::http::quota;
 use crate::http::response::{HttpResponse, ResponseBody};
 use crate::protocol::otlp::convert::{convert, Converted};
 use crate::protocol::otlp::response::{code, export_response, status};
@@ -71,6 +72,7 @@ async fn export(
     let body = read_limited(request, limit).await?;
     let body_bytes = body.len();
     let body = decode_content(content_encoding.as_deref(), body, limit)?;
+    quota::charge_bytes(ctx, &access, body.len())?;
     let decoded = decode(encoding, &body)
         .map_err(|error| ApiError::bad_request("invalid_otlp", error.to_string()))?;
     let converted = convert(&decoded, &ctx.config.otlp, now_ns(), || {
@@ -84,8 +86,16 @@ async fn export(
     } = converted;
     // Every partition is checked before any is written: a request with one
     // partition outside the key's grant writes nothing.
-    for target in &batches {
-        access.require_partition(Role::Ingest, &target.partition)?;
+    let lines: usize = batches.iter().map(|target| target.entry_count).sum();
+    let admitted = batches
+        .iter()
+        .try_for_each(|target| access.require_partition(Role::Ingest, &target.partition))
+        .and_then(|()| quota::charge_lines(ctx, &access, lines, body.len()));
+    if let Err(error) = admitted {
+        batches
+            .into_iter()
+            .for_each(|rest| ctx.store.batch_pool.put(rest.batch));
+        return Err(error);
     }
     commit_all(ctx, &access, batches, body_bytes).await?;
     let message = first_rejection.unwrap_or_default();

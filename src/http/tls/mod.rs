@@ -163,6 +163,7 @@ fn certificate_principal(identity: &ClientIdentity) -> Option<crate::auth::Princ
         key_id: format!("cert:{name}").into(),
         role,
         partitions: Vec::new().into(),
+        quota: None,
     })
 }
 
