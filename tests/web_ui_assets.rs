@@ -63,7 +63,11 @@ fn assert_ui_headers(response: &Response, path: &str) {
 fn check_cached_file(server: &Server, path: &str, headers: &[(&str, &str)], content_type: &str) {
     let response = get_with(server, path, headers);
     assert_eq!(response.status, 200, "{path}: {}", response.text());
-    assert_eq!(response.header("content-type"), Some(content_type), "{path}");
+    assert_eq!(
+        response.header("content-type"),
+        Some(content_type),
+        "{path}"
+    );
     assert!(!response.body.is_empty(), "{path}");
     assert_ui_headers(&response, path);
     let etag = response.header("etag").expect("etag").to_string();
@@ -113,7 +117,10 @@ fn check_ui(server: &Server) {
 
     let assets = assets_of(&html);
     for name in ["/ui/app.js", "/ui/app.css", "/ui/favicon.svg"] {
-        assert!(assets.iter().any(|path| path == name), "{name} in {assets:?}");
+        assert!(
+            assets.iter().any(|path| path == name),
+            "{name} in {assets:?}"
+        );
     }
     for path in &assets {
         check_cached_file(server, path, &[], expected_type(path));

@@ -5,6 +5,7 @@
 #
 #   bash tests/browser/run.sh                      # the suite
 #   UI_SCREENSHOTS=docs/ui bash tests/browser/run.sh   # and rewrite the README's screenshots
+#   TIMBERDB_BIN=target/debug/timberdb bash tests/browser/run.sh
 #
 # Installs what is missing (apt-get for the browser, a virtual environment
 # under target/browser for Selenium), is bounded by BROWSER_SUITE_TIMEOUT
@@ -13,7 +14,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$SECONDS
 
-cargo build --release --locked --bin timberdb
+# TIMBERDB_BIN=path runs another build of the server (and skips this one).
+if [[ -z "${TIMBERDB_BIN:-}" ]]; then
+    cargo build --release --locked --bin timberdb
+fi
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     echo "== installing chromium and chromium-driver"

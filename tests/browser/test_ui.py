@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -37,6 +38,7 @@ BIN = os.environ.get("TIMBERDB_BIN", "target/release/timberdb")
 WORK = os.environ.get("BROWSER_WORK", "target/browser")
 SHOTS = os.environ.get("UI_SCREENSHOTS", "")
 DEADLINE_S = 60
+DB_ENTRIES = []  # the db partition's known entries, for counting by time
 
 
 class Server:
@@ -183,6 +185,7 @@ def check_search(driver, server, web):
     assert marks == {"connection", "reset"}, marks
     assert all("lvl-error" in r.get_attribute("class") for r in rows(driver))
     print("ok: a phrase search finds its", len(expected), "rows, newest first, highlighted")
+    check_download(driver, expected)
 
     total = open_search(driver, server, q="", range="1h", limit="50")
     everything = len(web) + 20
@@ -203,6 +206,40 @@ def check_search(driver, server, web):
     evil = driver.find_elements(By.XPATH, "//*[contains(text(), '<img src=x')]")
     assert evil, "the attacker's message is shown as text"
     print("ok: the histogram's bars sum to", everything, "; paging by cursor; markup stays text")
+    check_drag(driver, web)
+
+
+def check_download(driver, expected):
+    folder = tempfile.mkdtemp(prefix="download.", dir=os.path.abspath(WORK))
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": folder})
+    driver.find_element(By.ID, "download").click()
+    name = wait_for(lambda: [f for f in os.listdir(folder) if f.endswith(".ndjson")], "the download")[0]
+    with open(os.path.join(folder, name)) as file:
+        lines = [json.loads(line) for line in file if line.strip()]
+    assert len(lines) == len(expected), len(lines)
+    assert all("connection reset" in line["message"] and line["id"] for line in lines)
+    print("ok: the download holds the", len(lines), "matching entries as NDJSON")
+
+
+def check_drag(driver, web):
+    """Dragging over the right half of the histogram narrows the range to
+    what was dragged over; the bars then sum to the entries in it."""
+    chart = driver.find_element(By.CSS_SELECTOR, "#histogram svg")
+    width = chart.size["width"]
+    ActionChains(driver).move_to_element_with_offset(chart, 0, 0).click_and_hold() \
+        .move_by_offset(int(width * 0.45), 0).release().perform()
+    wait_for(lambda: "range=abs" in driver.current_url, "an absolute range in the URL")
+    state = urllib.parse.parse_qs(urllib.parse.urlsplit(driver.current_url).fragment)
+    start = datetime.fromisoformat(state["from"][0].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(state["to"][0].replace("Z", "+00:00"))
+    stamps = [datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")) for e in web]
+    stamps += [datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")) for e in DB_ENTRIES]
+    inside = len([t for t in stamps if start <= t < end])
+    assert 0 < inside < len(stamps), (start, end, inside)
+    wait_for(lambda: driver.find_element(By.ID, "hist-total").get_attribute("data-total") == str(inside),
+             f"{inside} entries between {start} and {end}")
+    assert histogram_sum(driver) == inside
+    print("ok: dragging over the histogram narrows the range to", inside, "entries")
 
 
 def check_expand_and_narrow(driver, server, web):
@@ -352,6 +389,7 @@ def main():
             status, answer = server.call("POST", "/api/v1/partitions/create", {"name": name})
             assert status == 201, answer
         web, db = known_entries(datetime.now(timezone.utc))
+        DB_ENTRIES.extend(db)
         server.ingest("web", web[:-1])
         server.ingest("db", db)
         server.ingest("web", web[-1:])

@@ -260,8 +260,14 @@ mod tests {
             &headers(&[("if-none-match", "\"x\", W/\"00000000000000ab\"")]),
             etag
         ));
-        assert!(if_none_match_hits(&headers(&[("if-none-match", "*")]), etag));
-        assert!(!if_none_match_hits(&headers(&[("if-none-match", "\"x\"")]), etag));
+        assert!(if_none_match_hits(
+            &headers(&[("if-none-match", "*")]),
+            etag
+        ));
+        assert!(!if_none_match_hits(
+            &headers(&[("if-none-match", "\"x\"")]),
+            etag
+        ));
         assert!(!if_none_match_hits(&HeaderMap::new(), etag));
     }
 
