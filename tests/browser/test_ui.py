@@ -3,13 +3,16 @@
 Starts the release binary on 127.0.0.1:0 with a fresh data directory,
 ingests known entries (timestamps in the last 30 minutes), and checks in the
 browser: a search finds the expected rows, newest first, with matched words
-highlighted; the histogram's bars sum to the total; an expanded entry shows
-its tags; clicking a tag narrows the query; an attacker's message stays
-text; GROUP BY shows a table and a bar chart; the live tail shows a newly
-ingested line and holds lines while paused; the partitions and status pages;
-`/` focuses the query and Enter runs it; phone width does not overflow; no
-console errors; an invalid query shows the server's error with its column;
-with auth on the page asks for a key and then works.
+highlighted; the download holds them as NDJSON; the UTC box; the
+histogram's bars sum to the total, and dragging over it narrows the range to
+the entries inside; paging by cursor; an expanded entry shows its tags;
+clicking a tag narrows the query; an attacker's message stays text; GROUP BY
+shows a table and a bar chart; the live tail shows a newly ingested line and
+holds lines while paused; the partitions (with bytes on disk) and status
+pages; `/` focuses the query and Enter runs it; phone width does not
+overflow; no console errors; an invalid query shows the server's error with
+its column; with auth on the page asks for a key, then works, and shows a
+403 for a partition outside the key's grant.
 
 With UI_SCREENSHOTS=DIR each view is saved there as a PNG (docs/ui/ holds
 the README's). Every wait polls with a deadline; nothing asserts a timing.
@@ -186,6 +189,7 @@ def check_search(driver, server, web):
     assert all("lvl-error" in r.get_attribute("class") for r in rows(driver))
     print("ok: a phrase search finds its", len(expected), "rows, newest first, highlighted")
     check_download(driver, expected)
+    check_utc_toggle(driver, web)
 
     total = open_search(driver, server, q="", range="1h", limit="50")
     everything = len(web) + 20
@@ -219,6 +223,22 @@ def check_download(driver, expected):
     assert len(lines) == len(expected), len(lines)
     assert all("connection reset" in line["message"] and line["id"] for line in lines)
     print("ok: the download holds the", len(lines), "matching entries as NDJSON")
+
+
+def check_utc_toggle(driver, web):
+    """The UTC box re-renders times in UTC and goes into the URL."""
+    target = web[0]
+    driver.find_element(By.ID, "q").clear()
+    driver.find_element(By.ID, "q").send_keys('"request 0 took"', Keys.ENTER)
+    wait_for(lambda: len(rows(driver)) == 1, "the one entry")
+    driver.find_element(By.ID, "utc").click()
+    wait_for(lambda: "tz=utc" in driver.current_url, "tz=utc in the URL")
+    utc_text = target["timestamp"][:23].replace("T", " ")
+    wait_for(lambda: rows(driver)[0].find_element(By.CSS_SELECTOR, ".ts").text == utc_text,
+             f"the time in UTC, {utc_text}")
+    driver.find_element(By.ID, "utc").click()
+    wait_for(lambda: "tz=utc" not in driver.current_url, "local time again")
+    print("ok: the UTC box shows times in UTC and is kept in the URL")
 
 
 def check_drag(driver, web):
@@ -360,9 +380,16 @@ def check_invalid_query(driver, server):
 
 def check_auth():
     data_dir = tempfile.mkdtemp(prefix="auth.", dir=WORK)
-    key = subprocess.run([BIN, "keys", "create", "--offline", "--role", "query", "--data-dir", data_dir],
+    key = subprocess.run([BIN, "keys", "create", "--offline", "--role", "query", "--partition", "web",
+                          "--data-dir", data_dir],
                          check=True, capture_output=True, text=True).stdout.strip()
+    admin = subprocess.run([BIN, "keys", "create", "--offline", "--role", "admin", "--data-dir", data_dir],
+                           check=True, capture_output=True, text=True).stdout.strip()
     server = Server({"TIMBERDB_AUTH_ENABLED": "true"}, data_dir)
+    server.key = admin
+    for name in ["web", "db"]:
+        status, answer = server.call("POST", "/api/v1/partitions/create", {"name": name})
+        assert status == 201, answer
     driver = browser()
     try:
         driver.get(server.base + "/#q=anything")
@@ -374,7 +401,11 @@ def check_auth():
         wait_for(lambda: "0 matches" in driver.find_element(By.ID, "summary").text
                  or "No entries" in driver.find_element(By.ID, "results").text, "a search with the key")
         assert driver.find_element(By.ID, "key-button").text.endswith("✓")
-        print("ok: with auth on the page asks for a key, then searches with it")
+        driver.get(server.base + "/#q=anything&p=db")
+        notice = wait_for(lambda: driver.find_element(By.ID, "notice").is_displayed()
+                          and driver.find_element(By.ID, "notice"), "the 403")
+        assert "Forbidden" in notice.text and "db" in notice.text, notice.text
+        print("ok: with auth on the page asks for a key, searches with it, and shows a 403")
     finally:
         driver.quit()
         server.stop()
