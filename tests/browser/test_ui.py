@@ -36,6 +36,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import WebDriverException
 
 BIN = os.environ.get("TIMBERDB_BIN", "target/release/timberdb")
 WORK = os.environ.get("BROWSER_WORK", "target/browser")
@@ -144,7 +145,17 @@ def browser(width=1280, height=800):
     options.add_argument(f"--window-size={width},{height}")
     options.add_argument("--hide-scrollbars")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    # Starting Chromium on a loaded machine occasionally fails ("session
+    # not created"); that says nothing about the UI, so it is retried.
+    for attempt in range(3):
+        try:
+            driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+            break
+        except WebDriverException as error:
+            print(f"starting chromium failed (attempt {attempt + 1}): {error.msg}", file=sys.stderr)
+            if attempt == 2:
+                raise
+            time.sleep(1)
     driver.set_window_size(width, height)
     return driver
 
