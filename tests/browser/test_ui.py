@@ -68,12 +68,19 @@ class Server:
         self.key = None
 
     def stop(self):
+        """Stops the server; its data directory goes too, unless the
+        suite failed (then its log is printed and the directory kept)."""
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+        if sys.exc_info()[0] is None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        else:
+            with open(os.path.join(self.data_dir, "server.log")) as log:
+                print(f"server log ({self.data_dir}):\n" + log.read()[-4000:], file=sys.stderr)
 
     def call(self, method, path, body=None, content_type="application/json"):
         data = None
@@ -233,6 +240,7 @@ def check_download(driver, expected):
         lines = [json.loads(line) for line in file if line.strip()]
     assert len(lines) == len(expected), len(lines)
     assert all("connection reset" in line["message"] and line["id"] for line in lines)
+    shutil.rmtree(folder, ignore_errors=True)
     print("ok: the download holds the", len(lines), "matching entries as NDJSON")
 
 
