@@ -1,7 +1,8 @@
 //! Authentication and authorisation of HTTP requests.
 //!
-//! With `auth.enabled`, every request but `GET /health` (and `/metrics` and
-//! `/ready` when `auth.public_metrics`) must carry an API key, in any of
+//! With `auth.enabled`, every request but `GET /health`, the web UI's
+//! static files (`handlers::ui`: they hold no data) and `/metrics` and
+//! `/ready` when `auth.public_metrics` must carry an API key, in any of
 //! the forms shippers offer:
 //!
 //! - `Authorization: Bearer <key>`
@@ -408,7 +409,10 @@ pub fn admit<B>(
         request.extensions_mut().insert(Access::Open);
         return Ok(());
     }
-    if is_public(ctx, request.uri().path()) {
+    if is_public(ctx, request.uri().path())
+        || super::handlers::ui::classify(request.method(), request.uri().path(), request.headers())
+            .is_some()
+    {
         return Ok(());
     }
     // The mTLS hook: a principal a lower layer established.

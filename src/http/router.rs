@@ -1,5 +1,6 @@
 //! Routes. The seed README's routes are primary; the seed code's routes are
-//! aliases so both kinds of existing client work. A known path with the
+//! aliases so both kinds of existing client work. The web UI's files
+//! (`handlers::ui`) come first: `/` for a browser, and `/ui/...`. A known path with the
 //! wrong method is a 405 with `Allow`; an unknown path a 404.
 
 use std::convert::Infallible;
@@ -13,7 +14,7 @@ use super::error::{ApiError, ErrorKind};
 use super::handlers::loki_query::{self, Endpoint as Loki};
 use super::handlers::{
     elasticsearch, ingest, jsonline, keys, logsql, loki, ops, otlp, partition_settings, partitions,
-    query, scrub, snapshots, tail, whoami,
+    query, scrub, snapshots, tail, ui, whoami,
 };
 use super::response::HttpResponse;
 use crate::auth::Role;
@@ -211,6 +212,10 @@ async fn route(
     action: &mut Option<(AdminAction, Option<String>)>,
 ) -> Result<HttpResponse, ApiError> {
     let path = request.uri().path().to_string();
+    // The web UI first: `/` for a browser, and everything under `/ui/`.
+    if let Some(ui_request) = ui::classify(request.method(), &path, request.headers()) {
+        return ui::serve(ui_request, request.method(), &path, request.headers());
+    }
     let es_prefix = &ctx.config.elasticsearch.path_prefix;
     if let Some(es_route) = crate::protocol::elasticsearch::match_route(&path, es_prefix) {
         // The handshakes (`GET /`, cluster health, template setup) take any

@@ -19,4 +19,5 @@ pub mod scrub;
 pub mod snapshots;
 pub mod tail;
 pub mod tail_stream;
+pub mod ui;
 pub mod whoami;
