@@ -72,10 +72,15 @@ fn init_logging(config: &config::Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIMBERDB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.logging.level));
     use std::io::IsTerminal;
+    // A log line that cannot be written is dropped: by default the
+    // subscriber reports a failed write with `eprintln!`, which panics when
+    // stderr itself is what failed (a log file on a full disk), and a
+    // logging failure must never stop a node that is still serving.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false);
     match config.logging.format {
         LogFormat::Json => builder.json().init(),
         _ => builder.init(),

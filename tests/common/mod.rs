@@ -178,8 +178,25 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// The server's log so far: its last `STDERR_SHOWN_BYTES_MAX` bytes at
+    /// most (a failure message needs the end; and the log may be a device
+    /// that never ends, like `/dev/full`).
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        const STDERR_SHOWN_BYTES_MAX: u64 = 4 << 20;
+        let Ok(file) = std::fs::File::open(&self.stderr_path) else {
+            return String::new();
+        };
+        let length = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut file = std::io::BufReader::new(file);
+        if length > STDERR_SHOWN_BYTES_MAX {
+            let _ = std::io::Seek::seek(
+                &mut file,
+                std::io::SeekFrom::Start(length - STDERR_SHOWN_BYTES_MAX),
+            );
+        }
+        let mut bytes = Vec::new();
+        let _ = file.take(STDERR_SHOWN_BYTES_MAX).read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// SIGKILL: no chance to flush or clean up.
