@@ -267,14 +267,31 @@ impl RotatingFile {
         })
     }
 
+    /// Appends whole lines. A batch is split at line ends and the file
+    /// rotated before any piece that would take it past `max_file_bytes`,
+    /// so no file outgrows the limit unless one line alone is larger (that
+    /// line then gets a file of its own).
     fn append(&mut self, text: &[u8], sync: bool) -> Result<(), String> {
-        if self.bytes > 0 && self.bytes + text.len() as u64 > self.max_file_bytes {
-            self.rotate()?;
+        let mut rest = text;
+        while !rest.is_empty() {
+            let room = self.max_file_bytes.saturating_sub(self.bytes) as usize;
+            let mut piece = whole_lines_within(rest, room);
+            if piece == 0 {
+                if self.bytes > 0 {
+                    self.rotate()?;
+                    continue;
+                }
+                piece = rest
+                    .iter()
+                    .position(|&byte| byte == b'\n')
+                    .map_or(rest.len(), |end| end + 1);
+            }
+            self.file
+                .write_all(&rest[..piece])
+                .map_err(|error| format!("write: {error}"))?;
+            self.bytes += piece as u64;
+            rest = &rest[piece..];
         }
-        self.file
-            .write_all(text)
-            .map_err(|error| format!("write: {error}"))?;
-        self.bytes += text.len() as u64;
         if sync {
             self.file
                 .sync_data()
@@ -306,6 +323,18 @@ impl RotatingFile {
 }
 
 /// Whether a log of `bytes` bytes ends without its final newline.
+/// The length of the longest run of whole lines at the start of `text`
+/// that fits in `room` bytes (0: not even the first line fits).
+fn whole_lines_within(text: &[u8], room: usize) -> usize {
+    if text.len() <= room {
+        return text.len();
+    }
+    text[..room]
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |end| end + 1)
+}
+
 fn ends_mid_line(path: &Path, bytes: u64) -> bool {
     use std::io::{Read, Seek, SeekFrom};
     if bytes == 0 {
@@ -384,6 +413,38 @@ mod tests {
 
     /// A line a crash cut short is ended at the next open, so the lines
     /// after it stay whole.
+    #[test]
+    fn a_batch_larger_than_a_file_is_split_at_line_ends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let settings = AuditSettings {
+            path: dir.path().join("audit.log"),
+            max_file_bytes: 600,
+            max_files: 3,
+            auth_failures_per_second: 10,
+        };
+        let mut file = RotatingFile::open(&settings).expect("open");
+        let line = event(EventKind::Admin).to_line();
+        assert!(line.len() * 5 > 600 && line.len() < 600, "{line}");
+        // One batch of five lines: more than two files' worth.
+        file.append(line.repeat(5).as_bytes(), false)
+            .expect("append");
+        let mut lines = 0;
+        for path in [settings.path.clone(), file.rotated(1), file.rotated(2)] {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(text.len() <= 600, "{} holds {}", path.display(), text.len());
+            assert!(text.is_empty() || text.ends_with('\n'), "whole lines only");
+            lines += text.lines().count();
+        }
+        assert_eq!(lines, 5, "no line lost or cut");
+        // A line longer than a whole file still goes in, alone.
+        let long = format!("{}\n", "x".repeat(700));
+        file.append(long.as_bytes(), false).expect("append");
+        assert_eq!(
+            std::fs::read_to_string(&settings.path).expect("exists"),
+            long
+        );
+    }
+
     #[test]
     fn a_torn_last_line_is_ended_before_new_lines() {
         let dir = tempfile::tempdir().expect("dir");
