@@ -627,6 +627,21 @@ impl<'a> BodyReader<'a> {
         Ok(())
     }
 
+    /// Reads what is left of the body or the chunk, as much as fits in
+    /// `buf`; the connection closing first is an error naming `inside`.
+    fn read_remaining(&mut self, buf: &mut [u8], inside: &str) -> io::Result<usize> {
+        let want = buf.len().min(self.remaining);
+        let n = self.stream.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the server closed the connection inside {inside}"),
+            ));
+        }
+        self.remaining -= n;
+        Ok(n)
+    }
+
     fn read_line_io(&mut self, line: &mut String) -> io::Result<()> {
         if self.stream.read_line(line)? == 0 {
             return Err(io::Error::new(
@@ -650,15 +665,7 @@ impl Read for BodyReader<'_> {
                 if self.done {
                     return Ok(0);
                 }
-                let want = buf.len().min(self.remaining);
-                let n = self.stream.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection inside the body",
-                    ));
-                }
-                self.remaining -= n;
+                let n = self.read_remaining(buf, "the body")?;
                 self.done = self.remaining == 0;
                 Ok(n)
             }
@@ -671,16 +678,7 @@ impl Read for BodyReader<'_> {
                 if self.done {
                     return Ok(0);
                 }
-                let want = buf.len().min(self.remaining);
-                let n = self.stream.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection inside a chunk",
-                    ));
-                }
-                self.remaining -= n;
-                Ok(n)
+                self.read_remaining(buf, "a chunk")
             }
         }
     }
