@@ -27,9 +27,11 @@ clients_venv() {
     done
 }
 
-# unpack_debs PACKAGE... : downloads the packages (and nothing they depend
-# on; list what is needed) with apt-get and unpacks them under
-# $CLIENTS_ROOT, so daemons run from there without dpkg installing them.
+# unpack_debs PACKAGE... : downloads the packages with apt-get and unpacks
+# them under $CLIENTS_ROOT, so daemons run from there without dpkg
+# installing (and starting) them. The shared libraries they depend on are
+# installed for real (`lib*` packages in their Depends, and what those
+# need): a fresh machine has few of them, and a library starts nothing.
 unpack_debs() {
     local debs="$CLIENTS_WORK/debs"
     mkdir -p "$debs" "$CLIENTS_ROOT"
@@ -47,6 +49,29 @@ unpack_debs() {
     for package in "$@"; do
         dpkg-deb -x "$debs/${package}"_*.deb "$CLIENTS_ROOT"
     done
+    install_library_dependencies "$@"
+}
+
+# install_library_dependencies PACKAGE... : the `lib*` packages the
+# downloaded PACKAGEs depend on, installed with apt-get where missing.
+install_library_dependencies() {
+    local debs="$CLIENTS_WORK/debs"
+    local package libraries=()
+    for package in "$@"; do
+        # "libestr0 (>= 0.1.4), libc6 (>= 2.34) | libc6-udeb, ..." -> names
+        while read -r library; do
+            if ! dpkg -s "$library" >/dev/null 2>&1; then
+                libraries+=("$library")
+            fi
+        done < <(dpkg-deb -f "$debs/${package}"_*.deb Depends | tr ',|' '\n\n' |
+            sed -e 's/([^)]*)//g' -e 's/:any//' -e 's/^ *//' -e 's/ *$//' | grep '^lib' | sort -u)
+    done
+    if ((${#libraries[@]})); then
+        echo "== installing libraries the unpacked packages need: ${libraries[*]}"
+        apt-get update -qq >/dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${libraries[@]}" >/dev/null
+    fi
 }
 
 # A free TCP port on loopback (also free for UDP in practice).
